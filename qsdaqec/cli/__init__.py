@@ -1,0 +1,77 @@
+"""The ``qsdaqec`` command line. Thin: parse options, call library functions, print.
+
+Each command group lives in its own module below; this file only wires them together and turns
+the library's typed errors into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import QsdaqecError
+
+
+class CliError(click.ClickException):
+    """One line on stderr, exit 2: how every expected failure ends."""
+
+    exit_code = 2
+
+
+class QsdaqecGroup(click.Group):
+    """Converts library errors into ``CliError`` so no user ever sees a traceback for bad input."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except QsdaqecError as e:
+            raise CliError(str(e)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise CliError(
+                "interrupted; files already written are complete (writes are atomic)"
+            ) from None
+        except Exception as e:  # an unexpected bug: one line unless debugging
+            if os.environ.get("QSDAQEC_DEBUG"):
+                raise
+            raise CliError(
+                f"internal error: {type(e).__name__}: {e} (set QSDAQEC_DEBUG=1 for the traceback "
+                "and please report it)"
+            ) from None
+
+
+@click.group(cls=QsdaqecGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="qsdaqec")
+def cli() -> None:
+    """SDA-QEC: diffusion-augmented medical image classification with a quantum head.
+
+    \b
+    Examples:
+      qsdaqec data synth --out data/angio --n 200
+      qsdaqec fit --backend aer_noisy
+      qsdaqec circuits show --encoding amplitude --backend fake_torino
+      qsdaqec jobs submit --run runs/default --backend fake:fake_fez
+    """
+
+
+def _register() -> None:
+    from . import augment, circuits, data, experiments, jobs, report, train
+
+    for module in (data, augment, circuits, train, jobs, report, experiments):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="qsdaqec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from qsdaqec.errors import RunError
+from qsdaqec.io import atomic_write_json, atomic_write_text, read_json
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    p = tmp_path / "sub" / "a.json"
+    atomic_write_json(p, {"a": 1})
+    atomic_write_json(p, {"a": 2})
+    assert json.loads(p.read_text()) == {"a": 2}
+    assert [f.name for f in p.parent.iterdir()] == ["a.json"]
+
+
+def test_failed_write_keeps_old_content(tmp_path):
+    p = tmp_path / "a.txt"
+    atomic_write_text(p, "old")
+
+    class Boom(Exception):
+        pass
+
+    def bad(_):
+        raise Boom
+
+    from qsdaqec.io import atomic_write
+
+    with pytest.raises(Boom):
+        atomic_write(p, bad)
+    assert p.read_text() == "old"
+    assert [f.name for f in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text("{nope")
+    with pytest.raises(RunError, match="bad.json"):
+        read_json(p)
+    with pytest.raises(RunError, match="missing.json"):
+        read_json(tmp_path / "missing.json")

@@ -1,0 +1,316 @@
+"""The quantum head's circuits: encoding + ansatz + observables, and the classical input map.
+
+Two encodings (``HeadConfig.encoding``):
+
+``amplitude``
+    The ``num_features``-dimensional non-negative feature vector ``x`` (256 by default) is loaded
+    as the state ``|x> / ||x||`` of ``n = log2(num_features)`` qubits (8 by default) by a binary
+    tree of uniformly controlled RY rotations (Mottonen et al., quant-ph/0407010). Tree level
+    ``l`` (0 = root) rotates qubit ``n-1-l`` controlled by the ``l`` more significant qubits; the
+    node ``(l, p)`` (``p`` = the ``l`` most significant bits of the basis index) has the angle
+
+        theta_(l,p) = 2 * atan2(||x[right subtree]||, ||x[left subtree]||)
+
+    Each uniformly controlled rotation is decomposed into ``2^l`` RY and ``2^l`` CNOT gates in
+    Gray-code order; the gate angles are *linear* ``ParameterExpression``s of the node angles,
+    which are the circuit's ``num_features - 1`` (255) input ``Parameter``s. So one unbound
+    circuit serves every sample; :func:`features_to_inputs` computes the node angles classically.
+
+``angle``
+    A ``ansatz_qubits``-dimensional vector (4 by default) is loaded by ``RY(a_i)`` on qubit ``i``.
+    The head compresses the 256 features to 4 with a trainable ``Linear`` (its parameters are
+    counted in :func:`qsdaqec.quantum.qnn.count_head_parameters`), then ``a = pi * sigmoid(z)``.
+
+The ansatz is ``layers`` x (RY on each ansatz qubit, then a CNOT ring), acting on qubits
+``0 .. ansatz_qubits-1`` (the least significant ones); the observables are ``Z`` on each
+ansatz qubit. The circuit's ``metadata["qsdaqec"]`` tells the fast exact path
+(:mod:`qsdaqec.quantum.fast`) where the amplitude-encoding tree ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from ..errors import ConfigError
+
+ENCODINGS = ("amplitude", "angle")
+ENTANGLEMENTS = ("ring", "linear")
+
+# Convention for an all-zero (sub)vector: every norm gets this tiny floor added before the square
+# root, so a zero subtree splits evenly (theta = pi/2) and the all-zero feature vector is encoded
+# as the uniform superposition |+>^n. Values and gradients stay finite; for any vector whose
+# subtree norms are >> 1e-12 the effect on the angles is below 1e-12 / norm.
+NORM_FLOOR_SQ = 1e-24
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """What the quantum head's circuit looks like. Defaults match the seed (18 parameters)."""
+
+    encoding: str = "amplitude"
+    num_features: int = 256
+    ansatz_qubits: int = 4
+    layers: int = 2
+    entanglement: str = "ring"
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(
+                f"encoding {self.encoding!r}: unknown; use one of {', '.join(ENCODINGS)}"
+            )
+        if self.entanglement not in ENTANGLEMENTS:
+            raise ConfigError(
+                f"entanglement {self.entanglement!r}: unknown; use one of {', '.join(ENTANGLEMENTS)}"
+            )
+        if self.ansatz_qubits < 1:
+            raise ConfigError(f"ansatz_qubits={self.ansatz_qubits}: must be at least 1")
+        if self.layers < 0:
+            raise ConfigError(f"layers={self.layers}: must be 0 or more")
+        if self.num_features < 2:
+            raise ConfigError(f"num_features={self.num_features}: must be at least 2")
+        if self.encoding == "amplitude":
+            n = self.num_features.bit_length() - 1
+            if 1 << n != self.num_features:
+                raise ConfigError(
+                    f"num_features={self.num_features}: amplitude encoding needs a power of 2 "
+                    "(e.g. 256 = 2^8 amplitudes on 8 qubits)"
+                )
+            if self.ansatz_qubits > n:
+                raise ConfigError(
+                    f"ansatz_qubits={self.ansatz_qubits}: amplitude encoding of "
+                    f"{self.num_features} features has only {n} qubits"
+                )
+
+    @property
+    def num_qubits(self) -> int:
+        """Circuit width: log2(num_features) for amplitude encoding, ansatz_qubits for angle."""
+        if self.encoding == "amplitude":
+            return self.num_features.bit_length() - 1
+        return self.ansatz_qubits
+
+    @property
+    def num_inputs(self) -> int:
+        """Number of circuit input parameters (255 tree angles, or 4 rotation angles)."""
+        return self.num_features - 1 if self.encoding == "amplitude" else self.ansatz_qubits
+
+    @property
+    def num_weights(self) -> int:
+        return self.layers * self.ansatz_qubits
+
+    @property
+    def name(self) -> str:
+        """A file-name-safe identifier, e.g. ``head_amplitude_f256_q4_l2_ring``."""
+        return (
+            f"head_{self.encoding}_f{self.num_features}_q{self.ansatz_qubits}"
+            f"_l{self.layers}_{self.entanglement}"
+        )
+
+
+@dataclass
+class HeadCircuit:
+    """An unbound head circuit and what a QNN needs to run it."""
+
+    circuit: QuantumCircuit
+    input_params: list[Parameter]
+    weight_params: list[Parameter]
+    observables: list[SparsePauliOp]
+    config: HeadConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------
+# amplitude-encoding tree
+
+
+def gray(i: int) -> int:
+    return i ^ (i >> 1)
+
+
+def ucry_matrix(k: int) -> np.ndarray:
+    """``M[c, i] = (-1)^popcount(c & gray(i))``: node angles = ``M @ gate angles``.
+
+    A uniformly controlled RY with ``k`` controls decomposes into ``RY(beta_i) CNOT(ctrl_i)`` for
+    ``i = 0 .. 2^k-1``, where ``ctrl_i`` is the bit in which ``gray(i)`` and ``gray(i+1)`` differ.
+    Commuting the X's of the CNOTs to the end flips the sign of ``beta_i`` iff the control state
+    ``c`` shares an odd number of set bits with ``gray(i)``; the X's cancel (each control bit flips
+    an even number of times around the cyclic Gray code). ``M^T M = 2^k I``, so
+    ``beta = M^T alpha / 2^k``.
+    """
+    n = 1 << k
+    c = np.arange(n)[:, None]
+    g = np.array([gray(i) for i in range(n)])[None, :]
+    bits = np.vectorize(lambda v: bin(v).count("1"))(c & g)
+    return np.where(bits % 2 == 0, 1.0, -1.0)
+
+
+def ucry_control_bits(k: int) -> list[int]:
+    """For each of the ``2^k`` steps, the control bit whose CNOT follows ``RY(beta_i)``."""
+    n = 1 << k
+    return [(gray(i) ^ gray((i + 1) % n)).bit_length() - 1 for i in range(n)]
+
+
+def tree_gate_sequence(num_qubits: int) -> list[tuple[str, tuple[int, ...], int, int]]:
+    """The amplitude tree's gates in order: ``(name, qubits, level, step)``.
+
+    For ``ry`` the qubit is the target; for ``cx`` the qubits are ``(control, target)``. ``step`` is
+    the Gray-code step ``i`` inside the level (the index of the gate angle ``beta_i``).
+    """
+    seq: list[tuple[str, tuple[int, ...], int, int]] = []
+    for level in range(num_qubits):
+        target = num_qubits - 1 - level
+        if level == 0:
+            seq.append(("ry", (target,), 0, 0))
+            continue
+        ctrl_bits = ucry_control_bits(level)
+        for i in range(1 << level):
+            seq.append(("ry", (target,), level, i))
+            # bit j of the control state c is qubit target + 1 + j
+            seq.append(("cx", (target + 1 + ctrl_bits[i], target), level, i))
+    return seq
+
+
+def _append_amplitude_tree(qc: QuantumCircuit, theta: ParameterVector, num_qubits: int) -> int:
+    """Append the tree for node parameters ``theta`` (heap order); return the gate count."""
+    mats = {}
+    count = 0
+    for name, qubits, level, step in tree_gate_sequence(num_qubits):
+        if name == "cx":
+            qc.cx(*qubits)
+        else:
+            offset = (1 << level) - 1
+            if level not in mats:
+                mats[level] = ucry_matrix(level).T / (1 << level)  # beta = M^T alpha / 2^k
+            row = mats[level][step]
+            expr: ParameterExpression | Parameter = 0
+            for c, coeff in enumerate(row):
+                expr = expr + float(coeff) * theta[offset + c]
+            qc.ry(expr if level else theta[0], qubits[0])
+        count += 1
+    return count
+
+
+def _append_ansatz(qc: QuantumCircuit, weights: ParameterVector, cfg: HeadConfig) -> None:
+    q = cfg.ansatz_qubits
+    k = 0
+    for _ in range(cfg.layers):
+        for i in range(q):
+            qc.ry(weights[k], i)
+            k += 1
+        if q > 1:
+            pairs = [(i, i + 1) for i in range(q - 1)]
+            if cfg.entanglement == "ring" and q > 2:
+                pairs.append((q - 1, 0))
+            for a, b in pairs:
+                qc.cx(a, b)
+
+
+def head_observables(cfg: HeadConfig) -> list[SparsePauliOp]:
+    """``Z`` on each ansatz qubit (qubit 0 first), as operators on the full circuit width."""
+    n = cfg.num_qubits
+    return [
+        SparsePauliOp.from_sparse_list([("Z", [i], 1.0)], num_qubits=n)
+        for i in range(cfg.ansatz_qubits)
+    ]
+
+
+def build_head_circuit(cfg: HeadConfig | None = None) -> HeadCircuit:
+    """Build the unbound head circuit for ``cfg`` (default: the seed's amplitude head)."""
+    cfg = cfg or HeadConfig()
+    n = cfg.num_qubits
+    inputs = ParameterVector("x", cfg.num_inputs)
+    weights = ParameterVector("w", cfg.num_weights)
+    qc = QuantumCircuit(n, name=cfg.name)
+    tree_gates = 0
+    if cfg.encoding == "amplitude":
+        tree_gates = _append_amplitude_tree(qc, inputs, n)
+    else:
+        for i in range(cfg.ansatz_qubits):
+            qc.ry(inputs[i], i)
+    qc.barrier()
+    _append_ansatz(qc, weights, cfg)
+    meta = {
+        "config": asdict(cfg),
+        "encoding": cfg.encoding,
+        "num_qubits": n,
+        "ansatz_qubits": list(range(cfg.ansatz_qubits)),
+        # The first `tree_instructions` instructions of circuit.data are the amplitude tree
+        # (the fast path recognises and checks them, then uses its closed form).
+        "tree_instructions": tree_gates,
+    }
+    qc.metadata = {"qsdaqec": meta}
+    return HeadCircuit(
+        circuit=qc,
+        input_params=list(inputs),
+        weight_params=list(weights),
+        observables=head_observables(cfg),
+        config=cfg,
+        metadata=meta,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# classical input map
+
+
+def tree_angles(x):
+    """Node angles (heap order, ``(B, F-1)``) of the amplitude tree for ``(B, F)`` features.
+
+    Works on torch tensors (differentiable) and numpy arrays. Negative entries are encoded by
+    magnitude (the RY tree prepares a non-negative state; MobileNetV2's pooled ReLU6 features
+    are non-negative anyway). An all-zero vector gives the uniform state (see NORM_FLOOR_SQ).
+    """
+    import torch
+
+    is_numpy = isinstance(x, np.ndarray)
+    t = torch.as_tensor(x, dtype=torch.float64) if is_numpy else x
+    if t.dim() != 2:
+        raise ConfigError(f"features: expected a (batch, features) array, got shape {tuple(t.shape)}")
+    b, f = t.shape
+    n = f.bit_length() - 1
+    if 1 << n != f:
+        raise ConfigError(f"features: {f} columns; amplitude encoding needs a power of 2")
+    sq = t * t  # level-n squared magnitudes; scale-invariant, so no normalisation needed
+    levels = []
+    for _ in range(n):
+        pairs = sq.reshape(b, -1, 2)
+        left, right = pairs[..., 0], pairs[..., 1]
+        theta = 2.0 * torch.atan2(
+            torch.sqrt(right + NORM_FLOOR_SQ), torch.sqrt(left + NORM_FLOOR_SQ)
+        )
+        levels.append(theta)
+        sq = left + right
+    out = torch.cat(levels[::-1], dim=1)  # root level first = heap order
+    return out.numpy() if is_numpy else out
+
+
+def features_to_inputs(x, cfg: HeadConfig, compress=None):
+    """Map features to the circuit's input parameter values, differentiably.
+
+    amplitude: ``(B, num_features)`` -> the ``num_features - 1`` tree angles (:func:`tree_angles`;
+    the L2 normalisation is implicit: the angles only depend on ratios of subtree norms).
+    angle: ``(B, num_features)`` -> ``compress`` (a ``Linear(num_features, ansatz_qubits)``) ->
+    ``pi * sigmoid`` in ``(0, pi)``; without ``compress`` the input must already be
+    ``(B, ansatz_qubits)``.
+    """
+    if cfg.encoding == "amplitude":
+        if x.shape[-1] != cfg.num_features:
+            raise ConfigError(
+                f"features: {x.shape[-1]} columns, the amplitude head expects {cfg.num_features}"
+            )
+        return tree_angles(x)
+    import torch
+
+    if compress is not None:
+        x = compress(x)
+    if x.shape[-1] != cfg.ansatz_qubits:
+        raise ConfigError(
+            f"features: {x.shape[-1]} columns, the angle encoding expects {cfg.ansatz_qubits} "
+            "(pass compress=Linear(num_features, ansatz_qubits))"
+        )
+    return math.pi * torch.sigmoid(x)

@@ -1,0 +1,125 @@
+"""Stratified train/val/test splits and class-balance summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loaders import LabeledImages
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sorted index arrays (int64) into a data set; disjoint, together every sample once."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {k: getattr(self, k).tolist() for k in ("train", "val", "test")}
+
+
+def _as_labels(labels) -> np.ndarray:
+    arr = labels.numpy() if hasattr(labels, "numpy") else np.asarray(labels)
+    return np.asarray(arr, dtype=np.int64).reshape(-1)
+
+
+def stratified_split(
+    labels, val_frac: float = 0.15, test_frac: float = 0.15, seed: int = 0
+) -> Split:
+    """Split per class so each split keeps the class proportions; deterministic in ``seed``.
+
+    Per class, ``round(n * frac)`` samples go to val and test, but at least one to every split
+    whose fraction is non-zero, and at least one stays in train. A class too small for that is
+    an error (add images, or set the fraction to 0).
+    """
+    if not (0.0 <= val_frac < 1.0 and 0.0 <= test_frac < 1.0 and val_frac + test_frac < 1.0):
+        raise ConfigError(
+            f"split fractions val={val_frac}, test={test_frac}: each must be in [0, 1) and "
+            "their sum below 1"
+        )
+    y = _as_labels(labels)
+    if len(y) == 0:
+        raise DataError("cannot split an empty data set")
+    rng = np.random.default_rng([seed, 0x5B117])
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    need = 1 + (val_frac > 0) + (test_frac > 0)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n = len(idx)
+        if n < need:
+            names = "/".join(
+                k for k, f in (("train", 1), ("val", val_frac), ("test", test_frac)) if f > 0
+            )
+            raise DataError(
+                f"class {int(c)} has only {n} sample(s); need at least {need} to put one in each "
+                f"of {names}: add images of that class or lower the split fractions to 0"
+            )
+        n_val = max(int(round(n * val_frac)), 1) if val_frac > 0 else 0
+        n_test = max(int(round(n * test_frac)), 1) if test_frac > 0 else 0
+        while n - n_val - n_test < 1:  # keep one for training; take from the larger eval split
+            if n_val >= n_test and n_val > 1:
+                n_val -= 1
+            else:
+                n_test -= 1
+        perm = idx[rng.permutation(n)]
+        parts["val"].append(perm[:n_val])
+        parts["test"].append(perm[n_val : n_val + n_test])
+        parts["train"].append(perm[n_val + n_test :])
+
+    def cat(a: list[np.ndarray]) -> np.ndarray:
+        return np.sort(np.concatenate(a)).astype(np.int64)
+
+    return Split(train=cat(parts["train"]), val=cat(parts["val"]), test=cat(parts["test"]))
+
+
+def class_counts(labels, n_classes: int | None = None) -> np.ndarray:
+    """Number of samples per class index (length ``n_classes``, default max label + 1)."""
+    y = _as_labels(labels)
+    k = n_classes if n_classes is not None else (int(y.max()) + 1 if len(y) else 0)
+    return np.bincount(y, minlength=k)[: max(k, 0)]
+
+
+def imbalance_ratio(counts: Sequence[int] | np.ndarray) -> float:
+    """Minority / majority class size over the classes present (1.0 = balanced); takes the
+    per-class counts, e.g. ``imbalance_ratio(class_counts(labels))``."""
+    c = np.asarray(counts)
+    c = c[c > 0]
+    if len(c) == 0:
+        return 0.0
+    return float(c.min() / c.max())
+
+
+def describe(data: LabeledImages, split: Split | None = None) -> str:
+    """Multi-line human summary: size, classes with counts, imbalance, split sizes, skipped."""
+    counts = class_counts(data.labels, len(data.classes))
+    n = int(counts.sum())
+    h, w = data.images.shape[-2:]
+    lines = [f"images: {n} ({data.images.shape[1]} channel(s), {h}x{w})"]
+    width = max(len(c) for c in data.classes)
+    for i, (name, k) in enumerate(zip(data.classes, counts, strict=True)):
+        mark = "  (positive)" if i == data.positive else ""
+        lines.append(f"  {name:<{width}}  {int(k):>6}  {100.0 * k / max(n, 1):5.1f}%{mark}")
+    lines.append(f"imbalance ratio (minority/majority): {imbalance_ratio(counts):.3f}")
+    if split is not None:
+        sizes = split.sizes()
+        per = []
+        for part in ("train", "val", "test"):
+            idx = getattr(split, part)
+            cc = class_counts(data.labels[idx] if len(idx) else [], len(data.classes))
+            per.append(f"{part} {sizes[part]} (" + "/".join(str(int(x)) for x in cc) + ")")
+        lines.append("split: " + ", ".join(per) + "  [per class: " + "/".join(data.classes) + "]")
+    if data.skipped:
+        lines.append(f"skipped {len(data.skipped)} bad file(s):")
+        lines.extend(f"  {p}: {why}" for p, why in data.skipped)
+    return "\n".join(lines)

@@ -1,0 +1,562 @@
+"""Deterministic synthetic X-ray coronary angiograms: ``normal`` vs ``stenosis``.
+
+Each image is one contrast-filled coronary tree seen in projection:
+
+* a catheter enters from the top edge and ends at the ostium;
+* two or three main vessels leave the ostium and give off side branches (up to three
+  generations); every centreline is a smooth random curve (random walk in heading with
+  smoothed curvature) and every vessel tapers exponentially along its length;
+* the vessel tree is a set of tubes: a pixel's attenuation is the chord length of the X-ray
+  through the tube, so vessels are darkest on the axis with soft edges;
+* the background is an attenuation field of low-frequency blobs, a broad soft shadow
+  (heart/diaphragm) and fine texture; then Beer-Lambert, vignetting, a slight blur and a
+  Poisson-Gaussian quantum/electronic noise mix, and an 8-bit display window.
+
+A ``stenosis`` image has one or more focal stenoses: a smooth (Gaussian) dip of the lumen
+radius along a vessel segment, ``severity`` being the fractional diameter reduction at its
+centre. Both classes get the same distribution of mild, non-significant narrowings
+(``mild_severity``) and the natural radius wobble, so the class is not given away by "any
+narrowing at all".
+
+Per image, the tree, the lesions and the noise come from three independent random streams
+seeded by ``(seed, index)``: the same index with the other label is the same tree, with
+or without its lesions. Same config, same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from ..errors import ConfigError, DataError
+
+#: Bumped whenever the generator's output for a given config changes (part of the cache key).
+GENERATOR_VERSION = 1
+
+CLASSES = ("normal", "stenosis")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the synthetic angiography data set. Field defaults are the defaults."""
+
+    n: int = 400
+    """Number of images."""
+    minority_frac: float = 0.2
+    """Fraction of ``stenosis`` images (rounded to a whole number of images)."""
+    size: int = 128
+    """Stored image side length in pixels (square, grayscale 8-bit PNG)."""
+    seed: int = 0
+    severity: tuple[float, float] = (0.5, 0.85)
+    """Range of a stenosis' fractional diameter reduction (0.5 = 50 %: clinically significant)."""
+    n_stenoses: tuple[int, int] = (1, 2)
+    """Inclusive range of the number of stenoses in a ``stenosis`` image."""
+    stenosis_length: tuple[float, float] = (2.0, 4.0)
+    """Range of the lesion's Gaussian half-length (sigma along the vessel), pixels at 128 px."""
+    min_stenosis_radius: float = 1.7
+    """A stenosis is placed only where the vessel radius is at least this (pixels at 128 px)."""
+    mild_severity: tuple[float, float] = (0.1, 0.3)
+    """Range of the non-significant narrowings both classes may carry."""
+    mild_prob: float = 0.6
+    """Probability that an image (of either class) has one mild narrowing."""
+    noise: float = 1.0
+    """Noise level: 0 = noise-free, 1 = default quantum + electronic noise, 2 = twice the std."""
+    contrast: tuple[float, float] = (0.8, 1.2)
+    """Range of the per-image contrast-agent density factor."""
+    contact_sheet_tiles: int = 24
+    """Number of tiles in ``contact_sheet.png`` (half normal, half stenosis where possible)."""
+
+    def validate(self) -> None:
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(f"synthetic data config: {msg}")
+
+        if self.n < 2:
+            raise bad(f"n={self.n}: need at least 2 images")
+        if not 0.0 < self.minority_frac < 1.0:
+            raise bad(f"minority_frac={self.minority_frac}: must be strictly between 0 and 1")
+        n_pos = self.n_positive
+        if n_pos < 1 or n_pos > self.n - 1:
+            raise bad(
+                f"n={self.n}, minority_frac={self.minority_frac} gives {n_pos} stenosis images; "
+                "need at least one of each class (raise n or change minority_frac)"
+            )
+        if self.size < 32:
+            raise bad(f"size={self.size}: must be at least 32 pixels")
+        lo, hi = self.severity
+        if not 0.0 < lo <= hi < 1.0:
+            raise bad(f"severity={self.severity}: need 0 < low <= high < 1")
+        lo_m, hi_m = self.mild_severity
+        if not 0.0 <= lo_m <= hi_m < 1.0:
+            raise bad(f"mild_severity={self.mild_severity}: need 0 <= low <= high < 1")
+        if not 1 <= self.n_stenoses[0] <= self.n_stenoses[1] <= 5:
+            raise bad(f"n_stenoses={self.n_stenoses}: need 1 <= low <= high <= 5")
+        if not 0.0 < self.stenosis_length[0] <= self.stenosis_length[1]:
+            raise bad(f"stenosis_length={self.stenosis_length}: need 0 < low <= high")
+        if not 0.0 <= self.mild_prob <= 1.0:
+            raise bad(f"mild_prob={self.mild_prob}: must be in [0, 1]")
+        if self.noise < 0:
+            raise bad(f"noise={self.noise}: must be >= 0")
+        if not 0.0 < self.contrast[0] <= self.contrast[1]:
+            raise bad(f"contrast={self.contrast}: need 0 < low <= high")
+
+    @property
+    def n_positive(self) -> int:
+        return int(round(self.n * self.minority_frac))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    def key(self) -> str:
+        """Stable hash of the config and generator version: the built-in cache folder's key."""
+        blob = json.dumps({"v": GENERATOR_VERSION, "cfg": self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# Vessel tree geometry. All lengths in stored pixels; "u" = size / 128 scales every constant.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Branch:
+    xy: np.ndarray  # (m, 2) centreline points, (x = column, y = row), spacing STEP
+    r: np.ndarray  # (m,) lumen radius
+    depth: int
+    children: list[int] = field(default_factory=list)
+
+
+STEP = 0.5  # centreline sample spacing in pixels
+
+
+def _smooth_noise(rng: np.random.Generator, m: int, sigma: float) -> np.ndarray:
+    """Smooth 1-D noise of length m, about unit variance: N(0,1) knots ``sigma`` samples apart,
+    linearly interpolated (cheap, and the integrated heading is smooth anyway)."""
+    n_knots = int(m / sigma) + 2
+    knots = rng.standard_normal(n_knots) * 1.2
+    return np.interp(np.arange(m) / sigma + rng.random(), np.arange(n_knots), knots)
+
+
+def _curve(
+    rng: np.random.Generator,
+    start: np.ndarray,
+    heading: float,
+    length: float,
+    u: float,
+    bend: float,
+) -> np.ndarray:
+    m = max(int(length / STEP), 4)
+    arc = rng.uniform(-1.0, 1.0) / (90.0 * u)  # a steady bend: arteries wrap around the heart
+    curvature = arc + bend * _smooth_noise(rng, m, sigma=10.0 * u / STEP) / (50.0 * u)
+    theta = heading + np.cumsum(curvature) * STEP
+    steps = np.stack([np.cos(theta), np.sin(theta)], axis=1) * STEP
+    return start[None, :] + np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)[:-1]])
+
+
+def _taper(rng: np.random.Generator, m: int, r0: float, r1: float, u: float) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, m)
+    r = r0 * (r1 / r0) ** t
+    wobble = 1.0 + 0.05 * _smooth_noise(rng, m, sigma=6.0 * u / STEP)
+    return r * wobble
+
+
+def _make_tree(rng: np.random.Generator, size: int) -> tuple[list[_Branch], np.ndarray]:
+    """Return the vessel branches and the catheter centreline (k, 2)."""
+    u = size / 128.0
+    ostium = np.array([rng.uniform(0.25, 0.6), rng.uniform(0.12, 0.3)]) * size
+    branches: list[_Branch] = []
+
+    def grow(start, heading, length, r0, depth):
+        xy = _curve(rng, start, heading, length, u, bend=rng.uniform(0.6, 1.4))
+        r1 = max(r0 * rng.uniform(0.3, 0.45), 0.55 * u)
+        r = _taper(rng, len(xy), r0, r1, u)
+        idx = len(branches)
+        branches.append(_Branch(xy=xy, r=r, depth=depth))
+        if depth >= 3 or r0 < 1.0 * u:
+            return idx
+        n_side = rng.poisson(length / (26.0 * u) + 0.5)
+        if n_side == 0:
+            return idx
+        ts = np.sort(rng.uniform(0.12, 0.85, size=n_side))
+        for t in ts:
+            k = int(t * (len(xy) - 1))
+            d = xy[min(k + 1, len(xy) - 1)] - xy[max(k - 1, 0)]
+            parent_heading = math.atan2(d[1], d[0])
+            side = rng.choice([-1.0, 1.0])
+            child_heading = parent_heading + side * rng.uniform(0.45, 1.15)
+            child_r0 = r[k] * rng.uniform(0.55, 0.8)
+            child_len = length * rng.uniform(0.35, 0.7) * (1 - t * 0.5)
+            if child_r0 < 0.6 * u or child_len < 8 * u:
+                continue
+            c = grow(xy[k], child_heading, child_len, child_r0, depth + 1)
+            branches[idx].children.append(c)
+        return idx
+
+    # Main vessels fan out from the ostium downward: LAD-like (down), LCx-like (sideways),
+    # sometimes an intermediate branch in between.
+    n_main = 2 + int(rng.random() < 0.4)
+    base = rng.uniform(0.2, 0.9) * math.pi  # down-right .. down-left
+    spread = rng.uniform(0.7, 1.2)
+    headings = base + spread * (np.linspace(-0.5, 0.5, n_main) + rng.uniform(-0.1, 0.1, n_main))
+    r_main = rng.uniform(2.6, 3.4) * u
+    # a short common stem (left main) before the split
+    stem = _curve(rng, ostium, base + rng.uniform(-0.3, 0.3), rng.uniform(6, 14) * u, u, 0.5)
+    stem_r = np.full(len(stem), r_main)
+    branches.append(_Branch(xy=stem, r=stem_r, depth=0))
+    split = stem[-1]
+    for h in headings:
+        length = rng.uniform(0.75, 1.15) * size
+        c = grow(split, float(h), length, r_main * rng.uniform(0.8, 1.0), 1)
+        branches[0].children.append(c)
+
+    # Catheter: from the top edge (slightly left or right of the ostium) down to the ostium.
+    top = np.array([ostium[0] + rng.uniform(-0.35, 0.35) * size, -4.0 * u])
+    ctrl = np.array([ostium[0] + rng.uniform(-0.25, 0.25) * size, ostium[1] * 0.4])
+    t = np.linspace(0, 1, max(int(size * 1.5), 8))[:, None]
+    catheter = (1 - t) ** 2 * top + 2 * (1 - t) * t * ctrl + t**2 * ostium
+    return branches, catheter
+
+
+def _apply_narrowings(branches: list[_Branch], lesions: list[dict[str, Any]]) -> None:
+    for les in lesions:
+        b = branches[les["branch"]]
+        s = np.arange(len(b.r)) * STEP
+        s0 = les["index"] * STEP
+        b.r = b.r * (1.0 - les["severity"] * np.exp(-0.5 * ((s - s0) / les["sigma"]) ** 2))
+
+
+def _pick_lesions(
+    rng: np.random.Generator,
+    branches: list[_Branch],
+    cfg: SynthConfig,
+    count: int,
+    severity: tuple[float, float],
+    avoid: list[np.ndarray],
+) -> list[dict[str, Any]]:
+    """Choose ``count`` lesion sites on vessels wide enough, inside the image, apart."""
+    size, u = cfg.size, cfg.size / 128.0
+    margin = 10 * u
+    cands = []
+    for bi, b in enumerate(branches):
+        if bi == 0:  # the left-main stem: too short for a clean focal lesion
+            continue
+        m = len(b.r)
+        k = np.arange(m)
+        ok = (
+            (b.r >= cfg.min_stenosis_radius * u)
+            & (k > 0.08 * m)
+            & (k < 0.9 * m)
+            & (k * STEP > 6 * u)
+        )
+        ok &= np.all((b.xy > margin) & (b.xy < size - margin), axis=1)
+        for kk in np.flatnonzero(ok):
+            cands.append((bi, int(kk)))
+    lesions: list[dict[str, Any]] = []
+    if not cands:
+        return lesions
+    order = rng.permutation(len(cands))
+    taken = list(avoid)
+    for ci in order:
+        bi, k = cands[ci]
+        p = branches[bi].xy[k]
+        if any(np.hypot(*(p - q)) < 14 * u for q in taken):
+            continue
+        sev = float(rng.uniform(*severity))
+        sigma = float(rng.uniform(*cfg.stenosis_length)) * u
+        lesions.append(
+            {
+                "branch": bi,
+                "index": k,
+                "severity": sev,
+                "sigma": sigma,
+                "radius": float(branches[bi].r[k]),
+                "x": float(p[0]),
+                "y": float(p[1]),
+            }
+        )
+        taken.append(p)
+        if len(lesions) == count:
+            break
+    return lesions
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def _thickness(points: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
+    """Projected tube thickness map: max over centreline samples of the chord 2*sqrt(r^2-d^2)."""
+    out = np.zeros(size * size, dtype=np.float64)
+    keep = (
+        (points[:, 0] > -radii - 1)
+        & (points[:, 0] < size + radii)
+        & (points[:, 1] > -radii - 1)
+        & (points[:, 1] < size + radii)
+        & (radii > 0.05)
+    )
+    points, radii = points[keep], radii[keep]
+    if len(points) == 0:
+        return out.reshape(size, size)
+    # Group samples by window half-width so thin vessels use small windows.
+    half = np.ceil(radii + 0.5).astype(int)
+    for h in np.unique(half):
+        sel = half == h
+        p, r = points[sel], radii[sel]
+        off = np.arange(-h, h + 1)
+        cx = np.floor(p[:, 0]).astype(int)
+        cy = np.floor(p[:, 1]).astype(int)
+        px = cx[:, None, None] + off[None, None, :]  # (k, 1, w)
+        py = cy[:, None, None] + off[None, :, None]  # (k, w, 1)
+        d2 = (px + 0.5 - p[:, 0, None, None]) ** 2 + (py + 0.5 - p[:, 1, None, None]) ** 2
+        chord = 2.0 * np.sqrt(np.maximum(r[:, None, None] ** 2 - d2, 0.0))
+        px, py = np.broadcast_arrays(px, py)
+        valid = (px >= 0) & (px < size) & (py >= 0) & (py < size) & (chord > 0)
+        np.maximum.at(out, (py[valid] * size + px[valid]), chord[valid])
+    return out.reshape(size, size)
+
+
+def _fields(rng: np.random.Generator, size: int, scales: list[tuple[float, float]]) -> np.ndarray:
+    """Sum of smooth 2-D noise fields, ``amplitude * unit-variance field of width sigma`` for each
+    ``(amplitude, sigma)``, made from one white-noise image with one FFT (periodic)."""
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    f2 = (2 * math.pi) ** 2 * (fx**2 + fy**2)
+    # A Gaussian filter of width s turns unit white noise into std 1 / (2 sqrt(pi) s).
+    h = sum(a * 2 * math.sqrt(math.pi) * s * np.exp(-0.5 * s**2 * f2) for a, s in scales)
+    white = np.fft.rfft2(rng.standard_normal((size, size)))
+    return np.fft.irfft2(white * h, s=(size, size))
+
+
+def _render(
+    branches: list[_Branch], catheter: np.ndarray, rng: np.random.Generator, cfg: SynthConfig
+) -> np.ndarray:
+    size, u = cfg.size, cfg.size / 128.0
+    pts = np.concatenate([b.xy for b in branches])
+    rad = np.concatenate([b.r for b in branches])
+    pts = np.concatenate([pts, catheter])
+    rad = np.concatenate([rad, np.full(len(catheter), 1.4 * u)])
+    vessel = _thickness(pts, rad, size)  # the catheter is filled with contrast too
+
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
+    # Background attenuation: broad blobs + mid structure + fine anatomical texture (lung
+    # markings, overlapping tissue) + a soft heart/diaphragm shadow.
+    bg = 0.9 + _fields(rng, size, [(0.11, 22 * u), (0.03, 6 * u), (0.025, 1.2 * u)])
+    ang = rng.uniform(0, 2 * math.pi)
+    cx, cy = rng.uniform(0.3, 0.7), rng.uniform(0.75, 1.2)
+    dist = (xx - cx) * math.cos(ang) + (yy - cy) * math.sin(ang)
+    bg += rng.uniform(0.15, 0.35) / (1.0 + np.exp(-dist / 0.08))
+
+    mu = 0.13 / u * rng.uniform(*cfg.contrast)
+    att = bg + mu * vessel
+    img = np.exp(-att)
+    r2 = (xx - 0.5) ** 2 + (yy - 0.5) ** 2
+    img *= 1.0 - rng.uniform(0.25, 0.45) * r2 / 0.5  # vignetting
+    img = ndimage.gaussian_filter(img, 0.6 * u)  # focal spot / detector blur
+    if cfg.noise > 0:
+        photons = 900.0 / cfg.noise**2  # counts at unit intensity
+        img = rng.poisson(np.maximum(img, 0) * photons) / photons
+        img = img + rng.normal(0.0, 0.008 * cfg.noise, img.shape)
+        img = ndimage.gaussian_filter(img, 0.35 * u)  # detector correlation
+    # Display window: robust percentiles with a little per-image variation.
+    lo, hi = np.percentile(img, [0.5, 99.8])
+    lo -= rng.uniform(0.0, 0.1) * (hi - lo)
+    out = (img - lo) / (hi - lo + 1e-9)
+    out = np.clip(out, 0, 1) ** rng.uniform(0.85, 1.15)
+    return np.round(out * 255).astype(np.uint8)
+
+
+def synthesize(
+    cfg: SynthConfig, index: int, positive: bool, *, narrow: bool = True
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Render image ``index`` of the data set defined by ``cfg`` as class ``positive``.
+
+    Returns the uint8 image ``(size, size)`` and its record (stenoses and mild narrowings with
+    centre ``x`` (column), ``y`` (row), ``severity``, reference ``radius`` and ``sigma`` in
+    pixels). ``narrow=False`` draws the same image without applying the lesions (the records
+    still list them): a paired control that shows what each lesion changes.
+    """
+    tree_rng = np.random.default_rng([cfg.seed, index, 0])
+    lesion_rng = np.random.default_rng([cfg.seed, index, 1])
+    noise_rng = np.random.default_rng([cfg.seed, index, 2])
+    branches, catheter = _make_tree(tree_rng, cfg.size)
+
+    stenoses: list[dict[str, Any]] = []
+    if positive:
+        count = int(lesion_rng.integers(cfg.n_stenoses[0], cfg.n_stenoses[1] + 1))
+        stenoses = _pick_lesions(lesion_rng, branches, cfg, count, cfg.severity, [])
+    mild: list[dict[str, Any]] = []
+    mild_rng = np.random.default_rng([cfg.seed, index, 3])  # same for both labels
+    if mild_rng.random() < cfg.mild_prob:
+        avoid = [np.array([s["x"], s["y"]]) for s in stenoses]
+        mild = _pick_lesions(mild_rng, branches, cfg, 1, cfg.mild_severity, avoid)
+    if narrow:
+        _apply_narrowings(branches, stenoses + mild)
+    img = _render(branches, catheter, noise_rng, cfg)
+
+    def rec(les: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "x": round(les["x"], 2),
+            "y": round(les["y"], 2),
+            "severity": round(les["severity"], 3),
+            "radius": round(les["radius"], 3),
+            "sigma": round(les["sigma"], 3),
+        }
+
+    return img, {"stenoses": [rec(s) for s in stenoses], "mild": [rec(m) for m in mild]}
+
+
+def _labels(cfg: SynthConfig) -> np.ndarray:
+    lab = np.zeros(cfg.n, dtype=np.int64)
+    lab[: cfg.n_positive] = 1
+    return np.random.default_rng([cfg.seed, 0xC1A55]).permutation(lab)
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False, compress_level=3)
+    return buf.getvalue()
+
+
+def contact_sheet(
+    images: list[np.ndarray], records: list[dict[str, Any]], labels: list[str], cols: int = 8
+) -> Image.Image:
+    """A labelled grid; stenosis centres circled in red (mild narrowings are not marked)."""
+    size = images[0].shape[0]
+    strip = 12
+    rows = math.ceil(len(images) / cols)
+    sheet = Image.new("RGB", (cols * (size + 2), rows * (size + strip + 2)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, (img, rec, lab) in enumerate(zip(images, records, labels, strict=True)):
+        x0 = (i % cols) * (size + 2) + 1
+        y0 = (i // cols) * (size + strip + 2) + 1
+        sheet.paste(Image.fromarray(img).convert("RGB"), (x0, y0))
+        text = lab
+        if rec["stenoses"]:
+            text += " " + ",".join(f"{int(round(100 * s['severity']))}%" for s in rec["stenoses"])
+        draw.text((x0 + 2, y0 + size), text, fill=(200, 0, 0) if rec["stenoses"] else (0, 0, 0))
+        rad = max(5.0, size / 16)
+        for s in rec["stenoses"]:
+            cx, cy = x0 + s["x"], y0 + s["y"]
+            draw.ellipse((cx - rad, cy - rad, cx + rad, cy + rad), outline=(255, 40, 40), width=1)
+    return sheet
+
+
+def generate_synthetic(
+    out_dir: str | os.PathLike, cfg: SynthConfig | None = None, *, overwrite: bool = False
+) -> Path:
+    """Write the data set as ImageFolder ``out_dir/{normal,stenosis}/*.png`` + ``manifest.json``
+    + ``contact_sheet.png``, atomically: built in a hidden sibling folder, then renamed.
+
+    An existing non-empty ``out_dir`` is an error unless ``overwrite``.
+    """
+    cfg = cfg or SynthConfig()
+    cfg.validate()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DataError(
+            f"{out}: folder exists and is not empty; choose another --out or pass --force"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for c in CLASSES:
+            (tmp / c).mkdir()
+        labels = _labels(cfg)
+        width = max(4, len(str(cfg.n - 1)))
+        items = []
+        sheet_idx: dict[int, list[int]] = {0: [], 1: []}
+        sheet_imgs: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+        per_class = max(cfg.contact_sheet_tiles // 2, 0)
+        for i in range(cfg.n):
+            lab = int(labels[i])
+            img, rec = synthesize(cfg, i, positive=bool(lab))
+            rel = f"{CLASSES[lab]}/img_{i:0{width}d}.png"
+            (tmp / rel).write_bytes(_png_bytes(Image.fromarray(img, mode="L")))
+            items.append({"file": rel, "label": CLASSES[lab], **rec})
+            if len(sheet_idx[lab]) < per_class:
+                sheet_idx[lab].append(i)
+                sheet_imgs[i] = (img, rec)
+        manifest = {
+            "generator": "qsdaqec.data.synth",
+            "generator_version": GENERATOR_VERSION,
+            "seed": cfg.seed,
+            "config": cfg.to_dict(),
+            "classes": list(CLASSES),
+            "counts": {c: int((labels == k).sum()) for k, c in enumerate(CLASSES)},
+            "coordinates": "pixels of the stored image; x = column, y = row, origin top-left",
+            "images": items,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        order = sheet_idx[1] + sheet_idx[0]
+        if order:
+            sheet = contact_sheet(
+                [sheet_imgs[i][0] for i in order],
+                [sheet_imgs[i][1] for i in order],
+                [CLASSES[int(labels[i])] for i in order],
+                cols=min(8, max(1, math.ceil(math.sqrt(len(order) * 1.5)))),
+            )
+            (tmp / "contact_sheet.png").write_bytes(_png_bytes(sheet))
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished folder ``src`` to ``dst``; an old ``dst`` is swapped out, then removed."""
+    if dst.is_dir():
+        if not any(dst.iterdir()):
+            dst.rmdir()
+        else:
+            trash = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
+            trash.rmdir()
+            os.replace(dst, trash)
+            os.replace(src, dst)
+            shutil.rmtree(trash, ignore_errors=True)
+            return
+    os.replace(src, dst)
+
+
+def cache_root() -> Path:
+    """``$QSDAQEC_CACHE`` if set, else ``~/.cache/qsdaqec``."""
+    env = os.environ.get("QSDAQEC_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "qsdaqec"
+
+
+def builtin_dataset_dir(cfg: SynthConfig | None = None) -> Path:
+    """The built-in data set: generated once into ``cache_root()/synth-<config hash>``, reused.
+
+    A complete folder is recognised by its ``manifest.json`` (written last, and the whole
+    folder appears by one rename), so an interrupted generation is simply redone.
+    """
+    cfg = cfg or SynthConfig()
+    cfg.validate()
+    path = cache_root() / f"synth-{cfg.key()}"
+    if (path / "manifest.json").is_file():
+        return path
+    try:
+        generate_synthetic(path, cfg, overwrite=True)
+    except OSError:
+        # Another process may have finished the same folder first; use theirs.
+        if not (path / "manifest.json").is_file():
+            raise
+    return path

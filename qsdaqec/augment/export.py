@@ -1,0 +1,185 @@
+"""Writing an augmented dataset: ImageFolder per split, manifest.json, preview grid; atomically.
+
+Layout::
+
+    OUT/train/<class>/*.png   originals of the training split + synthetic minority images
+    OUT/val/<class>/*.png     the validation split, untouched
+    OUT/test/<class>/*.png    the test split, untouched
+    OUT/manifest.json         every file: split, class, synthetic?, source id, t, seed
+    OUT/preview.png           each source vs each t = 1..T (forward diffusion) or the reverse chain (DDPM)
+
+Everything is written into a temporary sibling folder that is renamed to ``OUT`` at the end, so an
+interrupted run never leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..errors import ConfigError
+from ..io import atomic_write_json
+
+MANIFEST_FORMAT = "qsdaqec-augmented/1"
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` in ``[0, 1]`` -> ``(H, W)`` (C=1) or ``(H, W, C)`` uint8."""
+    a = (img.detach().to(torch.float32).clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+    return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
+
+
+def save_png(img: torch.Tensor, path: Path) -> None:
+    Image.fromarray(to_uint8(img)).save(path, format="PNG")
+
+
+def grid_image(
+    tiles: torch.Tensor,
+    col_titles: Sequence[str] = (),
+    row_titles: Sequence[str] = (),
+    pad: int = 2,
+    scale: int = 1,
+) -> Image.Image:
+    """``(R, K, C, H, W)`` in ``[0, 1]`` -> one image with an optional title row/column."""
+    r, k, c, h, w = tiles.shape
+    h2, w2 = h * scale, w * scale
+    top = 14 if col_titles else 0
+    left = 64 if row_titles else 0
+    canvas = Image.new("L" if c == 1 else "RGB", (left + k * (w2 + pad) + pad, top + r * (h2 + pad) + pad), 255)
+    draw = ImageDraw.Draw(canvas)
+    for j, title in enumerate(col_titles):
+        draw.text((left + pad + j * (w2 + pad) + 2, 1), str(title), fill=0)
+    for i in range(r):
+        if i < len(row_titles):
+            draw.text((2, top + pad + i * (h2 + pad) + h2 // 2 - 5), str(row_titles[i])[:10], fill=0)
+        for j in range(k):
+            tile = Image.fromarray(to_uint8(tiles[i, j]))
+            if scale != 1:
+                tile = tile.resize((w2, h2), Image.NEAREST)
+            canvas.paste(tile, (left + pad + j * (w2 + pad), top + pad + i * (h2 + pad)))
+    return canvas
+
+
+def _safe_stem(identifier: str) -> str:
+    stem = os.path.splitext(str(identifier))[0]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "img"
+
+
+def atomic_dir(out: Path, overwrite: bool) -> tuple[Path, callable]:
+    """A temp folder beside ``out`` and a ``commit()`` that renames it into place."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--out: {out} already exists; choose a new folder or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+
+    def commit() -> Path:
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return out
+
+    return tmp, commit
+
+
+def write_augmented(
+    out: str | os.PathLike,
+    *,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: Sequence[str],
+    classes: Sequence[str],
+    split: Any,
+    train_aug: Any,
+    preview: Image.Image | None,
+    manifest_extra: dict[str, Any],
+    overwrite: bool = False,
+) -> Path:
+    """Write the layout above. ``train_aug`` is a :class:`~qsdaqec.augment.TrainAugmentation`."""
+    tmp, commit = atomic_dir(Path(out), overwrite)
+    try:
+        files: list[dict[str, Any]] = []
+        used: set[str] = set()
+
+        def place(split_name: str, label: int, stem: str, img: torch.Tensor) -> str:
+            cls = classes[label]
+            rel = f"{split_name}/{cls}/{stem}.png"
+            n = 1
+            while rel in used:
+                n += 1
+                rel = f"{split_name}/{cls}/{stem}-{n}.png"
+            used.add(rel)
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_png(img, path)
+            return rel
+
+        for name in ("val", "test"):
+            for i in np.asarray(getattr(split, name), dtype=np.int64).tolist():
+                lab = int(labels[i])
+                rel = place(name, lab, _safe_stem(ids[i]), images[i])
+                files.append({"path": rel, "split": name, "class": classes[lab], "label": lab, "synthetic": False, "id": ids[i]})
+        aug = train_aug
+        augmentor = aug.result.augmentor
+        k = 0
+        for j in range(aug.images.shape[0]):
+            lab = int(aug.labels[j])
+            if not bool(aug.synthetic[j]):
+                i = int(aug.index[j])
+                rel = place("train", lab, _safe_stem(ids[i]), aug.images[j])
+                files.append({"path": rel, "split": "train", "class": classes[lab], "label": lab, "synthetic": False, "id": ids[i]})
+                continue
+            src = int(aug.source_index[j])
+            t = int(aug.t[j])
+            if src >= 0:
+                stem = f"syn_{k:05d}_{_safe_stem(ids[src])}_t{t}"
+            else:
+                stem = f"{augmentor}_{k:05d}"
+            rel = place("train", lab, stem, aug.images[j])
+            files.append(
+                {
+                    "path": rel,
+                    "split": "train",
+                    "class": classes[lab],
+                    "label": lab,
+                    "synthetic": True,
+                    "augmentor": augmentor,
+                    "source_id": ids[src] if src >= 0 else None,
+                    "t": t if src >= 0 else None,
+                    "seed": int(aug.seed[j]),
+                }
+            )
+            k += 1
+        if preview is not None:
+            preview.save(tmp / "preview.png", format="PNG")
+        counts: dict[str, dict[str, int]] = {}
+        for f in files:
+            key = f"{f['split']}{'_synthetic' if f['synthetic'] else ''}"
+            counts.setdefault(key, {}).setdefault(f["class"], 0)
+            counts[key][f["class"]] += 1
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "classes": list(classes),
+            "counts": counts,
+            "preview": "preview.png" if preview is not None else None,
+            **manifest_extra,
+            "files": files,
+        }
+        atomic_write_json(tmp / "manifest.json", manifest)
+        return commit()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

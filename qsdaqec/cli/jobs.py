@@ -1,7 +1,284 @@
-"""CLI commands for jobs (placeholder: filled by its issue)."""
+"""CLI: ``qsdaqec jobs submit | list | status | fetch | cancel | retry`` (thin; see qsdaqec.runner.jobs).
+
+Hardware inference of a trained run on IBM Quantum (``ibm:<device>``) or, with the same code,
+in qiskit-ibm-runtime's local testing mode (``fake:<fake backend>``). See docs/hardware.md.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ..errors import JobError
+from ..runner import jobs as J
+from ..runner import records as R
+from ..runner.faults import redact
+
+_OPT = J.JobOptions()
+
+
+def _err(msg: str) -> None:
+    click.echo(redact(msg), err=True)
+
+
+def _find(record_ref: str | None, run: str | None) -> list[R.JobRecord]:
+    if record_ref:
+        return [R.find_record(record_ref, run)]
+    if run:
+        recs = R.list_records(run)
+        if not recs:
+            raise JobError(f"{run}: no job records (submit with `qsdaqec jobs submit --run {run}`)")
+        return recs
+    raise click.UsageError("give a RECORD (RUN/jobs/<id>.json) or --run RUN")
+
+
+def _one(record_ref: str, run: str | None) -> R.JobRecord:
+    return R.find_record(record_ref, run)
+
+
+def _part_line(p: R.Part) -> str:
+    job = p.job_id or "-"
+    line = f"  part {p.index:>3}  samples {p.start}..{p.stop - 1}  {p.state:<10} job {job}"
+    if p.error and p.state not in (R.FETCHED, R.QUEUED, R.RUNNING, R.DONE):
+        line += f"\n             {p.error}"
+    return line
+
+
+def _show(rec: R.JobRecord, *, parts: bool = True) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(rec.counts().items()))
+    click.echo(
+        f"{rec.record_id}  {rec.backend}  {rec.samples['count']} samples in "
+        f"{len(rec.parts)} job(s): {counts}  => {rec.status}"
+    )
+    if parts:
+        for p in rec.parts:
+            click.echo(_part_line(p))
+    hint = _next_step(rec)
+    if hint:
+        click.echo(f"  next: {hint}")
+
+
+def _next_step(rec: R.JobRecord) -> str | None:
+    s = rec.status
+    path = rec.path
+    if s == R.UNKNOWN:
+        tags = ", ".join(p.tag or "?" for p in rec.parts if p.state in (R.UNKNOWN, R.SUBMITTING))
+        return (
+            f"a submit's outcome is unknown; look for job tag(s) {tags} in the IBM Quantum "
+            f"dashboard (`qsdaqec jobs status {path}` looks them up). If no job exists, "
+            f"`qsdaqec jobs retry {path} --resubmit-unknown`"
+        )
+    if s in (R.QUEUED, R.RUNNING, R.DONE):
+        return f"`qsdaqec jobs fetch {path}` (add --wait to wait for the jobs)"
+    if s in ("partial", R.FAILED, R.CANCELLED, R.REJECTED, R.LOST, R.PENDING):
+        return f"`qsdaqec jobs retry {path}` resubmits only the parts without results"
+    if s == "complete":
+        return f"results in {rec.folder}/predictions.csv (and metrics.json when labels are known)"
+    return None
+
+
+def _run_opt(required: bool = False):
+    return click.option(
+        "--run", "run", type=click.Path(file_okay=False), required=required,
+        help="Run directory (from `qsdaqec fit --out`).",
+    )
+
+
+# ------------------------------------------------------------------------------------- submit
+
+
+@click.command("submit")
+@_run_opt(required=True)
+@click.option("--backend", required=True,
+              help="ibm:<device> (IBM Quantum, e.g. ibm:ibm_fez) or fake:<fake backend> "
+              "(local testing mode, e.g. fake:fake_manila, fake:fake_fez).")
+@click.option("--data", type=click.Path(exists=True),
+              help="Images to classify: ImageFolder/.npz (labels kept when class names match) or a "
+              "folder of images. Default: the run's test split.")
+@click.option("--shots", type=int, default=_OPT.shots, show_default=True, help="Shots per circuit.")
+@click.option("--mitigation", default=_OPT.mitigation, show_default=True,
+              help="none | readout (TREX) | zne | dd | twirling; combine with '+', e.g. readout+dd.")
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=_OPT.optimization_level,
+              show_default=True, help="Transpiler optimization level (the head is transpiled once).")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Only the first N samples (e.g. a cheap first run).")
+@click.option("--max-samples-per-job", type=click.IntRange(1), default=None,
+              help="Split into jobs of at most N samples (default: as few jobs as IBM's limits allow).")
+def submit_cmd(run, backend, data, shots, mitigation, optimization_level, limit,
+               max_samples_per_job) -> None:
+    """Submit inference of a trained run's quantum head; write the job record.
+
+    Features are computed locally with the run's backbone; the head is transpiled once for the
+    backend and all samples go out in as few jobs as the limits allow (one Batch). The record
+    RUN/jobs/<id>.json is written before each submit and updated with each job id right after.
+    With fake:<name> (local testing mode) the results are computed and stored before this
+    command returns.
+
+    \b
+    Examples:
+      qsdaqec jobs submit --run runs/default --backend fake:fake_manila --limit 8
+      qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
+    """
+    options = J.JobOptions(shots=shots, mitigation=mitigation, optimization_level=optimization_level)
+    limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
+    rec = J.submit_run(run, backend, data=data, limit=limit, options=options, limits=limits,
+                       echo=_err)
+    click.echo(f"record: {rec.path}")
+    _show(rec)
+
+
+# --------------------------------------------------------------------------------------- list
+
+
+@click.command("list")
+@_run_opt()
+def list_cmd(run) -> None:
+    """List job records (of --run, or of every run under ./runs), without contacting the service.
+
+    \b
+    Examples:
+      qsdaqec jobs list --run runs/default
+      qsdaqec jobs list
+    """
+    runs = [Path(run)] if run else sorted(p.parent.parent for p in Path("runs").glob("*/jobs/*.json"))
+    seen = set()
+    any_found = False
+    for r in runs:
+        if r in seen:
+            continue
+        seen.add(r)
+        for rec in R.list_records(r):
+            any_found = True
+            click.echo(
+                f"{rec.path}  {rec.backend:<22} {rec.created}  {rec.samples['count']:>5} samples  "
+                f"{len(rec.parts):>3} job(s)  {rec.status}"
+            )
+    if not any_found:
+        click.echo("no job records" + (f" in {run}" if run else " under ./runs"))
+
+
+# ------------------------------------------------------------------------------------- status
+
+
+@click.command("status")
+@click.argument("record", required=False)
+@_run_opt()
+def status_cmd(record, run) -> None:
+    """Ask the service for the state of each job and update the record.
+
+    RECORD is RUN/jobs/<id>.json (or an id with --run); with only --run every record of the run.
+    Status queries are retried with backoff on dropped connections and timeouts. A part left in
+    'submitting' by a crash is reported as unknown and looked up by its job tag.
+
+    \b
+    Examples:
+      qsdaqec jobs status runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs status --run runs/default
+    """
+    for rec in _find(record, run):
+        rec = J.status(rec, echo=_err)
+        _show(rec)
+
+
+# -------------------------------------------------------------------------------------- fetch
+
+
+@click.command("fetch")
+@click.argument("record")
+@_run_opt()
+@click.option("--wait", is_flag=True, help="Poll until every job has ended (see --timeout).")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
+@click.option("--poll", type=float, default=30.0, show_default=True, help="With --wait: seconds between polls.")
+def fetch_cmd(record, run, wait, timeout, poll) -> None:
+    """Download finished results, then write predictions and metrics.
+
+    Each result is stored (atomically) as soon as it arrives and never downloaded again, so
+    fetching twice gives the same files. Expectation values go through the run's trained output
+    layer Linear(4->2) and a softmax: RUN/jobs/<id>/predictions.csv|json, and metrics.json when
+    the labels are known. Partial results are written too (listed as incomplete).
+
+    \b
+    Examples:
+      qsdaqec jobs fetch runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs fetch 20260101T120000Z --run runs/default --wait --timeout 3600
+    """
+    rec = _one(record, run)
+    summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=_err)
+    _show(summary.record)
+    if summary.predictions:
+        click.echo(f"predictions: {summary.predictions}")
+    if summary.metrics:
+        from ..metrics import format_metrics
+
+        m = {k: (float("nan") if v is None else v) for k, v in summary.metrics.items()}
+        click.echo(f"metrics: {format_metrics(m)}" + ("" if summary.metrics["complete"] else "  (partial)"))
+        vs = summary.metrics.get("vs_exact")
+        if vs:
+            click.echo(
+                f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abs_error']:.3f}"
+                + (f", same prediction for {vs['same_prediction_fraction']:.0%}"
+                   if "same_prediction_fraction" in vs else "")
+            )
+
+
+# ------------------------------------------------------------------------------------- cancel
+
+
+@click.command("cancel")
+@click.argument("record")
+@_run_opt()
+def cancel_cmd(record, run) -> None:
+    """Cancel the record's queued and running jobs (stored results are kept).
+
+    \b
+    Examples:
+      qsdaqec jobs cancel runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+    """
+    rec = _one(record, run)
+    done = J.cancel(rec, echo=_err)
+    click.echo(f"cancelled {len(done)} part(s)" + (f": {done}" if done else ""))
+    _show(rec)
+
+
+# -------------------------------------------------------------------------------------- retry
+
+
+@click.command("retry")
+@click.argument("record")
+@_run_opt()
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Also resubmit parts whose submit outcome is unknown (check the dashboard first: "
+              "a job may exist and would then run twice).")
+def retry_cmd(record, run, resubmit_unknown) -> None:
+    """Resubmit only the failed, cancelled, rejected, lost or unsent parts of a record.
+
+    Stored results are kept; the same transpiled circuit and parameters are sent again.
+
+    \b
+    Examples:
+      qsdaqec jobs retry runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs retry 20260101T120000Z --run runs/default --resubmit-unknown
+    """
+    rec = _one(record, run)
+    parts = J.retry(rec, resubmit_unknown=resubmit_unknown, echo=_err)
+    click.echo(f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)"))
+    _show(rec)
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Hardware inference jobs: submit, track, fetch, cancel, retry (see docs/hardware.md).
+
+    \b
+    Examples:
+      qsdaqec jobs submit --run runs/default --backend fake:fake_manila
+      qsdaqec jobs status --run runs/default
+      qsdaqec jobs fetch runs/default/jobs/<id>.json --wait
+    """
+
+
+for _cmd in (submit_cmd, list_cmd, status_cmd, fetch_cmd, cancel_cmd, retry_cmd):
+    jobs_group.add_command(_cmd)
+
+COMMANDS: list[click.Command] = [jobs_group]

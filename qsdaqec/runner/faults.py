@@ -198,3 +198,36 @@ def call_with_retries(
             if on_retry is not None:
                 on_retry(f"{what}: {describe(exc)}; retry {attempt} in {delay:g} s")
             sleep(delay)
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+class RedactingFilter:
+    """A ``logging`` filter that redacts every record's message (see :func:`redact`)."""
+
+    def filter(self, record) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to logging
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction(names: tuple[str, ...] = ("qiskit_ibm_runtime", "qsdaqec")) -> None:
+    """Redact tokens in these loggers' records and in their handlers (idempotent)."""
+    import logging
+
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        for handler in logger.handlers:
+            if _FILTER not in handler.filters:
+                handler.addFilter(_FILTER)

@@ -51,6 +51,7 @@ from .faults import (
     RetryPolicy,
     call_with_retries,
     describe,
+    install_log_redaction,
     redact,
     register_secret,
     submit_outcome,
@@ -297,6 +298,7 @@ def ibm_service() -> Any:
 def connect(spec: str) -> QiskitRuntimeGateway:
     """The gateway for ``ibm:<device>`` (IBM Quantum) or ``fake:<name>`` (local testing mode)."""
     kind, _ = _spec_parts(spec)
+    install_log_redaction()
     if kind == "fake":
         from qiskit_ibm_runtime.fake_provider.local_service import QiskitRuntimeLocalService
 
@@ -521,10 +523,10 @@ def _make_context(
 ) -> Context:
     return Context(
         gateway=as_gateway(service, spec),
-        policy=policy or RetryPolicy(),
-        sleep=sleep or time.sleep,
-        clock=clock or time.monotonic,
-        echo=echo or (lambda msg: None),
+        policy=policy if policy is not None else RetryPolicy(),
+        sleep=sleep if sleep is not None else time.sleep,
+        clock=clock if clock is not None else time.monotonic,
+        echo=echo if echo is not None else (lambda msg: None),
     )
 
 

@@ -1,0 +1,128 @@
+"""Job records: round trip, states, lookup, locking, result storage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qsdaqec.errors import JobError, RunError
+from qsdaqec.runner import records as R
+
+
+def make_record(tmp_path, states=("pending",)) -> R.JobRecord:
+    parts = [R.Part(index=i, start=2 * i, stop=2 * i + 2, pubs=[[2 * i, 2 * i + 2]], state=s)
+             for i, s in enumerate(states)]
+    rec = R.JobRecord(
+        record_id=R.new_record_id("ibm:ibm_fez"), backend="ibm:ibm_fez", local_mode=False,
+        created=R.now_iso(), circuit={"hash": "h"}, options={"shots": 100}, limits={},
+        samples={"count": 2 * len(parts), "ids": [f"s{i}" for i in range(2 * len(parts))],
+                 "labels": None, "classes": ["a", "b"], "positive": 1},
+        output_layer=None, source={}, parts=parts,
+    )
+    rec.path = R.record_path(tmp_path, rec.record_id)
+    rec.save()
+    return rec
+
+
+def test_round_trip_and_no_temp_files(tmp_path):
+    rec = make_record(tmp_path, ["queued", "fetched"])
+    rec.parts[0].job_id = "abc"
+    rec.log("hello")
+    rec.save()
+    back = R.load_record(rec.path)
+    assert back.to_json() == rec.to_json()
+    assert back.parts[0].job_id == "abc" and back.events[-1]["message"] == "hello"
+    assert [p.name for p in rec.path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize(
+    "states, word",
+    [
+        (["fetched", "fetched"], "complete"),
+        (["fetched", "running"], "running"),
+        (["queued", "done"], "queued"),
+        (["done", "fetched"], "done"),
+        (["fetched", "failed"], "partial"),
+        (["failed", "cancelled"], "failed"),
+        (["fetched", "submitting"], "unknown"),
+        (["unknown", "running"], "unknown"),
+        (["pending", "pending"], "pending"),
+        (["lost"], "lost"),
+    ],
+)
+def test_status_word(tmp_path, states, word):
+    assert make_record(tmp_path, states).status == word
+
+
+def test_archive_keeps_history(tmp_path):
+    rec = make_record(tmp_path, ["failed"])
+    p = rec.parts[0]
+    p.job_id, p.attempt, p.error = "j1", 1, "boom"
+    p.archive()
+    assert p.state == R.PENDING and p.job_id is None and p.error is None
+    assert p.history == [{"attempt": 1, "state": "failed", "job_id": "j1", "tag": None,
+                          "submitted_at": None, "finished_at": None, "error": "boom"}]
+
+
+def test_find_by_path_id_and_prefix(tmp_path):
+    a = make_record(tmp_path)
+    assert R.find_record(str(a.path)).record_id == a.record_id
+    assert R.find_record(a.record_id, tmp_path).record_id == a.record_id
+    assert R.find_record(a.record_id[:-3], tmp_path).record_id == a.record_id
+    make_record(tmp_path)
+    with pytest.raises(JobError, match="ambiguous"):
+        R.find_record(a.record_id[:8], tmp_path)
+    with pytest.raises(JobError, match="no job record"):
+        R.find_record("nope", tmp_path)
+    with pytest.raises(JobError, match="--run"):
+        R.find_record("nope")
+
+
+def test_list_skips_unreadable_and_schema_is_checked(tmp_path):
+    a = make_record(tmp_path)
+    (R.jobs_dir(tmp_path) / "broken.json").write_text("{not json")
+    other = R.jobs_dir(tmp_path) / "other.json"
+    other.write_text(json.dumps({"schema": "something/else"}))
+    assert [r.record_id for r in R.list_records(tmp_path)] == [a.record_id]
+    with pytest.raises(RunError, match="not a qsdaqec job record"):
+        R.load_record(other)
+
+
+def test_lock_is_exclusive(tmp_path):
+    rec = make_record(tmp_path)
+    assert not R.is_locked(rec)
+    with R.locked(rec):
+        assert R.is_locked(rec)
+        with pytest.raises(JobError, match="another qsdaqec command"):
+            with R.locked(rec):
+                pass
+    assert not R.is_locked(rec)
+
+
+def test_store_result_atomic_and_checked(tmp_path):
+    rec = make_record(tmp_path, ["done"])
+    part = rec.parts[0]
+    part.job_id = "job/1"
+    evs = np.arange(8.0).reshape(2, 4)
+    R.store_result(rec, part, evs, evs / 10, {"job_id": "job/1"})
+    assert part.state == R.FETCHED and part.result_file == "results/part0000-job_1.npz"
+    got, stds = R.load_result(rec, part)
+    np.testing.assert_array_equal(got, evs)
+    np.testing.assert_array_equal(stds, evs / 10)
+    with pytest.raises(JobError, match="does not belong"):
+        R.store_result(rec, part, np.zeros((3, 4)), np.zeros((3, 4)), {})
+    (rec.folder / part.result_file).unlink()
+    with pytest.raises(JobError, match="fetch"):
+        R.load_result(rec, part)
+
+
+def test_errors_are_redacted(tmp_path, monkeypatch):
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "supersecrettoken123")
+    rec = make_record(tmp_path)
+    rec.parts[0].set_error("failed with token supersecrettoken123")
+    rec.log("Authorization: Bearer abc.def")
+    rec.save()
+    text = rec.path.read_text()
+    assert "supersecrettoken123" not in text and "abc.def" not in text

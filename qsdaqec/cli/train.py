@@ -1,7 +1,171 @@
-"""CLI commands for train (placeholder: filled by its issue)."""
+"""CLI: ``qsdaqec fit``, ``qsdaqec evaluate``, ``qsdaqec predict`` (thin wrappers of qsdaqec.train).
+
+Defaults live in ``FitConfig``; options left out keep them (the help shows them).
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ..train.config import FitConfig
+
+_DEFAULTS = FitConfig()
+
+
+def _d(name: str) -> str:
+    v = getattr(_DEFAULTS, name)
+    return "built-in synthetic data" if (name == "data" and v is None) else str(v)
+
+
+def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, **kw):
+    return click.option(
+        *decls, field, default=None, type=type, help=help, show_default=_d(field), is_flag=is_flag, **kw
+    )
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@click.command("fit")
+@_opt("--data", field="data", help="ImageFolder (one subfolder per class) or .npz.", type=str)
+@_opt("--backend", field="backend", type=str,
+      help="statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>. A non-exact "
+      "backend adds stage 2: the head fine-tuned on it with parameter-shift gradients.")
+@_opt("--head", field="head", type=str, help="quantum | classical (Dense 256->2).")
+@_opt("--encoding", field="encoding", type=str, help="amplitude | angle.")
+@_opt("--model", field="model", type=str, help="sdaqec | resnet18 | mobilenet_v2 | densenet121 | vgg16.")
+@_opt("--weights", field="weights", type=str,
+      help="imagenet (local torch hub cache only, never downloaded; falls back to none) | none.")
+@_opt("--epochs", field="epochs", type=int, help="Stage-1 epochs (upper bound with early stopping).")
+@_opt("--batch-size", field="batch_size", type=int, help="Stage-1 batch size.")
+@_opt("--image-size", field="image_size", type=int, help="Image side in pixels (>= 32).")
+@_opt("--lr", field="lr", type=float, help="Adam learning rate of backbone + projection.")
+@_opt("--head-lr", field="head_lr", type=float, help="Adam learning rate of the head in stage 1.")
+@click.option("--augment/--no-augment", "augment", default=None, show_default=_d("augment"),
+              help="Forward-diffusion minority augmentation of the training split only.")
+@_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
+@_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
+@click.option("--class-weighted/--plain-ce", "class_weighted", default=None, show_default=_d("class_weighted"),
+              help="Class-weighted cross-entropy (inverse frequency) or plain cross-entropy.")
+@_opt("--monitor", field="monitor", type=str, help="Best checkpoint / early stopping on val auc | loss.")
+@_opt("--patience", field="patience", type=int, help="Early-stopping patience in epochs (0 = off).")
+@_opt("--noisy-epochs", field="noisy_epochs", type=int, help="Stage-2 epochs on the backend.")
+@_opt("--noisy-subset", field="noisy_subset", type=int, help="Training samples per stage-2 epoch (0 = all).")
+@_opt("--noisy-lr", field="noisy_lr", type=float, help="Stage-2 Adam learning rate.")
+@_opt("--shots", field="shots", type=int, help="Shots per circuit on shot-based backends (default: the runner's).")
+@_opt("--val-frac", field="val_frac", type=float, help="Validation fraction (stratified).")
+@_opt("--test-frac", field="test_frac", type=float, help="Test fraction (stratified).")
+@_opt("--seed", field="seed", type=int, help="Seed of split, augmentation, init, order, sampling.")
+@_opt("--num-threads", field="num_threads", type=int, help="torch CPU threads (default: torch's).")
+@_opt("--out", field="out", type=str, help="Run directory (default runs/<auto name>).")
+@click.option("--resume", is_flag=True, default=False, help="Continue an interrupted run in --out (its saved config is used).")
+@click.option("--force", is_flag=True, default=False, help="Replace the run in --out.")
+@click.option("--skip-bad", is_flag=True, default=False, help="Skip unreadable images (listed in run.json).")
+@click.option("--no-progress", is_flag=True, default=False, help="No progress bars.")
+def fit_cmd(**opts) -> None:
+    """Train the SDA-QEC model (or a baseline) and evaluate it on the test split.
+
+    Stage 1 trains end to end on the exact fast path. With a non-exact --backend and the
+    quantum head, stage 2 freezes the backbone, caches the 256-d features and fine-tunes the
+    quantum weights and output layer on the backend with parameter-shift gradients. The run
+    directory gets config.json, run.json (stages, where and how long), history.json/csv,
+    model.pt, metrics.json, predictions_test.csv, roc.png, confusion.png and curves.png.
+
+    \b
+    Examples:
+      qsdaqec fit --backend aer_noisy
+      qsdaqec fit --backend statevector --encoding angle --out runs/angle
+      qsdaqec fit --head classical --no-augment --epochs 10
+      qsdaqec fit --model resnet18 --data data/angio --image-size 96
+      qsdaqec fit --out runs/angle --resume
+    """
+    from ..train import fit
+
+    progress = not opts.pop("no_progress")
+    values = {k: v for k, v in opts.items() if v is not None}
+    cfg = FitConfig(**values)
+    cfg.progress = progress
+    run = fit(cfg, log=_err)
+    _print_summary(run)
+
+
+def _print_summary(run: Path) -> None:
+    from ..io import read_json
+    from ..metrics import format_metrics
+
+    m = read_json(run / "metrics.json")
+    info = read_json(run / "run.json")
+    for s in info.get("stages", []):
+        click.echo(
+            f"stage {s['stage']} ({s['name']}): backend {s['backend']}, {s['epochs']} epoch(s), "
+            f"{s['seconds']:.1f}s"
+        )
+    click.echo(f"test on {m['test_backend']}: {format_metrics(m['test'])}")
+    if "test_exact" in m:
+        click.echo(f"test exact (same weights): {format_metrics(m['test_exact'])}")
+    click.echo(f"run: {run}")
+
+
+@click.command("evaluate")
+@click.option("--run", "run_dir", required=True, type=str, help="A finished run directory.")
+@click.option("--backend", default="statevector", show_default=True,
+              help="statevector | aer | aer_noisy[:<fake>] | fake:<name> (hardware: `qsdaqec jobs`).")
+@click.option("--balanced-test", is_flag=True, default=False,
+              help="Subsample the test split's majority class to the minority's size (seeded).")
+@click.option("--data", default=None, help="Other data (default: the run's); same split from the run's seed.")
+@click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
+@click.option("--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced]).")
+def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
+    """Re-score a run's test split with its head on BACKEND.
+
+    \b
+    Examples:
+      qsdaqec evaluate --run runs/default --backend statevector
+      qsdaqec evaluate --run runs/default --backend aer_noisy:fake_torino --balanced-test
+    """
+    from ..metrics import format_metrics
+    from ..train import evaluate
+
+    r = evaluate(run_dir, backend, balanced_test=balanced_test, data=data, shots=shots, out=out, log=_err)
+    click.echo(f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}")
+    for w in r["test"]["warnings"]:
+        click.echo(f"note: {w}")
+    click.echo(f"written: {r['out']}")
+
+
+@click.command("predict")
+@click.option("--run", "run_dir", required=True, type=str, help="A finished run directory.")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--format", "fmt", default="json", show_default=True, help="json | csv.")
+@click.option("--out", default=None, help="Write to FILE instead of stdout.")
+@click.option("--backend", default="statevector", show_default=True, help="Backend of the quantum head.")
+@click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
+def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
+    """Class probabilities and predicted label for each image (files or folders).
+
+    \b
+    Examples:
+      qsdaqec predict --run runs/default scans/a.png scans/b.png
+      qsdaqec predict --run runs/default scans/ --format csv --out predictions.csv
+    """
+    from ..errors import ConfigError
+    from ..io import atomic_write_text
+    from ..train import format_predictions, predict
+
+    if fmt not in ("json", "csv"):
+        raise ConfigError(f"--format {fmt!r}: choose json or csv")
+    rows = predict(run_dir, list(images), backend=backend, shots=shots)
+    text = format_predictions(rows, fmt)
+    if out:
+        atomic_write_text(out, text)
+        _err(f"{len(rows)} prediction(s) -> {out}")
+    else:
+        sys.stdout.write(text)
+
+
+COMMANDS: list[click.Command] = [fit_cmd, evaluate_cmd, predict_cmd]
+

@@ -1,0 +1,141 @@
+"""Binary classification metrics: accuracy, AUC, F1, sensitivity, specificity, confusion matrix.
+
+Everything takes the true labels (class indices) and the predicted probability of the
+*positive* class (the diagnosis class, e.g. ``stenosis``). A metric that is undefined for the
+given labels (AUC or specificity when the test split has one class only, sensitivity without
+positives, ...) is ``NaN`` and the reason is listed under ``"warnings"``; nothing raises for a
+degenerate but valid input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+METRIC_NAMES = ("accuracy", "auc", "f1", "sensitivity", "specificity")
+
+
+def _as_arrays(y_true, prob_pos) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(prob_pos, dtype=np.float64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"labels and probabilities differ in length ({y.size} vs {p.size})")
+    return y, p
+
+
+def confusion_matrix(y_true, y_pred, positive: int = 1) -> np.ndarray:
+    """2x2 matrix ``[[TN, FP], [FN, TP]]``: rows true (negative, positive), columns predicted."""
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1) == positive
+    q = np.asarray(y_pred, dtype=np.int64).reshape(-1) == positive
+    tn = int(np.sum(~y & ~q))
+    fp = int(np.sum(~y & q))
+    fn = int(np.sum(y & ~q))
+    tp = int(np.sum(y & q))
+    return np.array([[tn, fp], [fn, tp]], dtype=np.int64)
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (as scipy.stats.rankdata)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    _, first, counts = np.unique(xs, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0  # mean of 1-based positions first+1 .. first+count
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[order] = np.repeat(avg, counts)
+    return ranks
+
+
+def roc_auc(y_true, prob_pos, positive: int = 1) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties counted half; equals sklearn's
+    ``roc_auc_score``); ``NaN`` when only one class is present."""
+    y, p = _as_arrays(y_true, prob_pos)
+    pos = y == positive
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    r = _average_ranks(p)
+    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_curve(y_true, prob_pos, positive: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate); empty arrays when only one class is present."""
+    y, p = _as_arrays(y_true, prob_pos)
+    pos = y == positive
+    if pos.all() or (~pos).all():
+        return np.zeros(0), np.zeros(0)
+    from sklearn.metrics import roc_curve as _roc
+
+    fpr, tpr, _ = _roc(pos.astype(np.int64), p)
+    return fpr, tpr
+
+
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    prob_pos: Sequence[float] | np.ndarray,
+    *,
+    positive: int = 1,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """All metrics for one set of predictions, as a JSON-ready dict.
+
+    ``prob_pos`` is the probability of class ``positive``; a sample is predicted positive when
+    ``prob_pos >= threshold``. Keys: ``accuracy auc f1 sensitivity specificity`` (floats, NaN
+    when undefined), ``confusion_matrix`` (``[[TN, FP], [FN, TP]]``), ``n``, ``n_positive``,
+    ``threshold`` and ``warnings`` (why a metric is NaN).
+    """
+    y, p = _as_arrays(y_true, prob_pos)
+    if y.size == 0:
+        raise ValueError("no samples to score")
+    negative = 1 - positive if positive in (0, 1) else -1
+    pred = np.where(p >= threshold, positive, negative)
+    cm = confusion_matrix(y, pred, positive)
+    (tn, fp), (fn, tp) = cm.tolist()
+    n_pos = tp + fn
+    n_neg = tn + fp
+    warnings: list[str] = []
+    if n_pos == 0 or n_neg == 0:
+        which = "negative" if n_neg == 0 else "positive"
+        warnings.append(
+            f"only one class present (no {which} samples): AUC is undefined (NaN)"
+        )
+    if n_pos == 0:
+        warnings.append("no positive samples: sensitivity is undefined (NaN)")
+    if n_neg == 0:
+        warnings.append("no negative samples: specificity is undefined (NaN)")
+    sensitivity = _ratio(tp, n_pos)
+    if tp == 0 and (fp + fn) == 0:
+        f1 = math.nan
+        warnings.append("no positive samples and no positive predictions: F1 is undefined (NaN)")
+    else:
+        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    return {
+        "accuracy": _ratio(tp + tn, y.size),
+        "auc": roc_auc(y, p, positive),
+        "f1": f1,
+        "sensitivity": sensitivity,
+        "specificity": _ratio(tn, n_neg),
+        "confusion_matrix": cm.tolist(),
+        "n": int(y.size),
+        "n_positive": int(n_pos),
+        "threshold": float(threshold),
+        "warnings": warnings,
+    }
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """One line, e.g. ``acc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970  (n=60)``."""
+
+    def f(x: float) -> str:
+        return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+    return (
+        f"acc {f(m['accuracy'])}  auc {f(m['auc'])}  f1 {f(m['f1'])}  "
+        f"sens {f(m['sensitivity'])}  spec {f(m['specificity'])}  (n={m['n']})"
+    )

@@ -1,0 +1,153 @@
+"""``FitConfig``: every training option and its default (the one place a default is written)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..errors import ConfigError
+
+MONITORS = ("auc", "loss")
+
+#: Fields that steer *how* a run executes, not *what* it computes; they may differ on --resume.
+RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads")
+
+
+@dataclass
+class FitConfig:
+    """Options of ``qsdaqec fit``. ``fit(FitConfig())`` is the README's headline run minus backend."""
+
+    # --- data
+    data: str | None = None
+    """ImageFolder or ``.npz``; ``None`` = the built-in synthetic angiography data."""
+    image_size: int = 64
+    """Images are resized to ``image_size`` x ``image_size`` (grayscale)."""
+    skip_bad: bool = False
+    """Skip unreadable image files (listed in run.json) instead of failing."""
+    val_frac: float = 0.15
+    test_frac: float = 0.15
+    seed: int = 0
+    """Seeds the split, the augmentation, initialisation, batch order and noisy sampling."""
+
+    # --- model
+    model: str = "sdaqec"
+    """sdaqec | resnet18 | mobilenet_v2 | densenet121 | vgg16."""
+    head: str = "quantum"
+    """quantum | classical (SDA-QEC model only; baselines have their own linear head)."""
+    encoding: str = "amplitude"
+    """amplitude | angle (quantum head only)."""
+    weights: str = "imagenet"
+    """imagenet (from the local torch hub cache only; falls back to none) | none."""
+
+    # --- stage 1: end to end on the exact fast path
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 1e-3
+    """Adam learning rate of the backbone and projection."""
+    head_lr: float = 1e-2
+    """Adam learning rate of the head (quantum weights and output layer train better faster)."""
+    weight_decay: float = 1e-4
+    class_weighted: bool = True
+    """Cross-entropy weighted by inverse class frequency of the (augmented) training set;
+    ``False`` = plain cross-entropy."""
+    monitor: str = "auc"
+    """Validation criterion for the best checkpoint and early stopping: auc (higher) | loss."""
+    patience: int = 5
+    """Stop after this many epochs without validation improvement (0 = never stop early)."""
+
+    # --- augmentation (training split only)
+    augment: bool = True
+    diffusion_steps: int = 5
+    """T of the forward diffusion."""
+    beta_end: float = 0.02
+    rho_target: float = 0.7
+    """Synthesise minority samples until minority/majority >= rho_target."""
+
+    # --- stage 2: quantum weights + output layer on the run's (noisy) backend
+    backend: str = "statevector"
+    """statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>."""
+    noisy_epochs: int = 3
+    noisy_subset: int = 48
+    """Training samples per stage-2 epoch (stratified, reseeded each epoch; 0 = all)."""
+    noisy_batch_size: int = 16
+    noisy_lr: float = 5e-3
+    shots: int | None = None
+    """Shots per circuit in stage 2 and evaluation; ``None`` = the runner's default."""
+
+    # --- run control
+    out: str | None = None
+    """Run directory; ``None`` = ``runs/<auto name>``."""
+    resume: bool = False
+    force: bool = False
+    progress: bool = True
+    num_threads: int | None = None
+    """torch CPU threads; ``None`` = torch's default (recorded in run.json)."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes carried into config.json (e.g. by job specs)."""
+
+    def validate(self) -> FitConfig:
+        from ..models import ENCODINGS, HEADS, MODELS, WEIGHTS
+
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(msg)
+
+        if self.model not in MODELS:
+            raise bad(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.head not in HEADS:
+            raise bad(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.encoding not in ENCODINGS:
+            raise bad(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        if self.weights not in WEIGHTS:
+            raise bad(f"unknown weights {self.weights!r}; choose one of {', '.join(WEIGHTS)}")
+        if self.monitor not in MONITORS:
+            raise bad(f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
+        if self.image_size < 32:
+            raise bad(f"image_size={self.image_size}: must be at least 32 (the backbones downsample 32x)")
+        for name in ("epochs", "batch_size", "noisy_batch_size"):
+            if getattr(self, name) < 1:
+                raise bad(f"{name}={getattr(self, name)}: must be at least 1")
+        for name in ("noisy_epochs", "noisy_subset", "patience"):
+            if getattr(self, name) < 0:
+                raise bad(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.batch_size < 2:
+            raise bad("batch_size must be at least 2 (batch norm needs two samples)")
+        for name in ("lr", "head_lr", "noisy_lr"):
+            if not getattr(self, name) > 0:
+                raise bad(f"{name}={getattr(self, name)}: must be > 0")
+        if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
+            raise bad(
+                f"val_frac={self.val_frac}, test_frac={self.test_frac}: each must lie in (0, 1) "
+                "and their sum below 1"
+            )
+        if self.shots is not None and self.shots < 1:
+            raise bad(f"shots={self.shots}: must be a positive number of shots")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise bad(f"num_threads={self.num_threads}: must be >= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def is_quantum(self) -> bool:
+        return self.model == "sdaqec" and self.head == "quantum"
+
+    def auto_name(self) -> str:
+        """E.g. ``sdaqec-quantum-amplitude-aer_noisy-s0-20260101-120000``."""
+        parts = [self.model]
+        if self.model == "sdaqec":
+            parts.append(self.head)
+            if self.head == "quantum":
+                parts += [self.encoding, self.backend]
+        parts.append(f"s{self.seed}")
+        parts.append(datetime.now().strftime("%Y%m%d-%H%M%S"))
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))

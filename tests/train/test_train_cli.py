@@ -1,0 +1,50 @@
+from click.testing import CliRunner
+from train_helpers import make_folder
+
+from qsdaqec.cli import cli
+
+TINY = ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--weights", "none", "--no-progress"]
+
+
+def _one_line_exit_2(result):
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_missing_data_dir(tmp_path):
+    r = CliRunner().invoke(cli, ["fit", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), *TINY])
+    assert "not found" in _one_line_exit_2(r)
+
+
+def test_one_class_folder(tmp_path):
+    d = make_folder(tmp_path / "d", n_normal=6, n_stenosis=0)
+    (d / "stenosis").rmdir()
+    r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--out", str(tmp_path / "r"), *TINY])
+    assert "class" in _one_line_exit_2(r)
+
+
+def test_unknown_backend_and_model(tmp_path):
+    d = make_folder(tmp_path / "d")
+    r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--backend", "qpu9000", "--out", str(tmp_path / "r"), *TINY])
+    assert "qpu9000" in _one_line_exit_2(r)
+    r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--model", "alexnet", "--out", str(tmp_path / "r"), *TINY])
+    assert "alexnet" in _one_line_exit_2(r)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["fit", "--data", str(tiny_data), "--head", "classical", "--out", str(out),
+                                 "--val-frac", "0.25", "--test-frac", "0.25", *TINY])
+    assert r.exit_code == 0, r.output
+    assert "test on classical" in r.output and f"run: {out}" in r.output
+    r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--balanced-test"])
+    assert r.exit_code == 0, r.output
+    assert "balanced" in r.output
+    r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tiny_data / "normal" / "000.png"), "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0] == "image,p_normal,p_stenosis,predicted"
+    r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])
+    assert "not found" in _one_line_exit_2(r)

@@ -1,0 +1,130 @@
+import json
+
+import pytest
+import torch
+from train_helpers import tiny_cfg
+
+from qsdaqec.errors import RunError
+from qsdaqec.train import evaluate, fit, format_predictions, load_run, predict
+
+
+def _quiet(_msg):
+    pass
+
+
+def _read(run, name):
+    return json.loads((run / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def quantum_run(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "q"
+    return fit(tiny_cfg(tiny_data, out, head="quantum", backend="statevector"), log=_quiet)
+
+
+def test_quantum_statevector_run_layout(quantum_run):
+    run = quantum_run
+    for name in ("config.json", "environment.json", "run.json", "split.json", "history.json",
+                 "history.csv", "metrics.json", "model.pt", "predictions_test.csv", "roc.png",
+                 "confusion.png", "curves.png"):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoint.pt").exists()
+    info = _read(run, "run.json")
+    assert info["status"] == "finished"
+    assert [s["stage"] for s in info["stages"]] == [1]  # exact backend: stage 1 only
+    assert info["stages"][0]["backend"].startswith("exact")
+    assert info["weights"]["used"] == "none"
+    assert "class-weighted" in info["loss"]
+    m = _read(run, "metrics.json")
+    assert set(m["test"]) >= {"accuracy", "auc", "f1", "sensitivity", "specificity", "confusion_matrix"}
+    assert m["test"]["n"] == info["data"]["split_sizes"]["test"]
+    hist = _read(run, "history.json")
+    assert [r["epoch"] for r in hist] == [1, 2] and all("val_auc" in r for r in hist)
+
+
+def test_load_run_evaluate_predict(quantum_run, tiny_data, tmp_path):
+    lr = load_run(quantum_run)
+    model, cfg, *_ = lr
+    assert cfg.head == "quantum" and lr.classes == ["normal", "stenosis"] and lr.positive == 1
+    f, y, ids = lr.test_features()
+    assert f.shape == (len(ids), 256) and y.numel() == len(ids)
+    r = evaluate(quantum_run, "statevector")
+    assert r["test"] == _read(quantum_run, "metrics.json")["test"]  # same split, same numbers
+    b = evaluate(quantum_run, "statevector", balanced_test=True)
+    cm = b["test"]["confusion_matrix"]
+    assert sum(cm[0]) == sum(cm[1])  # as many negatives as positives
+    assert (quantum_run / "eval" / "statevector-balanced" / "metrics.json").is_file()
+    rows = predict(quantum_run, [tiny_data / "stenosis" / "000.png", tiny_data / "normal"])
+    assert len(rows) == 1 + 12
+    assert abs(rows[0]["p_normal"] + rows[0]["p_stenosis"] - 1) < 1e-5
+    assert rows[0]["predicted"] in ("normal", "stenosis")
+    assert format_predictions(rows, "csv").splitlines()[0] == "image,p_normal,p_stenosis,predicted"
+
+
+def test_refuses_to_overwrite_finished_run(quantum_run, tiny_data):
+    with pytest.raises(RunError, match="--resume"):
+        fit(tiny_cfg(tiny_data, quantum_run), log=_quiet)
+    # --resume on a finished run: nothing to do, same directory back
+    assert fit(tiny_cfg(tiny_data, quantum_run, resume=True), log=_quiet) == quantum_run
+
+
+def test_classical_head_reproducible(tiny_data, tmp_path):
+    a = fit(tiny_cfg(tiny_data, tmp_path / "a", head="classical"), log=_quiet)
+    b = fit(tiny_cfg(tiny_data, tmp_path / "b", head="classical"), log=_quiet)
+    assert _read(a, "metrics.json")["test"] == _read(b, "metrics.json")["test"]
+    ha, hb = _read(a, "history.json"), _read(b, "history.json")
+    assert [r["val_loss"] for r in ha] == [r["val_loss"] for r in hb]
+    assert [r["train_loss"] for r in ha] == [r["train_loss"] for r in hb]
+    sa = torch.load(a / "model.pt", weights_only=True)["model"]
+    sb = torch.load(b / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_matches_uninterrupted(tiny_data, tmp_path):
+    kw = dict(head="quantum", epochs=3, patience=0)
+    full = fit(tiny_cfg(tiny_data, tmp_path / "full", **kw), log=_quiet)
+
+    def kill_after_epoch_1(stage, epoch, row):
+        if stage == 1 and epoch == 1:
+            raise Killed
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Killed):
+        fit(tiny_cfg(tiny_data, cut, **kw), log=_quiet, on_epoch_end=kill_after_epoch_1)
+    assert (cut / "checkpoint.pt").is_file() and not (cut / "metrics.json").exists()
+    with pytest.raises(RunError, match="interrupted"):
+        fit(tiny_cfg(tiny_data, cut, **kw), log=_quiet)
+    fit(tiny_cfg(tiny_data, cut, resume=True, **kw), log=_quiet)
+    hf, hc = _read(full, "history.json"), _read(cut, "history.json")
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(hf) == strip(hc)
+    assert _read(full, "metrics.json")["test"] == _read(cut, "metrics.json")["test"]
+
+
+def test_baseline_resnet18(tiny_data, tmp_path):
+    run = fit(tiny_cfg(tiny_data, tmp_path / "r18", model="resnet18", epochs=1), log=_quiet)
+    info = _read(run, "run.json")
+    assert info["head"]["type"] == "resnet18 linear"
+    lr = load_run(run)
+    assert lr.test_features()[0].shape[1] == 512
+
+
+def test_aer_noisy_two_stages(tiny_data, tmp_path):
+    run = fit(
+        tiny_cfg(tiny_data, tmp_path / "noisy", head="quantum", backend="aer_noisy", epochs=1, shots=256),
+        log=_quiet,
+    )
+    info = _read(run, "run.json")
+    stages = {s["stage"]: s for s in info["stages"]}
+    assert stages[1]["backend"].startswith("exact")
+    assert stages[2]["backend"] == "aer_noisy" and stages[2]["status"] == "done"
+    assert stages[2]["epochs"] == 1 and stages[2]["seconds"] > 0
+    m = _read(run, "metrics.json")
+    assert m["test_backend"] == "aer_noisy" and "test_exact" in m
+    assert (run / "features.pt").is_file()
+    hist = _read(run, "history.json")
+    assert [(r["stage"], r["epoch"]) for r in hist] == [(1, 1), (2, 0), (2, 1)]

@@ -12,9 +12,17 @@ Two encodings (``HeadConfig.encoding``):
         theta_(l,p) = 2 * atan2(||x[right subtree]||, ||x[left subtree]||)
 
     Each uniformly controlled rotation is decomposed into ``2^l`` RY and ``2^l`` CNOT gates in
-    Gray-code order; the gate angles are *linear* ``ParameterExpression``s of the node angles,
-    which are the circuit's ``num_features - 1`` (255) input ``Parameter``s. So one unbound
-    circuit serves every sample; :func:`features_to_inputs` computes the node angles classically.
+    Gray-code order (:func:`ucry_matrix`); the gate angles ``beta`` are a fixed linear map of the
+    node angles ``alpha`` (``beta_l = alpha_l @ M_l / 2^l`` per level). The circuit's
+    ``num_features - 1`` (255) input ``Parameter``s are these gate angles, one per RY, so one
+    unbound circuit serves every sample; :func:`features_to_inputs` computes node angles and
+    then gate angles classically (differentiably, in torch).
+
+    Why gate angles and not node angles as the Parameters: with node angles each RY angle is a
+    ParameterExpression of up to 128 terms (16k terms in all). Every bind then costs ~1 s
+    (``assign_parameters``), EstimatorQNN's parameter renaming ~3-10 s, and the OpenQASM file
+    grows to hundreds of kB; any simulator or device path binds per sample. With one
+    Parameter per gate all of that is cheap, and the map is still exact and linear.
 
 ``angle``
     A ``ansatz_qubits``-dimensional vector (4 by default) is loaded by ``RY(a_i)`` on qubit ``i``.
@@ -29,12 +37,13 @@ ansatz qubit. The circuit's ``metadata["qsdaqec"]`` tells the fast exact path
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
+from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from ..errors import ConfigError
@@ -132,6 +141,7 @@ def gray(i: int) -> int:
     return i ^ (i >> 1)
 
 
+@functools.lru_cache(maxsize=32)
 def ucry_matrix(k: int) -> np.ndarray:
     """``M[c, i] = (-1)^popcount(c & gray(i))``: node angles = ``M @ gate angles``.
 
@@ -145,8 +155,14 @@ def ucry_matrix(k: int) -> np.ndarray:
     n = 1 << k
     c = np.arange(n)[:, None]
     g = np.array([gray(i) for i in range(n)])[None, :]
-    bits = np.vectorize(lambda v: bin(v).count("1"))(c & g)
-    return np.where(bits % 2 == 0, 1.0, -1.0)
+    v = c & g
+    parity = np.zeros_like(v)
+    while v.any():
+        parity ^= v & 1
+        v = v >> 1
+    m = np.where(parity == 0, 1.0, -1.0)
+    m.flags.writeable = False
+    return m
 
 
 def ucry_control_bits(k: int) -> list[int]:
@@ -175,22 +191,15 @@ def tree_gate_sequence(num_qubits: int) -> list[tuple[str, tuple[int, ...], int,
     return seq
 
 
-def _append_amplitude_tree(qc: QuantumCircuit, theta: ParameterVector, num_qubits: int) -> int:
-    """Append the tree for node parameters ``theta`` (heap order); return the gate count."""
-    mats = {}
+def _append_amplitude_tree(qc: QuantumCircuit, beta: ParameterVector, num_qubits: int) -> int:
+    """Append the tree with gate-angle parameters ``beta`` (level by level, Gray-code step
+    order within a level: ``beta[2^l - 1 + i]``); return the number of instructions."""
     count = 0
     for name, qubits, level, step in tree_gate_sequence(num_qubits):
         if name == "cx":
             qc.cx(*qubits)
         else:
-            offset = (1 << level) - 1
-            if level not in mats:
-                mats[level] = ucry_matrix(level).T / (1 << level)  # beta = M^T alpha / 2^k
-            row = mats[level][step]
-            expr: ParameterExpression | Parameter = 0
-            for c, coeff in enumerate(row):
-                expr = expr + float(coeff) * theta[offset + c]
-            qc.ry(expr if level else theta[0], qubits[0])
+            qc.ry(beta[(1 << level) - 1 + step], qubits[0])
         count += 1
     return count
 
@@ -289,11 +298,36 @@ def tree_angles(x):
     return out.numpy() if is_numpy else out
 
 
+@functools.lru_cache(maxsize=64)
+def _gate_angle_matrix(level: int, dtype, device):
+    import torch
+
+    return torch.as_tensor(ucry_matrix(level) / (1 << level), dtype=dtype, device=device)
+
+
+def node_to_gate_angles(alpha):
+    """Mottonen gate angles ``beta`` (the circuit's inputs) from node angles ``alpha`` (heap
+    order, ``(B, 2^n - 1)``): per level ``beta_l = alpha_l @ M_l / 2^l``. torch or numpy."""
+    import torch
+
+    is_numpy = isinstance(alpha, np.ndarray)
+    t = torch.as_tensor(alpha) if is_numpy else alpha
+    n = (t.shape[-1] + 1).bit_length() - 1
+    parts = []
+    for level in range(n):
+        a = t[..., (1 << level) - 1 : (1 << (level + 1)) - 1]
+        m = _gate_angle_matrix(level, t.dtype, t.device)
+        parts.append(a @ m)
+    out = torch.cat(parts, dim=-1)
+    return out.numpy() if is_numpy else out
+
+
 def features_to_inputs(x, cfg: HeadConfig, compress=None):
     """Map features to the circuit's input parameter values, differentiably.
 
-    amplitude: ``(B, num_features)`` -> the ``num_features - 1`` tree angles (:func:`tree_angles`;
-    the L2 normalisation is implicit: the angles only depend on ratios of subtree norms).
+    amplitude: ``(B, num_features)`` -> the ``num_features - 1`` node angles (:func:`tree_angles`;
+    the L2 normalisation is implicit: the angles only depend on ratios of subtree norms) -> the
+    circuit's gate angles (:func:`node_to_gate_angles`).
     angle: ``(B, num_features)`` -> ``compress`` (a ``Linear(num_features, ansatz_qubits)``) ->
     ``pi * sigmoid`` in ``(0, pi)``; without ``compress`` the input must already be
     ``(B, ansatz_qubits)``.
@@ -303,7 +337,7 @@ def features_to_inputs(x, cfg: HeadConfig, compress=None):
             raise ConfigError(
                 f"features: {x.shape[-1]} columns, the amplitude head expects {cfg.num_features}"
             )
-        return tree_angles(x)
+        return node_to_gate_angles(tree_angles(x))
     import torch
 
     if compress is not None:

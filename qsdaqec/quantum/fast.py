@@ -28,6 +28,7 @@ for API compatibility and ignored, like qiskit-machine-learning's exact ``QMLEst
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveR
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.providers import Options
 from qiskit.quantum_info import SparsePauliOp
+from qiskit_machine_learning.algorithm_job import AlgorithmJob
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 
 from ..errors import ConfigError
@@ -74,14 +76,83 @@ def _linear_form(angle, index: dict[Parameter, int], num_params: int) -> tuple[n
     return coeffs, float(np.real(const))
 
 
+def _unique_rows(x: np.ndarray, blocks: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``x`` and, per row, the index of its distinct row.
+
+    Cheap checks first for the patterns EstimatorQNN produces: all rows equal (shared weights),
+    or ``x`` = ``blocks`` copies of one block of rows (per observable tiling).
+    """
+    n = len(x)
+    if n == 0 or (x == x[0]).all():
+        return x[:1], np.zeros(n, dtype=np.int64)
+    if blocks > 1 and n % blocks == 0:
+        m = n // blocks
+        if (x.reshape(blocks, m, -1) == x[None, :m]).all():
+            return x[:m], np.tile(np.arange(m), blocks)
+    uniq, inv = np.unique(x, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def _embed(mat: np.ndarray, qubits: tuple[int, ...], m: int) -> np.ndarray:
+    """The ``2^m x 2^m`` matrix of gate ``mat`` (qiskit order: qubits[0] least significant)."""
+    d = 1 << m
+    idx = np.arange(d)
+    local = np.zeros(d, dtype=np.int64)
+    for j, q in enumerate(qubits):
+        local |= ((idx >> q) & 1) << j
+    rest = idx.copy()
+    for q in qubits:
+        rest &= ~(1 << q)
+    # out[r, c] = mat[local(r), local(c)] if r and c agree outside `qubits`
+    same = rest[:, None] == rest[None, :]
+    full = np.where(same, np.asarray(mat)[local[:, None], local[None, :]], 0)
+    return full
+
+
+class _LinearMap:
+    """``y = x @ A.T + b`` for parameter rows ``x`` ``(B, P)``, and its transpose for gradients.
+
+    When every row of ``A`` picks one distinct parameter with coefficient 1 (the case for the
+    circuits EstimatorQNN hands over: node angles and ansatz angles are the parameters
+    themselves), both directions are a gather/scatter instead of a matrix product.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        self.a = np.ascontiguousarray(a, dtype=np.float64)
+        self.b = np.asarray(b, dtype=np.float64)
+        self.cols = None
+        if a.size:
+            nz = a != 0
+            if (nz.sum(axis=1) == 1).all():
+                cols = nz.argmax(axis=1)
+                if np.all(a[np.arange(len(a)), cols] == 1.0) and len(set(cols)) == len(cols):
+                    self.cols = cols
+        self.zero_b = not np.any(self.b)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = x[:, self.cols] if self.cols is not None else x @ self.a.T
+        return y if self.zero_b else y + self.b
+
+    def backward_into(self, g: np.ndarray, out: np.ndarray) -> None:
+        """``out += g @ A`` for ``g`` ``(K, B, G)``, ``out`` ``(K, B, P)``."""
+        if self.cols is not None:
+            out[..., self.cols] += g
+        else:
+            out += g @ self.a
+
+
 @dataclass
 class _Op:
     kind: str  # "rot" or "fixed"
     qubits: tuple[int, ...]
     name: str = ""
-    angle: int = -1  # row of CircuitPlan.gate_A for rotations
+    angle: int = -1  # column of the gate-angle array for rotations
     matrix: np.ndarray | None = None  # for fixed gates
     matrix_dag: np.ndarray | None = None
+    perm: np.ndarray | None = None  # fixed gates that permute basis states (x, cx, swap, ...)
+    phase: np.ndarray | None = None  # ... times a phase per state (None: all 1)
+    perm_dag: np.ndarray | None = None
+    phase_dag: np.ndarray | None = None
 
 
 class CircuitPlan:
@@ -91,6 +162,7 @@ class CircuitPlan:
         self.circuit = circuit
         self.params = list(circuit.parameters)
         self.num_params = len(self.params)
+        self.param_pos = {p: i for i, p in enumerate(self.params)}
         self.num_qubits = circuit.num_qubits
         self.dim = 1 << self.num_qubits
         index = {p: i for i, p in enumerate(self.params)}
@@ -110,14 +182,13 @@ class CircuitPlan:
                     a, c = _linear_form(inst.operation.params[0], index, self.num_params)
                     rows[level].append(a)
                     consts[level].append(c)
-            # node angles alpha = M @ beta per level (beta = the level's gate angles in order)
-            node_A, node_b = [], []
-            for level in range(n):
-                m = ucry_matrix(level)
-                node_A.append(m @ np.array(rows[level]))
-                node_b.append(m @ np.array(consts[level]))
-            self.tree_A = np.concatenate(node_A)  # (2^n - 1, P), heap order
-            self.tree_b = np.concatenate(node_b)
+            # gate angles beta (level by level, Gray-code order) as functions of the parameters;
+            # the node angles are alpha_l = beta_l @ M_l^T per level (see ucry_matrix).
+            self.tree_map = _LinearMap(
+                np.concatenate([np.array(r) for r in rows]),
+                np.concatenate([np.array(c) for c in consts]),
+            )
+            self.tree_mats = [ucry_matrix(level) for level in range(n)]
 
         ops: list[_Op] = []
         gate_A, gate_b = [], []
@@ -151,14 +222,122 @@ class CircuitPlan:
                 real = False
             ops.append(_Op("fixed", qubits, name, matrix=mat, matrix_dag=mat.conj().T))
         self.ops = ops
-        self.gate_A = np.array(gate_A).reshape(len(gate_A), self.num_params)
-        self.gate_b = np.array(gate_b)
+        self.num_angles = len(gate_A)
+        self.gate_map = _LinearMap(
+            np.array(gate_A).reshape(len(gate_A), self.num_params), np.array(gate_b)
+        )
         self.dtype = np.float64 if real else np.complex128
-        if real:
-            for o in ops:
-                if o.matrix is not None:
+        for o in ops:
+            if o.matrix is not None:
+                if real:
                     o.matrix = o.matrix.real.copy()
                     o.matrix_dag = o.matrix_dag.real.copy()
+                self._monomial(o)
+        self.factor = self._factor_plan() if self.tree_levels else None
+
+    def _factor_plan(self):
+        """Matrices of the suffix gates on the ``m`` lowest qubits they touch (None if m > 6).
+
+        Used when a tree prefix is followed by gates on few qubits (the head: the ansatz acts on
+        4 of 8 qubits): each rotation is ``R(theta) = cos(theta/2) I + sin(theta/2) K`` with
+        ``K = -i P`` (P the Pauli, embedded), each fixed gate a ``2^m x 2^m`` matrix.
+        """
+        m = 1 + max((q for o in self.ops for q in o.qubits), default=0)
+        if m > 6:
+            return None
+        d = 1 << m
+        gens = {
+            "rx": np.array([[0, -1j], [-1j, 0]]),
+            "ry": np.array([[0, -1.0], [1.0, 0]]),
+            "rz": np.array([[-1j, 0], [0, 1j]]),
+        }
+        mats = []
+        for o in self.ops:
+            if o.kind == "rot":
+                (q,) = o.qubits
+                k = np.kron(np.kron(np.eye(d >> (q + 1)), gens[o.name]), np.eye(1 << q))
+                mats.append(k)
+            else:
+                mats.append(_embed(o.matrix, o.qubits, m))
+        return {"m": m, "d": d, "mats": [np.asarray(x, dtype=self.dtype) for x in mats]}
+
+    def _run_factor(self, psi, angles, observables, gradient):
+        """Expectations (and gradients) via reduced density matrices on the ``m`` low qubits.
+
+        ``psi`` ``(B, 2^n)`` real tree state. With ``U`` the suffix unitary on the low factor,
+        ``rho_b = psi_b^T psi_b`` (``psi_b`` reshaped ``(2^(n-m), 2^m)``), ``H_k = U^dag O_k U``:
+        ``E = Re tr(H_k rho_b)``, ``dE/dpsi_b = 2 psi_b Re(H_k)``, and for rotation g
+        ``dE/dtheta_g = 2 Re tr(H_k Q_g rho_b)`` with ``Q_g = U_<g^dag K_g U_<g / 2``
+        (``U_<g`` the gates before g), because ``R_g^dag dR_g/dtheta = K_g / 2``.
+        Rows are grouped by their suffix angles (EstimatorQNN: one group, shared weights).
+        """
+        f = self.factor
+        m, d = f["m"], f["d"]
+        b = psi.shape[0]
+        k = len(observables)
+        obs = np.stack([o.reduced(m) for o in observables])  # (K, d, d)
+        ps = psi.reshape(b, -1, d)
+        rho = (ps.transpose(0, 2, 1) @ ps).reshape(b, d * d)  # rho_b = psi_b^T psi_b, symmetric
+        ev = np.empty((k, b))
+        g_psi = np.empty((k, b, self.dim)) if gradient else None
+        g_ang = np.zeros((k, b, self.num_angles)) if gradient else None
+        if self.num_angles:
+            uniq, inv = _unique_rows(angles)
+        else:
+            uniq, inv = np.zeros((1, 0)), np.zeros(b, dtype=np.int64)
+        for gi, row in enumerate(uniq):
+            rows = np.flatnonzero(inv == gi) if len(uniq) > 1 else slice(None)
+            half = 0.5 * row
+            cs, sn = np.cos(half), np.sin(half)
+            eye = np.eye(d, dtype=self.dtype)
+            u = eye
+            qs = []
+            for op, mat in zip(self.ops, f["mats"]):
+                if op.kind == "rot":
+                    if gradient:
+                        qs.append(0.5 * (u.conj().T @ mat @ u))
+                    c, s_ = cs[op.angle], sn[op.angle]
+                    u = (c * eye + s_ * mat) @ u
+                else:
+                    u = mat @ u
+            h = u.conj().T @ obs @ u  # (K, d, d): U^dag O_k U
+            hr = h.real
+            r = rho[rows]
+            ev[:, rows] = hr.reshape(k, d * d) @ r.T
+            if gradient:
+                pr = ps[rows]
+                g_psi[:, rows] = (2.0 * (pr[None] @ hr[:, None])).reshape(k, -1, self.dim)
+                if qs:
+                    x = (h[:, None] @ np.stack(qs)[None]).real  # (K, G, d, d): H_k Q_g
+                    # tr(X rho) = sum_ij X_ij rho_ji, and rho is symmetric
+                    ga = 2.0 * (x.reshape(k * len(qs), d * d) @ r.T)  # (K*G, B')
+                    g_ang[:, rows] = ga.reshape(k, len(qs), -1).transpose(0, 2, 1)
+        return ev, g_psi, g_ang
+
+    def _monomial(self, op: _Op) -> None:
+        """If the gate maps each basis state to one basis state, store it as a gather + phase."""
+        mat = op.matrix
+        k = len(op.qubits)
+        nz = np.abs(mat) > 1e-12
+        if not (nz.sum(axis=1) == 1).all():
+            return
+        src_local = nz.argmax(axis=1)  # output local index r <- input local index src_local[r]
+        coef_local = mat[np.arange(1 << k), src_local]
+        idx = np.arange(self.dim)
+        local = np.zeros(self.dim, dtype=np.int64)
+        for j, q in enumerate(op.qubits):
+            local |= ((idx >> q) & 1) << j
+        src = idx.copy()
+        for j, q in enumerate(op.qubits):
+            bit = (src_local[local] >> j) & 1
+            src = (src & ~(1 << q)) | (bit << q)
+        phase = coef_local[local]
+        op.perm = src
+        op.phase = None if np.allclose(phase, 1) else phase
+        inv = np.empty_like(src)
+        inv[src] = idx
+        op.perm_dag = inv
+        op.phase_dag = None if op.phase is None else np.conj(phase)[inv]
 
     @staticmethod
     def _match_tree(circuit: QuantumCircuit, data, qidx) -> int:
@@ -195,6 +374,10 @@ class CircuitPlan:
             else:  # rz
                 out = ((c - 1j * s) * a0, (c + 1j * s) * a1)
             return np.stack(out, axis=-2).reshape(state.shape)
+        if op.perm is not None:
+            perm, phase = (op.perm_dag, op.phase_dag) if dagger else (op.perm, op.phase)
+            out = state[..., perm]
+            return out if phase is None else out * phase
         mat = op.matrix_dag if dagger else op.matrix
         k = len(op.qubits)
         # axes of the (2,)*n view: qubit q is axis n-1-q; the matrix's row index has qubits[0]
@@ -208,20 +391,23 @@ class CircuitPlan:
         v = np.moveaxis(v.reshape(shp), list(range(len(shp) - k, len(shp))), axes)
         return np.ascontiguousarray(v).reshape(state.shape)
 
-    def _tree_forward(self, theta: np.ndarray):
-        """Closed-form tree state ``(B, 2^n)`` and the per-level arriving amplitudes/cos/sin."""
-        b = theta.shape[0]
+    def _tree_forward(self, beta: np.ndarray):
+        """Closed-form tree state ``(B, 2^n)`` from the gate angles ``beta``, and the per-level
+        arriving amplitudes/cos/sin."""
+        b = beta.shape[0]
         amp = np.ones((b, 1))
         cache = []
         for level in range(self.tree_levels):
-            t = theta[:, (1 << level) - 1 : (1 << (level + 1)) - 1] * 0.5
+            bl = beta[:, (1 << level) - 1 : (1 << (level + 1)) - 1]
+            t = (bl @ self.tree_mats[level].T if level else bl) * 0.5  # node angles / 2
             c, s = np.cos(t), np.sin(t)
             cache.append((amp, c, s))
             amp = np.stack((amp * c, amp * s), axis=-1).reshape(b, -1)
         return amp, cache
 
     def _tree_backward(self, g: np.ndarray, cache) -> np.ndarray:
-        """``dE/dtheta_node`` ``(K, B, 2^n - 1)`` from ``g = dE/dpsi`` ``(K, B, 2^n)``."""
+        """``dE/dbeta`` ``(K, B, 2^n - 1)`` (gate angles) from ``g = dE/dpsi`` ``(K, B, 2^n)``:
+        the node-angle gradients of the bottom-up pass, times ``M_l`` per level."""
         k, b = g.shape[:2]
         out = np.empty((k, b, self.dim - 1))
         s_ = g
@@ -229,7 +415,10 @@ class CircuitPlan:
             amp, c, s = cache[level]
             pairs = s_.reshape(k, b, -1, 2)
             sl, sr = pairs[..., 0], pairs[..., 1]
-            out[:, :, (1 << level) - 1 : (1 << (level + 1)) - 1] = 0.5 * amp * (-s * sl + c * sr)
+            g_node = 0.5 * amp * (-s * sl + c * sr)
+            if level:
+                g_node = g_node @ self.tree_mats[level]
+            out[:, :, (1 << level) - 1 : (1 << (level + 1)) - 1] = g_node
             s_ = c * sl + s * sr
         return out
 
@@ -241,10 +430,23 @@ class CircuitPlan:
         :func:`compile_observable`)."""
         values = np.asarray(values, dtype=np.float64).reshape(-1, self.num_params)
         b = values.shape[0]
-        angles = values @ self.gate_A.T + self.gate_b if len(self.ops) else None
+        angles = self.gate_map.forward(values) if self.num_angles else None
+        if self.factor is not None and all(
+            o.reduced(self.factor["m"]) is not None for o in observables
+        ):
+            beta = self.tree_map.forward(values)
+            psi, cache = self._tree_forward(beta)
+            ev, g_psi, g_ang = self._run_factor(psi, angles, observables, gradient)
+            if not gradient:
+                return ev, None
+            grads = np.zeros((len(observables), b, self.num_params))
+            if self.num_angles:
+                self.gate_map.backward_into(g_ang, grads)
+            self.tree_map.backward_into(self._tree_backward(g_psi, cache), grads)
+            return ev, grads
         if self.tree_levels:
-            theta = values @ self.tree_A.T + self.tree_b
-            psi, cache = self._tree_forward(theta)
+            beta = self.tree_map.forward(values)
+            psi, cache = self._tree_forward(beta)
             phi = psi.astype(self.dtype, copy=False)
         else:
             phi = np.zeros((b, self.dim), dtype=self.dtype)
@@ -266,7 +468,7 @@ class CircuitPlan:
         grads = np.zeros((k, b, self.num_params))
         lam = ophi
         if self.ops:
-            g_ang = np.zeros((k, b, len(self.gate_b)))
+            g_ang = np.zeros((k, b, self.num_angles))
             for op in reversed(self.ops):
                 if op.kind == "rot":
                     c, s = cs[:, op.angle], sn[:, op.angle]
@@ -278,10 +480,10 @@ class CircuitPlan:
                 else:
                     phi = self._apply(phi, op, dagger=True)
                     lam = self._apply(lam, op, dagger=True)
-            grads += g_ang @ self.gate_A
+            self.gate_map.backward_into(g_ang, grads)
         if self.tree_levels:
             g_theta = self._tree_backward(2.0 * lam.real, cache)
-            grads += g_theta @ self.tree_A
+            self.tree_map.backward_into(g_theta, grads)
         return ev, grads
 
 
@@ -293,6 +495,25 @@ class CircuitPlan:
 class CompiledObservable:
     diag: np.ndarray | None  # real diagonal (all terms are I/Z)
     matrix: np.ndarray | None  # dense matrix otherwise
+    op: SparsePauliOp | None = None
+    _reduced: dict | None = None
+
+    def reduced(self, m: int) -> np.ndarray | None:
+        """The ``2^m x 2^m`` matrix on qubits ``0..m-1`` if the operator is the identity on all
+        higher qubits (``O = I_high (x) O_low``), else None."""
+        if self._reduced is None:
+            self._reduced = {}
+        if m not in self._reduced:
+            red = None
+            op = self.op
+            if op is not None and not (op.paulis.x[:, m:].any() or op.paulis.z[:, m:].any()):
+                if m == op.num_qubits:
+                    red = op.to_matrix()
+                else:
+                    labels = [(lbl[-m:], c) for lbl, c in op.to_list()]
+                    red = SparsePauliOp.from_list(labels).to_matrix()
+            self._reduced[m] = red
+        return self._reduced[m]
 
 
 def compile_observable(op, num_qubits: int) -> CompiledObservable:
@@ -307,9 +528,9 @@ def compile_observable(op, num_qubits: int) -> CompiledObservable:
     if not op.paulis.x.any():
         d = op.to_matrix(sparse=True).diagonal()
         if np.allclose(d.imag, 0):
-            return CompiledObservable(np.ascontiguousarray(d.real), None)
-        return CompiledObservable(np.ascontiguousarray(d), None)
-    return CompiledObservable(None, op.to_matrix())
+            return CompiledObservable(np.ascontiguousarray(d.real), None, op)
+        return CompiledObservable(np.ascontiguousarray(d), None, op)
+    return CompiledObservable(None, op.to_matrix(), op)
 
 
 def _apply_obs(o: CompiledObservable, phi: np.ndarray) -> np.ndarray:
@@ -363,8 +584,51 @@ class _PlanCache:
 _CACHE = _PlanCache()
 
 
+class _SyncSubmit:
+    """Run the job's function at submission, in the calling thread.
+
+    The reference ``PrimitiveJob`` starts a thread pool per job; at a few milliseconds per call
+    that start-up is a large share of the cost, and the work here is numpy that releases little
+    to gain from a thread. Results, errors, ``status()`` and ``result()`` behave as before.
+    """
+
+    def _submit(self):
+        if self._future is not None:
+            from qiskit.providers import JobError
+
+            raise JobError("Primitive job has been submitted already.")
+        fut: Future = Future()
+        try:
+            fut.set_result(self._function(*self._args, **self._kwargs))
+        except Exception as e:
+            fut.set_exception(e)
+        self._future = fut
+
+
+class FastJob(_SyncSubmit, PrimitiveJob):
+    """A ``PrimitiveJob`` computed synchronously at submission."""
+
+
+class FastGradientJob(_SyncSubmit, AlgorithmJob):
+    """An ``AlgorithmJob`` computed synchronously at submission."""
+
+    def submit(self) -> None:
+        # AlgorithmJob.submit calls PrimitiveJob._submit explicitly (super() from its own class)
+        self._submit()
+
+
 # ----------------------------------------------------------------------------------------------
 # the primitives
+
+
+@dataclass
+class _Pub:
+    plan: CircuitPlan
+    observables: list
+    oshape: tuple
+    rows: np.ndarray
+    vshape: tuple
+    metadata: dict
 
 
 class FastEstimator(BaseEstimatorV2):
@@ -377,49 +641,74 @@ class FastEstimator(BaseEstimatorV2):
         self._cache = _CACHE
 
     def run(self, pubs: Iterable, *, precision: float | None = None) -> PrimitiveJob:
-        coerced = [EstimatorPub.coerce(pub, 0.0) for pub in pubs]
-        job = PrimitiveJob(self._run, coerced)
+        job = FastJob(self._run, [self._normalise(pub) for pub in pubs])
         job._submit()
         return job
 
-    def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult[PubResult]:
+    def _normalise(self, pub) -> _Pub:
+        """A pub as (plan, flat observables, observable shape, value rows, value shape).
+
+        ``(circuit, SparsePauliOp, ndarray)`` tuples, what EstimatorQNN sends, skip
+        ``EstimatorPub.coerce`` (whose per-parameter name handling costs milliseconds at 263
+        parameters); the array's last axis is in ``circuit.parameters`` order, as in coerce.
+        Anything else goes through ``EstimatorPub.coerce`` and its validation.
+        """
+        if (
+            isinstance(pub, tuple)
+            and len(pub) == 3
+            and isinstance(pub[0], QuantumCircuit)
+            and isinstance(pub[1], SparsePauliOp)
+            and isinstance(pub[2], np.ndarray)
+            and pub[2].ndim >= 1
+        ):
+            circuit, op, vals = pub
+            plan = self._cache.plan(circuit)
+            if vals.shape[-1] == plan.num_params and plan.num_params:
+                if op.num_qubits != circuit.num_qubits:
+                    raise ValueError(
+                        f"observable on {op.num_qubits} qubits for a circuit on "
+                        f"{circuit.num_qubits} qubits"
+                    )
+                vshape = vals.shape[:-1]
+                rows = np.ascontiguousarray(vals.reshape(-1, plan.num_params), dtype=np.float64)
+                return _Pub(plan, [op], (), rows, vshape, circuit.metadata)
+        coerced = EstimatorPub.coerce(pub, 0.0)
+        plan = self._cache.plan(coerced.circuit)
+        if plan.num_params:
+            vals = coerced.parameter_values.as_array(plan.params)
+        else:
+            vals = np.zeros((*coerced.parameter_values.shape, 0))
+        vshape = vals.shape[:-1]
+        rows = np.ascontiguousarray(vals.reshape(-1, plan.num_params), dtype=np.float64)
+        oarr = coerced.observables
+        flat = oarr.ravel().tolist() if oarr.ndim else [oarr.tolist()]
+        return _Pub(plan, flat, oarr.shape, rows, vshape, coerced.circuit.metadata)
+
+    def _run(self, pubs: list[_Pub]) -> PrimitiveResult[PubResult]:
         # Pubs that share a circuit and parameter values (EstimatorQNN sends one pub per
         # observable) are simulated once with all their observables.
-        prepared = []
         groups: dict[tuple, list[int]] = {}
         for i, pub in enumerate(pubs):
-            plan = self._cache.plan(pub.circuit)
-            if plan.num_params:
-                vals = pub.parameter_values.as_array(plan.params)
-            else:
-                vals = np.zeros((*pub.parameter_values.shape, 0))
-            vshape = vals.shape[:-1]
-            vals = np.ascontiguousarray(vals.reshape(-1, plan.num_params), dtype=np.float64)
-            key = (id(plan), vals.shape, hash(vals.tobytes()))
+            key = (id(pub.plan), pub.rows.shape, hash(pub.rows.tobytes()))
             groups.setdefault(key, []).append(i)
-            prepared.append((plan, vals, vshape))
         results: list[PubResult | None] = [None] * len(pubs)
         for idxs in groups.values():
-            plan, vals, _ = prepared[idxs[0]]
+            plan, rows = pubs[idxs[0]].plan, pubs[idxs[0]].rows
             obs_list, slots = [], []
             for i in idxs:
-                oarr = pubs[i].observables
-                flat = oarr.ravel().tolist() if oarr.ndim else [oarr.tolist()]
+                flat = pubs[i].observables
                 slots.append((len(obs_list), len(flat)))
                 obs_list.extend(self._cache.observable(o, plan.num_qubits) for o in flat)
-            ev, _ = plan.run(vals, obs_list)  # (K, N)
+            ev, _ = plan.run(rows, obs_list)  # (K, N)
             for i, (start, count) in zip(idxs, slots):
                 pub = pubs[i]
-                _, _, vshape = prepared[i]
-                oshape = pub.observables.shape
-                shape = np.broadcast_shapes(oshape, vshape)
-                oi = np.broadcast_to(np.arange(count).reshape(oshape), shape)
-                ri = np.broadcast_to(np.arange(int(np.prod(vshape))).reshape(vshape), shape)
+                shape = np.broadcast_shapes(pub.oshape, pub.vshape)
+                oi = np.broadcast_to(np.arange(count).reshape(pub.oshape), shape)
+                ri = np.broadcast_to(np.arange(int(np.prod(pub.vshape))).reshape(pub.vshape), shape)
                 evs = ev[start + oi, ri]
                 data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=evs.shape)
                 results[i] = PubResult(
-                    data,
-                    metadata={"target_precision": 0.0, "circuit_metadata": pub.circuit.metadata},
+                    data, metadata={"target_precision": 0.0, "circuit_metadata": pub.metadata}
                 )
         return PrimitiveResult(results, metadata={"version": 2})
 
@@ -439,8 +728,6 @@ class FastEstimatorGradient(BaseEstimatorGradient):
         # Same contract as BaseEstimatorGradient.run; its per-circuit validation builds a set of
         # all parameters for every one of the (samples x observables) circuits, which dominates
         # at this size, so validate once per distinct circuit instead.
-        from qiskit_machine_learning.algorithm_job import AlgorithmJob
-
         if isinstance(circuits, QuantumCircuit):
             circuits = (circuits,)
         if not isinstance(observables, Sequence) or isinstance(observables, str):
@@ -463,7 +750,7 @@ class FastEstimatorGradient(BaseEstimatorGradient):
             )
         opts = Options(**self._default_options.__dict__)
         opts.update_options(**options)
-        job = AlgorithmJob(
+        job = FastGradientJob(
             self._run, circuits, observables, parameter_values, parameters, **opts.__dict__
         )
         job.submit()
@@ -486,8 +773,7 @@ class FastEstimatorGradient(BaseEstimatorGradient):
                     f"{vals.shape[1]} parameter values for a circuit with {plan.num_params} "
                     "parameters"
                 )
-            uniq, row_of = np.unique(vals, axis=0, return_inverse=True)
-            row_of = row_of.reshape(-1)
+            uniq, row_of = _unique_rows(vals, blocks=len({id(observables[i]) for i in idxs}))
             obs_ids: dict[int, int] = {}
             compiled = []
             obs_of = np.empty(len(idxs), dtype=np.int64)
@@ -500,7 +786,7 @@ class FastEstimatorGradient(BaseEstimatorGradient):
                 obs_of[j] = k
             _, grads = plan.run(uniq, compiled, gradient=True)  # (K, U, P)
             picked = grads[obs_of, row_of]  # (len(idxs), P)
-            pos = {p: j for j, p in enumerate(plan.params)}
+            pos = plan.param_pos
             for j, i in enumerate(idxs):
                 ps = parameters[i]
                 if ps is None:

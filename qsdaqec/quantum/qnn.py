@@ -1,0 +1,121 @@
+"""``QuantumHead``: features -> circuit inputs -> TorchConnector(EstimatorQNN) -> Linear(4 -> 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from qiskit.primitives import BaseEstimatorV2
+from qiskit_machine_learning.connectors import TorchConnector
+from qiskit_machine_learning.gradients import BaseEstimatorGradient
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+from torch import nn
+
+from ..errors import ConfigError
+from .circuits import HeadCircuit, HeadConfig, build_head_circuit, features_to_inputs
+from .fast import FastEstimator, FastEstimatorGradient
+
+NUM_CLASSES = 2
+
+
+@dataclass(frozen=True)
+class HeadParameterCount:
+    """Trainable parameters of a head, by part."""
+
+    quantum: int  # ansatz weights
+    readout: int  # Linear(ansatz_qubits -> classes)
+    compress: int  # Linear(num_features -> ansatz_qubits), angle encoding only
+
+    @property
+    def total(self) -> int:
+        return self.quantum + self.readout + self.compress
+
+
+def count_head_parameters(cfg: HeadConfig | None = None, num_classes: int = NUM_CLASSES):
+    """Parameter count of :class:`QuantumHead` for ``cfg``: 18 = 8 + 10 for the seed config."""
+    cfg = cfg or HeadConfig()
+    compress = (cfg.num_features + 1) * cfg.ansatz_qubits if cfg.encoding == "angle" else 0
+    return HeadParameterCount(
+        quantum=cfg.num_weights,
+        readout=(cfg.ansatz_qubits + 1) * num_classes,
+        compress=compress,
+    )
+
+
+def count_dense_parameters(num_features: int = 256, num_classes: int = NUM_CLASSES) -> int:
+    """Parameters of the classical baseline head ``Linear(num_features -> classes)``: 514."""
+    return (num_features + 1) * num_classes
+
+
+class QuantumHead(nn.Module):
+    """Input ``(B, num_features)`` features, output ``(B, 2)`` logits.
+
+    ``estimator``/``gradient``: any ``BaseEstimatorV2`` and qiskit-machine-learning
+    ``BaseEstimatorGradient`` (e.g. from ``qsdaqec.runner``). ``None`` for both means the fast exact
+    path (:mod:`qsdaqec.quantum.fast`). An estimator without a gradient gets EstimatorQNN's default
+    (parameter shift on that estimator). ``precision`` is passed to EstimatorQNN as its
+    ``default_precision``; ``None`` means 0 for the exact path and EstimatorQNN's default otherwise.
+    Initial weights come from torch's RNG (uniform in [-1, 1] for the ansatz, torch's defaults
+    for the Linear layers), so ``torch.manual_seed`` makes construction deterministic.
+    """
+
+    def __init__(
+        self,
+        cfg: HeadConfig | None = None,
+        estimator: BaseEstimatorV2 | None = None,
+        gradient: BaseEstimatorGradient | None = None,
+        *,
+        precision: float | None = None,
+        num_classes: int = NUM_CLASSES,
+    ):
+        super().__init__()
+        self.cfg = cfg = cfg or HeadConfig()
+        if estimator is None and gradient is not None:
+            raise ConfigError("a gradient without its estimator: pass both, or neither")
+        if estimator is None:
+            estimator = FastEstimator()
+            gradient = FastEstimatorGradient(estimator)
+            if precision is None:
+                precision = 0.0
+        self.head_circuit: HeadCircuit = build_head_circuit(cfg)
+        hc = self.head_circuit
+        kwargs = {} if precision is None else {"default_precision": precision}
+        self.qnn = EstimatorQNN(
+            circuit=hc.circuit,
+            estimator=estimator,
+            observables=hc.observables,
+            input_params=hc.input_params,
+            weight_params=hc.weight_params,
+            gradient=gradient,
+            input_gradients=True,
+            **kwargs,
+        )
+        self.compress = (
+            nn.Linear(cfg.num_features, cfg.ansatz_qubits) if cfg.encoding == "angle" else None
+        )
+        init = torch.empty(cfg.num_weights).uniform_(-1.0, 1.0).numpy()
+        self.quantum = TorchConnector(self.qnn, initial_weights=init)
+        self.readout = nn.Linear(cfg.ansatz_qubits, num_classes)
+
+    def circuit_inputs(self, features: torch.Tensor) -> torch.Tensor:
+        """The circuit's input parameter values for ``features`` (differentiable)."""
+        if self.cfg.encoding == "amplitude":
+            # float64 for the angles: exact to ~1e-16 before the QNN; grads come back cast.
+            features = features.double()
+        return features_to_inputs(features, self.cfg, self.compress)
+
+    def expectation_values(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, ansatz_qubits)`` expectation values of Z on each ansatz qubit."""
+        return self.quantum(self.circuit_inputs(features))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.dim() != 2 or features.shape[1] != self.cfg.num_features:
+            raise ConfigError(
+                f"features: expected shape (batch, {self.cfg.num_features}), "
+                f"got {tuple(features.shape)}"
+            )
+        z = self.expectation_values(features).to(self.readout.weight.dtype)
+        return self.readout(z)
+
+    def parameter_count(self) -> HeadParameterCount:
+        return count_head_parameters(self.cfg, self.readout.out_features)

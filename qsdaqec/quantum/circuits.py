@@ -279,7 +279,9 @@ def tree_angles(x):
     is_numpy = isinstance(x, np.ndarray)
     t = torch.as_tensor(x, dtype=torch.float64) if is_numpy else x
     if t.dim() != 2:
-        raise ConfigError(f"features: expected a (batch, features) array, got shape {tuple(t.shape)}")
+        raise ConfigError(
+            f"features: expected a (batch, features) array, got shape {tuple(t.shape)}"
+        )
     b, f = t.shape
     n = f.bit_length() - 1
     if 1 << n != f:

@@ -28,8 +28,8 @@ for API compatibility and ignored, like qiskit-machine-learning's exact ``QMLEst
 from __future__ import annotations
 
 from collections import OrderedDict
-from concurrent.futures import Future
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,7 +177,7 @@ class CircuitPlan:
             start = len(seq)
             rows: list[list[np.ndarray]] = [[] for _ in range(n)]
             consts: list[list[float]] = [[] for _ in range(n)]
-            for inst, (name, _, level, _step) in zip(data[:start], seq):
+            for inst, (name, _, level, _step) in zip(data[:start], seq, strict=True):
                 if name == "ry":
                     a, c = _linear_form(inst.operation.params[0], index, self.num_params)
                     rows[level].append(a)
@@ -193,7 +193,7 @@ class CircuitPlan:
         ops: list[_Op] = []
         gate_A, gate_b = [], []
         real = True
-        for inst, qubits in zip(data[start:], qidx[start:]):
+        for inst, qubits in zip(data[start:], qidx[start:], strict=True):
             op = inst.operation
             name = op.name
             if name in _SKIP:
@@ -292,7 +292,7 @@ class CircuitPlan:
             eye = np.eye(d, dtype=self.dtype)
             u = eye
             qs = []
-            for op, mat in zip(self.ops, f["mats"]):
+            for op, mat in zip(self.ops, f["mats"], strict=True):
                 if op.kind == "rot":
                     if gradient:
                         qs.append(0.5 * (u.conj().T @ mat @ u))
@@ -350,7 +350,9 @@ class CircuitPlan:
         seq = tree_gate_sequence(n)
         if len(seq) != count or len(data) < count:
             return 0
-        for inst, qubits, (name, expected, _, _) in zip(data, qidx, seq):
+        for inst, qubits, (name, expected, _, _) in zip(
+            data[:count], qidx[:count], seq, strict=True
+        ):
             if inst.operation.name != name or qubits != expected:
                 return 0
         return n
@@ -700,7 +702,7 @@ class FastEstimator(BaseEstimatorV2):
                 slots.append((len(obs_list), len(flat)))
                 obs_list.extend(self._cache.observable(o, plan.num_qubits) for o in flat)
             ev, _ = plan.run(rows, obs_list)  # (K, N)
-            for i, (start, count) in zip(idxs, slots):
+            for i, (start, count) in zip(idxs, slots, strict=True):
                 pub = pubs[i]
                 shape = np.broadcast_shapes(pub.oshape, pub.vshape)
                 oi = np.broadcast_to(np.arange(count).reshape(pub.oshape), shape)

@@ -1,0 +1,211 @@
+"""``qsdaqec jobs ...``: the commands a user types, against the fake service and local mode."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from qsdaqec.cli import cli
+from qsdaqec.runner import jobs as J
+from qsdaqec.runner import records as R
+from qsdaqec.runner.fake_runtime import FakeRuntimeService, dropped, tiny_problem
+
+TOKEN = "qsdaqecCLItoken_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, ["jobs", *map(str, args)])
+
+
+def one_line_error(result):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.fixture
+def svc(monkeypatch):
+    """Every command connects to this fake 'IBM' service instead of the real one."""
+    service = FakeRuntimeService(steps=1)
+    monkeypatch.setattr(J, "connect", lambda spec: service)
+    return service
+
+
+def make_record(tmp_path, service, **kw):
+    prob = tiny_problem(n=5, seed=4)
+    return J.submit_inference(
+        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
+        backend="ibm:fake_manila", run_dir=tmp_path, labels=prob.labels, classes=prob.classes,
+        output_layer=prob.output_layer, service=service, sleep=lambda s: None,
+        limits=J.JobLimits(max_samples_per_job=2), **kw,
+    )
+
+
+def test_list_without_records(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("list")
+    assert result.exit_code == 0 and "no job records" in result.output
+
+
+def test_status_fetch_list_idempotent(tmp_path, svc):
+    rec = make_record(tmp_path, svc)
+    result = invoke("status", rec.path)
+    assert result.exit_code == 0, result.output
+    assert rec.record_id in result.output and "fakejob0001" in result.output
+
+    result = invoke("fetch", rec.path, "--wait", "--poll", "0")
+    assert result.exit_code == 0, result.output
+    assert "complete" in result.output and "predictions:" in result.output
+    assert "metrics: acc" in result.output
+    files = {p: p.read_bytes() for p in rec.folder.rglob("*") if p.is_file()}
+    downloads = svc.downloads
+
+    again = invoke("fetch", rec.record_id, "--run", tmp_path)  # by id, second time
+    assert again.exit_code == 0, again.output
+    assert svc.downloads == downloads
+    assert {p: p.read_bytes() for p in rec.folder.rglob("*") if p.is_file()} == files
+
+    listed = invoke("list", "--run", tmp_path)
+    assert listed.exit_code == 0 and rec.record_id in listed.output and "complete" in listed.output
+    status_all = invoke("status", "--run", tmp_path)
+    assert status_all.exit_code == 0 and "complete" in status_all.output
+
+
+def test_cancel_then_retry(tmp_path, svc):
+    svc.steps = 100
+    rec = make_record(tmp_path, svc)
+    result = invoke("cancel", rec.path)
+    assert result.exit_code == 0, result.output
+    assert "cancelled 3 part(s)" in result.output and "jobs retry" in result.output
+    result = invoke("retry", rec.path)
+    assert result.exit_code == 0, result.output
+    assert "resubmitted 3 part(s)" in result.output
+    assert svc.submit_calls == 6
+
+
+def test_unknown_submit_is_reported_with_the_way_out(tmp_path, svc):
+    svc.submit_faults = [None, dropped()]
+    with pytest.raises(J.JobError):
+        make_record(tmp_path, svc)
+    path = next((tmp_path / "jobs").glob("*.json"))
+    result = invoke("status", path)
+    assert result.exit_code == 0, result.output
+    assert "unknown" in result.output and "--resubmit-unknown" in result.output
+    result = invoke("retry", path)  # sends the never-sent part only
+    assert result.exit_code == 0 and "resubmitted 1 part(s): [2]" in result.output
+    line = one_line_error(invoke("retry", path))
+    assert "--resubmit-unknown" in line
+    result = invoke("retry", path, "--resubmit-unknown")
+    assert result.exit_code == 0 and "resubmitted 1 part(s): [1]" in result.output
+
+
+def test_bad_record_reference(tmp_path):
+    assert "no such job record" in one_line_error(invoke("fetch", tmp_path / "nope.json"))
+    assert "no job record" in one_line_error(invoke("fetch", "nope", "--run", tmp_path))
+
+
+def test_missing_credentials_one_line(tmp_path, monkeypatch):
+    import qiskit_ibm_runtime
+    from qiskit_ibm_runtime.accounts import AccountNotFoundError
+
+    rec = make_record(tmp_path, FakeRuntimeService())  # live jobs: status needs the service
+
+    def no_account(*a, **k):
+        raise AccountNotFoundError("Unable to find account.")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", no_account)
+    line = one_line_error(invoke("status", rec.path))
+    assert "save_account" in line and "QISKIT_IBM_TOKEN" in line
+
+
+def test_token_never_printed_or_written(tmp_path, monkeypatch):
+    import qiskit_ibm_runtime
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
+    rec = make_record(tmp_path, FakeRuntimeService())
+
+    def rejected(*a, **k):
+        raise RuntimeError(f"401 Client Error: Unauthorized for url: https://iam/token?apikey={TOKEN}")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", rejected)
+    outputs = [invoke(cmd, rec.path) for cmd in ("status", "fetch", "cancel", "retry")]
+    for result in outputs:
+        assert result.exit_code == 2
+        assert TOKEN not in result.output
+    for p in tmp_path.rglob("*"):
+        if p.is_file():
+            assert TOKEN.encode() not in p.read_bytes(), p
+
+
+# ---- end to end from a trained run (fit -> jobs submit -> jobs fetch) ---------------------
+
+
+def _image_folder(root, n=(10, 8), size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    for name, count in zip(("normal", "stenosis"), n, strict=True):
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            img = 0.7 + 0.1 * rng.standard_normal((size, size))
+            c = size // 2
+            img[:, c - 2 : c + 2] = 0.2
+            if name == "stenosis":
+                r = int(rng.integers(8, size - 8))
+                img[r - 3 : r + 3, c - 2 : c + 2] = 0.65
+            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(d / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def angle_run(tmp_path_factory):
+    from qsdaqec.train import FitConfig, fit
+
+    base = tmp_path_factory.mktemp("jobsrun")
+    data = _image_folder(base / "data")
+    cfg = FitConfig(
+        data=str(data), out=str(base / "run"), image_size=32, epochs=1, batch_size=8,
+        weights="none", val_frac=0.25, test_frac=0.3, progress=False, num_threads=1,
+        head="quantum", encoding="angle", backend="statevector", augment=False,
+    )
+    return fit(cfg, log=lambda m: None), data
+
+
+def test_submit_fetch_from_a_run_in_local_testing_mode(angle_run):
+    run, data = angle_run
+    result = invoke("submit", "--run", run, "--backend", "fake:manila", "--shots", "2000",
+                    "--mitigation", "readout")
+    assert result.exit_code == 0, result.output
+    assert "record:" in result.output and "complete" in result.output
+    rec = R.list_records(run)[-1]
+    split = json.loads((run / "split.json").read_text())
+    assert rec.samples["ids"] == split["test"]["ids"]
+    assert rec.source["split"] == "test" and rec.local_mode
+
+    result = invoke("fetch", rec.path)
+    assert result.exit_code == 0, result.output
+    assert "vs exact simulation" in result.output
+    pred = json.loads((rec.folder / "predictions.json").read_text())
+    assert pred["complete"] and pred["n_predicted"] == len(split["test"]["ids"])
+    metrics = json.loads((rec.folder / "metrics.json").read_text())
+    assert metrics["vs_exact"]["ev_max_abs_error"] < 0.35  # device noise + shot noise only
+
+    # --data: every image of a folder, with labels (class names match the run's)
+    result = invoke("submit", "--run", run, "--backend", "fake:fake_manila", "--data", data,
+                    "--limit", "3", "--shots", "500")
+    assert result.exit_code == 0, result.output
+    rec2 = R.list_records(run)[-1]
+    assert rec2.samples["count"] == 3 and rec2.samples["labels"] is not None
+
+
+def test_submit_bad_backend_is_one_line(angle_run):
+    run, _ = angle_run
+    line = one_line_error(invoke("submit", "--run", run, "--backend", "aer_noisy"))
+    assert "ibm:<device>" in line
+    line = one_line_error(invoke("submit", "--run", run, "--backend", "fake:no_such_device"))
+    assert "not available" in line

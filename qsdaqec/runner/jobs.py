@@ -62,9 +62,9 @@ MITIGATIONS = ("none", "readout", "zne", "dd", "twirling")
 
 CREDENTIALS_HELP = (
     "no IBM Quantum account found: save one once with "
-    "`python -c \"from qiskit_ibm_runtime import QiskitRuntimeService; "
+    '`python -c "from qiskit_ibm_runtime import QiskitRuntimeService; '
     "QiskitRuntimeService.save_account(token='<API key>', instance='<instance CRN>', "
-    "set_as_default=True)\"` or set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE); "
+    'set_as_default=True)"` or set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE); '
     "or try the flow locally with --backend fake:fake_manila"
 )
 
@@ -208,7 +208,9 @@ class QiskitRuntimeGateway:
         with warnings.catch_warnings():
             # EstimatorV2 is deprecated in favour of the executor-based Estimator (0.50+); it is
             # still the primitive that runs on hardware and in local testing mode.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*EstimatorV2.*")
+            warnings.filterwarnings(
+                "ignore", category=DeprecationWarning, message=".*EstimatorV2.*"
+            )
             estimator = EstimatorV2(mode=batch, options=options)
         job = estimator.run(pubs)
         if self.is_local:
@@ -320,13 +322,16 @@ def as_gateway(service: Any, spec: str | None = None) -> Any:
 def _get_backend(gateway: Any, spec: str, policy: RetryPolicy, sleep) -> Any:
     kind, name = _spec_parts(spec)
     try:
-        return call_with_retries(lambda: gateway.backend(name), f"backend {name}", policy, sleep=sleep)
+        return call_with_retries(
+            lambda: gateway.backend(name), f"backend {name}", policy, sleep=sleep
+        )
     except RetriesExhausted as exc:
         raise BackendError(f"{spec}: the service did not answer ({exc})") from None
     except Exception as exc:
         hint = (
-            "see qiskit_ibm_runtime.fake_provider for the fake backends, e.g. fake_manila, "
-            "fake_fez" if kind == "fake" else "list your devices with QiskitRuntimeService().backends()"
+            "see qiskit_ibm_runtime.fake_provider for the fake backends, e.g. fake_manila, fake_fez"
+            if kind == "fake"
+            else "list your devices with QiskitRuntimeService().backends()"
         )
         raise BackendError(f"{spec}: backend not available ({describe(exc)}); {hint}") from None
 
@@ -373,8 +378,10 @@ def transpile_head(
     )
     isa = pm.run(circuit)
     mapped = [obs.apply_layout(isa.layout) for obs in observables]
-    layout = list(isa.layout.final_index_layout()) if isa.layout is not None else list(
-        range(circuit.num_qubits)
+    layout = (
+        list(isa.layout.final_index_layout())
+        if isa.layout is not None
+        else list(range(circuit.num_qubits))
     )
     ops = isa.count_ops()
     two_q = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
@@ -411,7 +418,9 @@ def _load_isa(record: JobRecord) -> IsaHead:
     if hashlib.sha256(data).hexdigest() != record.circuit.get("isa_qpy_sha256"):
         raise JobError(f"{record.isa_path}: does not match the record (changed on disk)")
     circuit = qpy.load(io.BytesIO(data))[0]
-    observables = [SparsePauliOp.from_list([tuple(t) for t in o]) for o in record.circuit["isa_observables"]]
+    observables = [
+        SparsePauliOp.from_list([tuple(t) for t in o]) for o in record.circuit["isa_observables"]
+    ]
     return IsaHead(
         circuit=circuit,
         observables=observables,
@@ -434,9 +443,7 @@ def measurement_groups(observables: Sequence[Any]) -> int:
 # splitting
 
 
-def plan_parts(
-    n_samples: int, groups: int, options: JobOptions, limits: JobLimits
-) -> list[Part]:
+def plan_parts(n_samples: int, groups: int, options: JobOptions, limits: JobLimits) -> list[Part]:
     """Cut ``n_samples`` into as few jobs as the limits allow; each job into PUBs."""
     factor = 3 if "zne" in mitigation_names(options.mitigation) else 1  # ZNE: 3 noise factors
     per_sample = groups * options.shots * factor
@@ -738,7 +745,9 @@ def _submit_parts(
             part.job_id = job_id
             part.state = R.QUEUED
             part.updated_at = R.now_iso()
-            record.log(f"part {part.index}: submitted as job {job_id} (samples {part.start}-{part.stop - 1})")
+            record.log(
+                f"part {part.index}: submitted as job {job_id} (samples {part.start}-{part.stop - 1})"
+            )
             record.save()  # durable RIGHT AFTER the id is known
             submitted.append(part)
             ctx.echo(f"submitted job {job_id}: samples {part.start}..{part.stop - 1}")
@@ -925,8 +934,9 @@ def status(
     returned as it is on disk, unchanged.
     """
     if R.is_locked(record):
-        (echo or (lambda m: None))("another qsdaqec command is working on this record; "
-                                   "showing it as last saved")
+        (echo or (lambda m: None))(
+            "another qsdaqec command is working on this record; showing it as last saved"
+        )
         return R.load_record(record.path)
     with R.locked(record):
         ctx = _context_for(record, service, retry_policy, sleep, clock, echo)
@@ -963,7 +973,14 @@ def fetch(
     """
     fetched: list[int] = []
     with R.locked(record):
-        ctx = _context_for(record, service, retry_policy, sleep, clock, echo)
+        try:
+            ctx = _context_for(record, service, retry_policy, sleep, clock, echo)
+        except (BackendError, JobError):
+            # no service (no credentials, offline): still write what is stored, then say why
+            refresh(record, None)
+            write_predictions(record)
+            record.save()
+            raise
         if ctx is not None:
             start = ctx.clock()
             while True:
@@ -1015,7 +1032,9 @@ def _download(record: JobRecord, part: Part, ctx: Context) -> bool:
         elif name == "RuntimeInvalidStateError":
             part.state = R.CANCELLED
         else:  # transient trouble after all retries: the job is still done; try next time
-            ctx.echo(f"part {part.index}: result not downloaded ({describe(exc)}); fetch again later")
+            ctx.echo(
+                f"part {part.index}: result not downloaded ({describe(exc)}); fetch again later"
+            )
             return False
         part.set_error(describe(exc))
         part.finished_at = R.now_iso()
@@ -1191,7 +1210,9 @@ def write_predictions(record: JobRecord) -> tuple[Path | None, dict[str, Any] | 
     columns = list(rows[0].keys())
     lines = [",".join(columns)]
     for r in rows:
-        lines.append(",".join(_fmt(r[c]) if isinstance(r[c], float) else _csv(r[c]) for c in columns))
+        lines.append(
+            ",".join(_fmt(r[c]) if isinstance(r[c], float) else _csv(r[c]) for c in columns)
+        )
     atomic_write_text(folder / "predictions.csv", "\n".join(lines) + "\n")
     done_ids = {r["sample_id"] for r in rows}
     reference = _reference_comparison(record, fetched, classes)
@@ -1216,7 +1237,10 @@ def write_predictions(record: JobRecord) -> tuple[Path | None, dict[str, Any] | 
             [r["label"] for r in rows], [r[pos_name] for r in rows], positive=positive
         )
         metrics = {
-            **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
+            **{
+                k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in metrics.items()
+            },
             "complete": complete,
             "n_missing": n_total - len(rows),
             "backend": record.backend,
@@ -1309,8 +1333,9 @@ def _images_from(data: str | Path, image_size: int, classes: list[str]):
     return ds.images, labels, list(ds.ids)
 
 
-def inference_inputs(run_dir: str | Path, data: str | Path | None = None,
-                     limit: int | None = None) -> InferenceInputs:
+def inference_inputs(
+    run_dir: str | Path, data: str | Path | None = None, limit: int | None = None
+) -> InferenceInputs:
     """Backbone features computed locally, mapped to the head circuit's parameter values.
 
     Default samples: the run's test split. ``data``: every image of an ImageFolder/.npz (labels

@@ -303,3 +303,22 @@ def test_token_never_written_logged_or_raised(prob, tmp_path, monkeypatch, caplo
     for p in written:
         assert TOKEN.encode() not in p.read_bytes(), p
     assert "<redacted>" in json.dumps(R.load_record(rec.path).to_json())
+
+
+def test_fetch_without_service_still_writes_stored_results(prob, tmp_path, monkeypatch):
+    svc = FakeRuntimeService(steps=0)
+    rec = submit(prob, tmp_path, svc)
+    J.fetch(rec, service=svc)
+    rec = R.load_record(rec.path)
+    rec.parts[2].state, rec.parts[2].result_file = R.QUEUED, None  # one job still out there
+    rec.save()
+    (rec.folder / "predictions.json").unlink()
+
+    def no_service(spec):
+        raise CredentialsError(J.CREDENTIALS_HELP)
+
+    monkeypatch.setattr(J, "connect", no_service)
+    with pytest.raises(CredentialsError):
+        J.fetch(R.load_record(rec.path))
+    pred = json.loads((rec.folder / "predictions.json").read_text())
+    assert not pred["complete"] and pred["n_predicted"] == 4

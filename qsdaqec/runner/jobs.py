@@ -660,6 +660,19 @@ def submit_inference(
     return record
 
 
+def submit_head(head: Any, values: np.ndarray, sample_ids: Sequence[str], **kw: Any) -> JobRecord:
+    """:func:`submit_inference` for a ``HeadCircuit`` (``qsdaqec.quantum.build_head_circuit``):
+    ``values`` columns are the head's input parameters, then its weight parameters."""
+    return submit_inference(
+        head.circuit,
+        list(head.observables),
+        list(head.input_params) + list(head.weight_params),
+        values,
+        sample_ids,
+        **kw,
+    )
+
+
 def _c(c: complex) -> float | list[float]:
     c = complex(c)
     return c.real if c.imag == 0 else [c.real, c.imag]

@@ -184,3 +184,15 @@ def test_record_lock_blocks_a_second_writer(prob, tmp_path):
             J.retry(R.load_record(rec.path), service=svc)
         # status only reads while another command holds the record
         assert J.status(R.load_record(rec.path), service=svc).status == R.QUEUED
+
+
+def test_submit_head_convenience(tmp_path):
+    from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit
+
+    head = build_head_circuit(HeadConfig(encoding="angle"))
+    prob = tiny_problem(n=2, seed=9)  # same head layout: inputs then weights
+    svc = FakeRuntimeService(steps=0)
+    rec = J.submit_head(head, prob.values, ["a", "b"], backend=BACKEND, run_dir=tmp_path, service=svc)
+    s = J.fetch(rec, service=svc)
+    evs = [[r[f"ev_{j}"] for j in range(4)] for r in json.loads(s.predictions.read_text())["predictions"]]
+    np.testing.assert_allclose(evs, prob.exact_evs, atol=1e-9)

@@ -1,7 +1,124 @@
-"""CLI commands for circuits (placeholder: filled by its issue)."""
+"""``qsdaqec circuits``: export the head circuits as OpenQASM 3, and show them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ..errors import ConfigError
+
+
+@click.group("circuits")
+def circuits() -> None:
+    """The quantum head's circuits: OpenQASM 3 export and drawings.
+
+    \b
+    Examples:
+      qsdaqec circuits export
+      qsdaqec circuits show --encoding angle
+      qsdaqec circuits show --encoding amplitude --png head.png
+    """
+
+
+@circuits.command("export")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("circuits"),
+    show_default=True,
+    help="Folder for the .qasm files.",
+)
+def export_cmd(out_dir: Path) -> None:
+    """Write OpenQASM 3 of every head circuit (unbound), one file per circuit.
+
+    \b
+    Example:
+      qsdaqec circuits export --out circuits/
+    """
+    from ..quantum.qasm import export_circuits
+
+    for path in export_circuits(out_dir):
+        click.echo(f"wrote {path}")
+
+
+@circuits.command("show")
+@click.option(
+    "--encoding",
+    type=click.Choice(["amplitude", "angle"]),
+    default="amplitude",
+    show_default=True,
+    help="Which head circuit.",
+)
+@click.option("--layers", type=int, default=None, help="Ansatz layers (default: the seed's 2).")
+@click.option(
+    "--ansatz-qubits", type=int, default=None, help="Ansatz qubits (default: the seed's 4)."
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Draw every gate of the amplitude tree instead of one box per tree level.",
+)
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also save a PNG.")
+@click.option("--no-draw", is_flag=True, help="Print the counts only.")
+def show_cmd(
+    encoding: str,
+    layers: int | None,
+    ansatz_qubits: int | None,
+    full: bool,
+    png: Path | None,
+    no_draw: bool,
+) -> None:
+    """Draw a head circuit and print its width, depth, 2-qubit gate and parameter counts.
+
+    \b
+    Examples:
+      qsdaqec circuits show
+      qsdaqec circuits show --encoding angle --png angle_head.png
+      qsdaqec circuits show --full --no-draw
+    """
+    from ..quantum.circuits import HeadConfig
+    from ..quantum.qasm import display_circuit, head_summary_lines
+
+    kwargs = {"encoding": encoding}
+    if layers is not None:
+        kwargs["layers"] = layers
+    if ansatz_qubits is not None:
+        kwargs["ansatz_qubits"] = ansatz_qubits
+    cfg = HeadConfig(**kwargs)
+    drawing = display_circuit(cfg, expand_tree=full)
+    if not no_draw:
+        click.echo(drawing.draw(output="text", fold=120))
+    for line in head_summary_lines(cfg):
+        click.echo(line)
+    # Counts after transpilation for a named backend (--backend) come from qsdaqec.runner:
+    # print head_summary-style lines for its ISA circuit here.
+    if png is not None:
+        _save_png(drawing, png)
+        click.echo(f"wrote {png}")
+
+
+def _save_png(circuit, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from qiskit.exceptions import MissingOptionalLibraryError
+
+    from ..io import atomic_write_bytes
+
+    try:
+        fig = circuit.draw(output="mpl", fold=40)
+    except MissingOptionalLibraryError as e:
+        raise ConfigError(f"--png: {e}") from None
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+COMMANDS: list[click.Command] = [circuits]

@@ -2,12 +2,16 @@
 
 from .circuits import HeadCircuit, HeadConfig, build_head_circuit, features_to_inputs
 from .fast import FastEstimator, FastEstimatorGradient
+from .qnn import QuantumHead, count_dense_parameters, count_head_parameters
 
 __all__ = [
     "FastEstimator",
     "FastEstimatorGradient",
     "HeadCircuit",
     "HeadConfig",
+    "QuantumHead",
     "build_head_circuit",
+    "count_dense_parameters",
+    "count_head_parameters",
     "features_to_inputs",
 ]

@@ -209,3 +209,17 @@ def test_submit_bad_backend_is_one_line(angle_run):
     assert "ibm:<device>" in line
     line = one_line_error(invoke("submit", "--run", run, "--backend", "fake:no_such_device"))
     assert "not available" in line
+
+
+def test_inference_inputs_reproduce_the_runs_exact_values(angle_run):
+    """The parameter rows sent to the device give the trained head's own expectation values."""
+    from qiskit.primitives import StatevectorEstimator
+
+    run, _ = angle_run
+    inp = J.inference_inputs(run)
+    names = [p.name for p in inp.parameters]
+    order = [names.index(p.name) for p in inp.circuit.parameters]
+    pub = (inp.circuit, [inp.observables], inp.values[:, order][:, None, :])
+    evs = StatevectorEstimator().run([pub]).result()[0].data.evs
+    np.testing.assert_allclose(evs, inp.reference_evs, atol=1e-6)
+    assert inp.output_layer["weight"].shape == (2, 4) and inp.labels is not None

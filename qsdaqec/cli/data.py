@@ -67,8 +67,17 @@ def data() -> None:
     show_default=True,
     help="Noise level (0 = none, 1 = default).",
 )
+@click.option(
+    "--sheet-tiles",
+    type=int,
+    default=_D.contact_sheet_tiles,
+    show_default=True,
+    help="Tiles in contact_sheet.png.",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def synth(out, n, minority_frac, size, seed, severity, n_stenoses, noise, force) -> None:
+def synth(
+    out, n, minority_frac, size, seed, severity, n_stenoses, noise, sheet_tiles, force
+) -> None:
     """Generate synthetic X-ray coronary angiograms: classes normal and stenosis.
 
     Writes OUT/normal/*.png, OUT/stenosis/*.png, OUT/manifest.json (seed, parameters,
@@ -91,6 +100,7 @@ def synth(out, n, minority_frac, size, seed, severity, n_stenoses, noise, force)
         severity=tuple(severity),
         n_stenoses=tuple(n_stenoses),
         noise=noise,
+        contact_sheet_tiles=sheet_tiles,
     )
     t0 = time.perf_counter()
     path = generate_synthetic(out, cfg, overwrite=force)

@@ -43,7 +43,7 @@ from scipy import ndimage
 from ..errors import ConfigError, DataError
 
 #: Bumped whenever the generator's output for a given config changes (part of the cache key).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 CLASSES = ("normal", "stenosis")
 
@@ -67,6 +67,9 @@ class SynthConfig:
     """Range of the lesion's Gaussian half-length (sigma along the vessel), pixels at 128 px."""
     min_stenosis_radius: float = 1.7
     """A stenosis is placed only where the vessel radius is at least this (pixels at 128 px)."""
+    flow_drop: float = 0.5
+    """Distal contrast loss behind a severe stenosis: fill factor 1 - flow_drop * clip((severity
+    - 0.4) / 0.5, 0, 1) beyond the lesion and in its side branches (0 = off)."""
     mild_severity: tuple[float, float] = (0.1, 0.3)
     """Range of the non-significant narrowings both classes may carry."""
     mild_prob: float = 0.6
@@ -106,6 +109,10 @@ class SynthConfig:
             raise bad(f"stenosis_length={self.stenosis_length}: need 0 < low <= high")
         if not 0.0 <= self.mild_prob <= 1.0:
             raise bad(f"mild_prob={self.mild_prob}: must be in [0, 1]")
+        if self.contact_sheet_tiles < 0:
+            raise bad(f"contact_sheet_tiles={self.contact_sheet_tiles}: must be >= 0")
+        if not 0.0 <= self.flow_drop < 1.0:
+            raise bad(f"flow_drop={self.flow_drop}: must be in [0, 1)")
         if self.noise < 0:
             raise bad(f"noise={self.noise}: must be >= 0")
         if not 0.0 < self.contrast[0] <= self.contrast[1]:
@@ -136,7 +143,8 @@ class _Branch:
     xy: np.ndarray  # (m, 2) centreline points, (x = column, y = row), spacing STEP
     r: np.ndarray  # (m,) lumen radius
     depth: int
-    children: list[int] = field(default_factory=list)
+    children: list[tuple[int, int]] = field(default_factory=list)  # (branch, index on self)
+    fill: np.ndarray | None = None  # (m,) contrast-filling factor, 1 = fully opacified
 
 
 STEP = 0.5  # centreline sample spacing in pixels
@@ -202,7 +210,7 @@ def _make_tree(rng: np.random.Generator, size: int) -> tuple[list[_Branch], np.n
             if child_r0 < 0.6 * u or child_len < 8 * u:
                 continue
             c = grow(xy[k], child_heading, child_len, child_r0, depth + 1)
-            branches[idx].children.append(c)
+            branches[idx].children.append((c, k))
         return idx
 
     # Main vessels fan out from the ostium downward: LAD-like (down), LCx-like (sideways),
@@ -220,7 +228,7 @@ def _make_tree(rng: np.random.Generator, size: int) -> tuple[list[_Branch], np.n
     for h in headings:
         length = rng.uniform(0.75, 1.15) * size
         c = grow(split, float(h), length, r_main * rng.uniform(0.8, 1.0), 1)
-        branches[0].children.append(c)
+        branches[0].children.append((c, len(stem) - 1))
 
     # Catheter: from the top edge (slightly left or right of the ostium) down to the ostium.
     top = np.array([ostium[0] + rng.uniform(-0.35, 0.35) * size, -4.0 * u])
@@ -230,12 +238,30 @@ def _make_tree(rng: np.random.Generator, size: int) -> tuple[list[_Branch], np.n
     return branches, catheter
 
 
-def _apply_narrowings(branches: list[_Branch], lesions: list[dict[str, Any]]) -> None:
+def _apply_narrowings(
+    branches: list[_Branch], lesions: list[dict[str, Any]], flow_drop: float
+) -> None:
+    """Narrow the lumen at each lesion; a severe one also fills the vessel beyond it less
+    (slower flow: fainter distal opacification), down the branch and all its side branches."""
+    for b in branches:
+        if b.fill is None:
+            b.fill = np.ones(len(b.r))
     for les in lesions:
         b = branches[les["branch"]]
         s = np.arange(len(b.r)) * STEP
         s0 = les["index"] * STEP
-        b.r = b.r * (1.0 - les["severity"] * np.exp(-0.5 * ((s - s0) / les["sigma"]) ** 2))
+        sev = les["severity"]
+        b.r = b.r * (1.0 - sev * np.exp(-0.5 * ((s - s0) / les["sigma"]) ** 2))
+        drop = flow_drop * float(np.clip((sev - 0.4) / 0.5, 0.0, 1.0))
+        if drop <= 0:
+            continue
+        ramp = 1.0 / (1.0 + np.exp(-(s - s0 - 2 * les["sigma"]) / les["sigma"]))
+        b.fill = b.fill * (1.0 - drop * ramp)
+        stack = [c for c, k in b.children if k > les["index"]]
+        while stack:
+            c = stack.pop()
+            branches[c].fill = branches[c].fill * (1.0 - drop)
+            stack.extend(cc for cc, _ in branches[c].children)
 
 
 def _pick_lesions(
@@ -298,8 +324,13 @@ def _pick_lesions(
 # --------------------------------------------------------------------------------------------
 
 
-def _thickness(points: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
-    """Projected tube thickness map: max over centreline samples of the chord 2*sqrt(r^2-d^2)."""
+def _thickness(
+    points: np.ndarray, radii: np.ndarray, size: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Projected tube thickness map: max over centreline samples of the chord 2*sqrt(r^2-d^2)
+    (times the sample's contrast-filling weight)."""
+    if weights is None:
+        weights = np.ones(len(radii))
     out = np.zeros(size * size, dtype=np.float64)
     keep = (
         (points[:, 0] > -radii - 1)
@@ -308,21 +339,21 @@ def _thickness(points: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
         & (points[:, 1] < size + radii)
         & (radii > 0.05)
     )
-    points, radii = points[keep], radii[keep]
+    points, radii, weights = points[keep], radii[keep], weights[keep]
     if len(points) == 0:
         return out.reshape(size, size)
     # Group samples by window half-width so thin vessels use small windows.
     half = np.ceil(radii + 0.5).astype(int)
     for h in np.unique(half):
         sel = half == h
-        p, r = points[sel], radii[sel]
+        p, r, wt = points[sel], radii[sel], weights[sel]
         off = np.arange(-h, h + 1)
         cx = np.floor(p[:, 0]).astype(int)
         cy = np.floor(p[:, 1]).astype(int)
         px = cx[:, None, None] + off[None, None, :]  # (k, 1, w)
         py = cy[:, None, None] + off[None, :, None]  # (k, w, 1)
         d2 = (px + 0.5 - p[:, 0, None, None]) ** 2 + (py + 0.5 - p[:, 1, None, None]) ** 2
-        chord = 2.0 * np.sqrt(np.maximum(r[:, None, None] ** 2 - d2, 0.0))
+        chord = 2.0 * wt[:, None, None] * np.sqrt(np.maximum(r[:, None, None] ** 2 - d2, 0.0))
         px, py = np.broadcast_arrays(px, py)
         valid = (px >= 0) & (px < size) & (py >= 0) & (py < size) & (chord > 0)
         np.maximum.at(out, (py[valid] * size + px[valid]), chord[valid])
@@ -347,9 +378,11 @@ def _render(
     size, u = cfg.size, cfg.size / 128.0
     pts = np.concatenate([b.xy for b in branches])
     rad = np.concatenate([b.r for b in branches])
+    fill = np.concatenate([b.fill if b.fill is not None else np.ones(len(b.r)) for b in branches])
     pts = np.concatenate([pts, catheter])
     rad = np.concatenate([rad, np.full(len(catheter), 1.4 * u)])
-    vessel = _thickness(pts, rad, size)  # the catheter is filled with contrast too
+    fill = np.concatenate([fill, np.ones(len(catheter))])
+    vessel = _thickness(pts, rad, size, fill)  # the catheter is filled with contrast too
 
     yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
     # Background attenuation: broad blobs + mid structure + fine anatomical texture (lung
@@ -404,7 +437,7 @@ def synthesize(
         avoid = [np.array([s["x"], s["y"]]) for s in stenoses]
         mild = _pick_lesions(mild_rng, branches, cfg, 1, cfg.mild_severity, avoid)
     if narrow:
-        _apply_narrowings(branches, stenoses + mild)
+        _apply_narrowings(branches, stenoses + mild, cfg.flow_drop)
     img = _render(branches, catheter, noise_rng, cfg)
 
     def rec(les: dict[str, Any]) -> dict[str, Any]:
@@ -513,6 +546,8 @@ def generate_synthetic(
                 [CLASSES[int(labels[i])] for i in order],
                 cols=min(8, max(1, math.ceil(math.sqrt(len(order) * 1.5)))),
             )
+            # 256-colour palette: a third of the RGB file's size, same look.
+            sheet = sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
             (tmp / "contact_sheet.png").write_bytes(_png_bytes(sheet))
         _replace_dir(tmp, out)
     except BaseException:

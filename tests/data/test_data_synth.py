@@ -63,7 +63,7 @@ def test_manifest_consistent_with_files(tmp_path):
         for m in it["mild"]:
             assert m["severity"] <= SMALL.mild_severity[1]
     sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.mode == "RGB" and sheet.width > 64
+    assert sheet.mode == "P" and sheet.width > 64
 
 
 def test_stenosis_narrows_the_vessel():
@@ -144,7 +144,7 @@ def test_builtin_dataset_is_cached(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "kw",
     [{"n": 1}, {"minority_frac": 0.0}, {"n": 4, "minority_frac": 0.05}, {"size": 8},
-     {"severity": (0.9, 0.5)}, {"severity": (0.5, 1.0)}, {"n_stenoses": (0, 2)}, {"noise": -1}],
+     {"severity": (0.9, 0.5)}, {"severity": (0.5, 1.0)}, {"n_stenoses": (0, 2)}, {"noise": -1}, {"flow_drop": 1.0}, {"contact_sheet_tiles": -1}],
 )  # fmt: skip
 def test_config_validation(tmp_path, kw):
     with pytest.raises(ConfigError):

@@ -732,14 +732,15 @@ def _submit_parts(
     caught: list[warnings.WarningMessage] = []
     try:
         for part in parts:
+            tag = f"qsdaqec-{record.record_id}-p{part.index}-a{part.attempt + 1}"
+            pubs = _pubs_for(part, isa, params)
+            opts = estimator_options(options, tags=["qsdaqec", tag])
             part.attempt += 1
-            part.tag = f"qsdaqec-{record.record_id}-p{part.index}-a{part.attempt}"
+            part.tag = tag
             part.state = R.SUBMITTING
             part.submitted_at = part.updated_at = R.now_iso()
             part.set_error(None)
             record.save()  # durable BEFORE the request leaves
-            pubs = _pubs_for(part, isa, params)
-            opts = estimator_options(options, tags=["qsdaqec", part.tag])
             try:
                 with warnings.catch_warnings(record=True) as w:
                     warnings.simplefilter("always")

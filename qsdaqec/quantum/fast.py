@@ -193,6 +193,18 @@ class CircuitPlan:
         ops: list[_Op] = []
         gate_A, gate_b = [], []
         real = True
+        self.product_qubits: list[int] = []
+        if not self.tree_levels:
+            start = self._match_product(data, qidx)
+            if start:
+                forms = [
+                    _linear_form(i.operation.params[0], index, self.num_params)
+                    for i in data[:start]
+                ]
+                self.product_qubits = [q[0] for q in qidx[:start]]
+                self.prefix_map = _LinearMap(
+                    np.array([f[0] for f in forms]), np.array([f[1] for f in forms])
+                )
         for inst, qubits in zip(data[start:], qidx[start:], strict=True):
             op = inst.operation
             name = op.name
@@ -233,7 +245,8 @@ class CircuitPlan:
                     o.matrix = o.matrix.real.copy()
                     o.matrix_dag = o.matrix_dag.real.copy()
                 self._monomial(o)
-        self.factor = self._factor_plan() if self.tree_levels else None
+        self.has_prefix = bool(self.tree_levels or self.product_qubits)
+        self.factor = self._factor_plan() if self.has_prefix else None
 
     def _factor_plan(self):
         """Matrices of the suffix gates on the ``m`` lowest qubits they touch (None if m > 6).
@@ -259,7 +272,41 @@ class CircuitPlan:
                 mats.append(k)
             else:
                 mats.append(_embed(o.matrix, o.qubits, m))
-        return {"m": m, "d": d, "mats": [np.asarray(x, dtype=self.dtype) for x in mats]}
+        self._suffix_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        return {
+            "m": m,
+            "d": d,
+            "mats": [np.asarray(x, dtype=self.dtype) for x in mats],
+            "eye": np.eye(d, dtype=self.dtype),
+        }
+
+    def _suffix_matrices(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``U`` (suffix on the low factor) and ``Q_g`` ``(G, d, d)`` for one row of gate angles.
+
+        Cached for the last few rows: a training step evaluates the same weights in the
+        forward and in the backward pass.
+        """
+        key = row.tobytes()
+        hit = self._suffix_cache.get(key)
+        if hit is not None:
+            return hit
+        f = self.factor
+        half = 0.5 * row
+        cs, sn = np.cos(half), np.sin(half)
+        eye = f["eye"]
+        u = eye
+        qs = []
+        for op, mat in zip(self.ops, f["mats"], strict=True):
+            if op.kind == "rot":
+                qs.append(0.5 * (u.conj().T @ mat @ u))
+                u = (cs[op.angle] * eye + sn[op.angle] * mat) @ u
+            else:
+                u = mat @ u
+        qs_arr = np.stack(qs) if qs else np.zeros((0, f["d"], f["d"]), dtype=self.dtype)
+        if len(self._suffix_cache) >= 4:
+            self._suffix_cache.pop(next(iter(self._suffix_cache)))
+        self._suffix_cache[key] = (u, qs_arr)
+        return u, qs_arr
 
     def _run_factor(self, psi, angles, observables, gradient):
         """Expectations (and gradients) via reduced density matrices on the ``m`` low qubits.
@@ -287,19 +334,7 @@ class CircuitPlan:
             uniq, inv = np.zeros((1, 0)), np.zeros(b, dtype=np.int64)
         for gi, row in enumerate(uniq):
             rows = np.flatnonzero(inv == gi) if len(uniq) > 1 else slice(None)
-            half = 0.5 * row
-            cs, sn = np.cos(half), np.sin(half)
-            eye = np.eye(d, dtype=self.dtype)
-            u = eye
-            qs = []
-            for op, mat in zip(self.ops, f["mats"], strict=True):
-                if op.kind == "rot":
-                    if gradient:
-                        qs.append(0.5 * (u.conj().T @ mat @ u))
-                    c, s_ = cs[op.angle], sn[op.angle]
-                    u = (c * eye + s_ * mat) @ u
-                else:
-                    u = mat @ u
+            u, qs = self._suffix_matrices(row)
             h = u.conj().T @ obs @ u  # (K, d, d): U^dag O_k U
             hr = h.real
             r = rho[rows]
@@ -307,8 +342,8 @@ class CircuitPlan:
             if gradient:
                 pr = ps[rows]
                 g_psi[:, rows] = (2.0 * (pr[None] @ hr[:, None])).reshape(k, -1, self.dim)
-                if qs:
-                    x = (h[:, None] @ np.stack(qs)[None]).real  # (K, G, d, d): H_k Q_g
+                if len(qs):
+                    x = (h[:, None] @ qs[None]).real  # (K, G, d, d): H_k Q_g
                     # tr(X rho) = sum_ij X_ij rho_ji, and rho is symmetric
                     ga = 2.0 * (x.reshape(k * len(qs), d * d) @ r.T)  # (K*G, B')
                     g_ang[:, rows] = ga.reshape(k, len(qs), -1).transpose(0, 2, 1)
@@ -338,6 +373,58 @@ class CircuitPlan:
         inv[src] = idx
         op.perm_dag = inv
         op.phase_dag = None if op.phase is None else np.conj(phase)[inv]
+
+    @staticmethod
+    def _match_product(data, qidx) -> int:
+        """Length of the leading run of RY gates on distinct qubits (a product-state prefix)."""
+        seen: set[int] = set()
+        count = 0
+        for inst, qubits in zip(data, qidx, strict=True):
+            if inst.operation.name != "ry" or qubits[0] in seen:
+                break
+            seen.add(qubits[0])
+            count += 1
+        return count
+
+    def _product_forward(self, angles: np.ndarray):
+        """Product state ``(B, 2^n)`` of ``RY(a_j)|0>`` on the prefix qubits, ``|0>`` elsewhere."""
+        b = angles.shape[0]
+        half = 0.5 * angles
+        c, s = np.cos(half), np.sin(half)
+        col = {q: j for j, q in enumerate(self.product_qubits)}
+        psi = np.ones((b, 1))
+        zero = np.array([1.0, 0.0])
+        for q in range(self.num_qubits - 1, -1, -1):
+            j = col.get(q)
+            f = np.stack((c[:, j], s[:, j]), axis=1) if j is not None else zero[None, :]
+            psi = (psi[:, :, None] * f[:, None, :]).reshape(b, -1)
+        return psi, (psi, c, s)
+
+    def _product_backward(self, g: np.ndarray, cache) -> np.ndarray:
+        """``dE/da_j`` ``(K, B, Q)`` from ``g = dE/dpsi``: with ``R`` the product of the other
+        factors (``R = c psi_0 + s psi_1`` along qubit q, as ``c^2 + s^2 = 1``),
+        ``dE/da = 1/2 sum R (c g_1 - s g_0)``."""
+        psi, c, s = cache
+        k, b = g.shape[:2]
+        out = np.empty((k, b, len(self.product_qubits)))
+        for j, q in enumerate(self.product_qubits):
+            v = psi.reshape(b, self.dim >> (q + 1), 2, 1 << q)
+            cj, sj = c[:, j, None, None], s[:, j, None, None]
+            r = cj * v[:, :, 0, :] + sj * v[:, :, 1, :]
+            gv = g.reshape(k, b, self.dim >> (q + 1), 2, 1 << q)
+            out[:, :, j] = 0.5 * (r * (cj * gv[..., 1, :] - sj * gv[..., 0, :])).sum(axis=(2, 3))
+        return out
+
+    def _prefix_forward(self, values: np.ndarray):
+        if self.tree_levels:
+            return self._tree_forward(self.tree_map.forward(values))
+        return self._product_forward(self.prefix_map.forward(values))
+
+    def _prefix_backward_into(self, g_psi: np.ndarray, cache, grads: np.ndarray) -> None:
+        if self.tree_levels:
+            self.tree_map.backward_into(self._tree_backward(g_psi, cache), grads)
+        else:
+            self.prefix_map.backward_into(self._product_backward(g_psi, cache), grads)
 
     @staticmethod
     def _match_tree(circuit: QuantumCircuit, data, qidx) -> int:
@@ -436,19 +523,17 @@ class CircuitPlan:
         if self.factor is not None and all(
             o.reduced(self.factor["m"]) is not None for o in observables
         ):
-            beta = self.tree_map.forward(values)
-            psi, cache = self._tree_forward(beta)
+            psi, cache = self._prefix_forward(values)
             ev, g_psi, g_ang = self._run_factor(psi, angles, observables, gradient)
             if not gradient:
                 return ev, None
             grads = np.zeros((len(observables), b, self.num_params))
             if self.num_angles:
                 self.gate_map.backward_into(g_ang, grads)
-            self.tree_map.backward_into(self._tree_backward(g_psi, cache), grads)
+            self._prefix_backward_into(g_psi, cache, grads)
             return ev, grads
-        if self.tree_levels:
-            beta = self.tree_map.forward(values)
-            psi, cache = self._tree_forward(beta)
+        if self.has_prefix:
+            psi, cache = self._prefix_forward(values)
             phi = psi.astype(self.dtype, copy=False)
         else:
             phi = np.zeros((b, self.dim), dtype=self.dtype)
@@ -483,9 +568,8 @@ class CircuitPlan:
                     phi = self._apply(phi, op, dagger=True)
                     lam = self._apply(lam, op, dagger=True)
             self.gate_map.backward_into(g_ang, grads)
-        if self.tree_levels:
-            g_theta = self._tree_backward(2.0 * lam.real, cache)
-            self.tree_map.backward_into(g_theta, grads)
+        if self.has_prefix:
+            self._prefix_backward_into(2.0 * lam.real, cache, grads)
         return ev, grads
 
 
@@ -704,10 +788,13 @@ class FastEstimator(BaseEstimatorV2):
             ev, _ = plan.run(rows, obs_list)  # (K, N)
             for i, (start, count) in zip(idxs, slots, strict=True):
                 pub = pubs[i]
-                shape = np.broadcast_shapes(pub.oshape, pub.vshape)
-                oi = np.broadcast_to(np.arange(count).reshape(pub.oshape), shape)
-                ri = np.broadcast_to(np.arange(int(np.prod(pub.vshape))).reshape(pub.vshape), shape)
-                evs = ev[start + oi, ri]
+                if pub.oshape == ():
+                    evs = ev[start].reshape(pub.vshape)
+                else:
+                    shape = np.broadcast_shapes(pub.oshape, pub.vshape)
+                    oi = np.broadcast_to(np.arange(count).reshape(pub.oshape), shape)
+                    ri = np.arange(int(np.prod(pub.vshape))).reshape(pub.vshape)
+                    evs = ev[start + oi, np.broadcast_to(ri, shape)]
                 data = DataBin(evs=evs, stds=np.zeros_like(evs), shape=evs.shape)
                 results[i] = PubResult(
                     data, metadata={"target_precision": 0.0, "circuit_metadata": pub.metadata}
@@ -789,20 +876,24 @@ class FastEstimatorGradient(BaseEstimatorGradient):
             _, grads = plan.run(uniq, compiled, gradient=True)  # (K, U, P)
             picked = grads[obs_of, row_of]  # (len(idxs), P)
             pos = plan.param_pos
+            cols_of: dict[int, tuple[object, list[int]]] = {}  # EstimatorQNN repeats one list
             for j, i in enumerate(idxs):
                 ps = parameters[i]
                 if ps is None:
                     out[i] = picked[j]
                     meta[i] = {"parameters": plan.params}
-                else:
+                    continue
+                hit = cols_of.get(id(ps))
+                if hit is None or hit[0] is not ps:
                     try:
-                        cols = [pos[p] for p in ps]
+                        hit = (ps, [pos[p] for p in ps])
                     except KeyError as e:
                         raise ValueError(
                             f"parameter {e.args[0]} is not in the {i}-th circuit"
                         ) from None
-                    out[i] = picked[j, cols]
-                    meta[i] = {"parameters": list(ps)}
+                    cols_of[id(ps)] = hit
+                out[i] = picked[j, hit[1]]
+                meta[i] = {"parameters": list(ps)}
         return EstimatorGradientResult(gradients=out, metadata=meta, options=Options(**options))
 
 

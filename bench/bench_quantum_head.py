@@ -1,0 +1,250 @@
+"""Quantum head speed: fast exact path vs default EstimatorQNN vs PennyLane, side by side.
+
+For each encoding, one forward + backward of a batch of features ``(B, 256)`` -> the 4
+expectation values, with gradients for the features (inputs) and the ansatz weights:
+
+* fast      QuantumHead's path: TorchConnector(EstimatorQNN(FastEstimator, FastEstimatorGradient))
+* default   TorchConnector(EstimatorQNN(...)) with qiskit-machine-learning's defaults: its exact
+            StatevectorEstimator subclass and ParamShiftEstimatorGradient
+* pennylane default.qubit, diff_method="backprop", torch interface, AmplitudeEmbedding /
+            AngleEmbedding + the same ansatz (the seed's setting)
+
+All three compute the same function (checked: the outputs are compared). The default
+EstimatorQNN is very slow on the 8-qubit amplitude circuit (255 inputs -> 2 x 263 shifted
+circuits per sample and observable), so it is timed on ``--default-samples`` samples and scaled
+linearly to the batch (its cost is per sample: the reference estimator loops over circuits).
+Optionally (``--train-step``) times one training step of the SDA-QEC model (MobileNetV2 +
+projection + head, 64x64 images) with the quantum head vs the dense head.
+
+    python bench/bench_quantum_head.py                     # both encodings, batch 32
+    python bench/bench_quantum_head.py --train-step --repeats 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def _time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _qiskit_step(head_cfg, feats, estimator=None, gradient=None, precision=None):
+    """fwd+bwd through features_to_inputs -> TorchConnector(EstimatorQNN) for ``feats``."""
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    from qsdaqec.quantum.circuits import build_head_circuit, features_to_inputs
+
+    hc = build_head_circuit(head_cfg)
+    kwargs = {} if precision is None else {"default_precision": precision}
+    qnn = EstimatorQNN(
+        circuit=hc.circuit,
+        estimator=estimator,
+        observables=hc.observables,
+        input_params=hc.input_params,
+        weight_params=hc.weight_params,
+        gradient=gradient,
+        input_gradients=True,
+        **kwargs,
+    )
+    torch.manual_seed(0)
+    conn = TorchConnector(qnn, initial_weights=np.linspace(-1, 1, len(hc.weight_params)))
+    compress = None
+    if head_cfg.encoding == "angle":
+        torch.manual_seed(1)
+        compress = torch.nn.Linear(head_cfg.num_features, head_cfg.ansatz_qubits).double()
+
+    def step(x=feats):
+        x = x.detach().clone().requires_grad_(True)
+        conn.zero_grad()
+        out = conn(features_to_inputs(x, head_cfg, compress))
+        out.sum().backward()
+        return out.detach().double(), x.grad, conn.weight.grad
+
+    return step
+
+
+def _pennylane_step(head_cfg, feats):
+    import pennylane as qml
+
+    from qsdaqec.quantum.circuits import features_to_inputs
+
+    n, q = head_cfg.num_qubits, head_cfg.ansatz_qubits
+    wire = [n - 1 - i for i in range(n)]  # qiskit qubit i (little-endian) = PennyLane wire n-1-i
+    dev = qml.device("default.qubit", wires=n)
+    ring = [(i, i + 1) for i in range(q - 1)] + ([(q - 1, 0)] if q > 2 else [])
+
+    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        if head_cfg.encoding == "amplitude":
+            qml.AmplitudeEmbedding(inputs, wires=range(n), normalize=True)
+        else:
+            qml.AngleEmbedding(inputs, wires=[wire[i] for i in range(q)], rotation="Y")
+        k = 0
+        for _ in range(head_cfg.layers):
+            for i in range(q):
+                qml.RY(weights[k], wires=wire[i])
+                k += 1
+            for a, b in ring:
+                qml.CNOT(wires=[wire[a], wire[b]])
+        return [qml.expval(qml.PauliZ(wire[i])) for i in range(q)]
+
+    weights = torch.tensor(np.linspace(-1, 1, head_cfg.num_weights), requires_grad=True)
+    compress = None
+    if head_cfg.encoding == "angle":
+        torch.manual_seed(1)
+        compress = torch.nn.Linear(head_cfg.num_features, head_cfg.ansatz_qubits).double()
+
+    def step(x=feats):
+        x = x.detach().clone().requires_grad_(True)
+        weights.grad = None
+        inputs = (
+            x if head_cfg.encoding == "amplitude" else features_to_inputs(x, head_cfg, compress)
+        )
+        out = torch.stack(circuit(inputs, weights), dim=1)
+        out.sum().backward()
+        return out.detach(), x.grad, weights.grad
+
+    return step
+
+
+def bench_encoding(encoding: str, args) -> dict:
+    from qsdaqec.quantum.circuits import HeadConfig
+    from qsdaqec.quantum.fast import FastEstimator, FastEstimatorGradient
+
+    cfg = HeadConfig(encoding=encoding)
+    torch.manual_seed(123)
+    feats = torch.rand(args.batch, cfg.num_features, dtype=torch.float64)
+    est = FastEstimator()
+    fast = _qiskit_step(cfg, feats, est, FastEstimatorGradient(est), precision=0.0)
+    res = {"encoding": encoding}
+    res["fast"] = _time(fast, args.repeats, warmup=2)
+
+    n_def = min(args.batch, args.default_samples if encoding == "amplitude" else args.batch)
+    default = _qiskit_step(cfg, feats[:n_def])
+    res["default_samples"] = n_def
+    t0 = time.perf_counter()
+    d_out = default()
+    t_def = time.perf_counter() - t0
+    if args.default_repeats > 1:
+        t_def = min(t_def, _time(default, args.default_repeats - 1, warmup=0))
+    res["default"] = t_def * args.batch / n_def
+
+    f_out, f_gx, f_gw = fast()
+    diffs = [float((f_out[:n_def] - d_out[0]).abs().max())]
+    if not args.skip_pennylane:
+        pl = _pennylane_step(cfg, feats)
+        res["pennylane"] = _time(pl, args.repeats, warmup=2)
+        p_out, p_gx, p_gw = pl()
+        diffs.append(float((f_out - p_out).abs().max()))
+        diffs.append(float((f_gw.double() - p_gw).abs().max()))
+    res["max_abs_diff"] = max(diffs)
+    return res
+
+
+def bench_train_step(args) -> dict:
+    """One Adam step of the SDA-QEC model, quantum (amplitude, fast path) vs dense head."""
+    from qsdaqec.models import build_model
+
+    out = {}
+    torch.manual_seed(0)
+    images = torch.rand(args.batch, 1, 64, 64)
+    labels = torch.randint(0, 2, (args.batch,))
+    for head in ("dense", "quantum"):
+        torch.manual_seed(0)
+        model, _, _ = build_model("sdaqec", head=head, encoding="amplitude")
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(model=model, opt=opt):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            loss.backward()
+            opt.step()
+
+        out[head] = _time(step, args.repeats, warmup=2)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=30, help="timed repeats (median) for fast/PL")
+    p.add_argument(
+        "--default-samples",
+        type=int,
+        default=1,
+        help="samples for the default EstimatorQNN on the amplitude circuit",
+    )
+    p.add_argument("--default-repeats", type=int, default=1)
+    p.add_argument("--encodings", nargs="+", default=["amplitude", "angle"])
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (all paths)")
+    p.add_argument("--skip-pennylane", action="store_true")
+    p.add_argument("--train-step", action="store_true", help="also time a model training step")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+    import pennylane
+    import qiskit
+    import qiskit_machine_learning
+
+    print(
+        f"batch {args.batch}, forward + backward (grads for features and weights); "
+        f"median of {args.repeats}; torch threads {args.threads}; qiskit {qiskit.__version__}, "
+        f"qiskit-machine-learning {qiskit_machine_learning.__version__}, "
+        f"pennylane {pennylane.__version__}, torch {torch.__version__}"
+    )
+    ok = True
+    for enc in args.encodings:
+        r = bench_encoding(enc, args)
+        print(f"\n[{enc}]")
+        print(f"  fast exact path (QuantumHead)    {r['fast'] * 1e3:10.2f} ms")
+        note = ""
+        if r["default_samples"] < args.batch:
+            note = f"  (timed on {r['default_samples']} sample(s), scaled x{args.batch / r['default_samples']:g})"
+        print(f"  default EstimatorQNN             {r['default'] * 1e3:10.1f} ms{note}")
+        if "pennylane" in r:
+            print(f"  PennyLane default.qubit backprop {r['pennylane'] * 1e3:10.2f} ms")
+        sd = r["default"] / r["fast"]
+        print(f"  speed-up vs default EstimatorQNN {sd:10.0f} x   (target >= 100 x)")
+        ok &= sd >= 100
+        if "pennylane" in r:
+            sp = r["pennylane"] / r["fast"]
+            print(f"  speed-up vs PennyLane            {sp:10.1f} x   (target >= 10 x)")
+            ok &= sp >= 10
+        print(f"  max |difference| between paths   {r['max_abs_diff']:10.2e}")
+        ok &= r["max_abs_diff"] < 1e-5
+    if args.train_step:
+        t = bench_train_step(args)
+        extra = (t["quantum"] - t["dense"]) / t["dense"]
+        print(f"\n[training step: SDA-QEC model, batch {args.batch}, 64x64, Adam]")
+        print(f"  dense head   {t['dense'] * 1e3:8.1f} ms")
+        print(
+            f"  quantum head {t['quantum'] * 1e3:8.1f} ms   (+{100 * extra:.1f} %; target <= 10 %)"
+        )
+        ok &= extra <= 0.10
+    print("\nall targets met" if ok else "\nsome target missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

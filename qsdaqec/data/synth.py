@@ -549,18 +549,20 @@ def generate_synthetic(
             # 256-colour palette: a third of the RGB file's size, same look.
             sheet = sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
             (tmp / "contact_sheet.png").write_bytes(_png_bytes(sheet))
-        _replace_dir(tmp, out)
+        _replace_dir(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
+def _replace_dir(src: Path, dst: Path, overwrite: bool) -> None:
     """Move the finished folder ``src`` to ``dst``; an old ``dst`` is swapped out, then removed."""
     if dst.is_dir():
         if not any(dst.iterdir()):
             dst.rmdir()
+        elif not overwrite:  # appeared meanwhile (another process)
+            raise DataError(f"{dst}: folder appeared while generating; pass --force to replace it")
         else:
             trash = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
             trash.rmdir()
@@ -589,9 +591,13 @@ def builtin_dataset_dir(cfg: SynthConfig | None = None) -> Path:
     if (path / "manifest.json").is_file():
         return path
     try:
-        generate_synthetic(path, cfg, overwrite=True)
-    except OSError:
-        # Another process may have finished the same folder first; use theirs.
-        if not (path / "manifest.json").is_file():
+        # Not overwrite: if another process finishes the same folder first, keep theirs.
+        generate_synthetic(path, cfg, overwrite=path.is_dir() and not _complete(path))
+    except (DataError, OSError):
+        if not _complete(path):
             raise
     return path
+
+
+def _complete(path: Path) -> bool:
+    return (path / "manifest.json").is_file()

@@ -141,6 +141,14 @@ def test_builtin_dataset_is_cached(tmp_path, monkeypatch):
     assert SynthConfig(n=11, size=48).key() != cfg.key()
 
 
+def test_builtin_dataset_replaces_an_incomplete_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSDAQEC_CACHE", str(tmp_path))
+    cfg = SynthConfig(n=10, size=48)
+    junk = tmp_path / f"synth-{cfg.key()}"
+    (junk / "normal").mkdir(parents=True)
+    assert builtin_dataset_dir(cfg) == junk and (junk / "manifest.json").is_file()
+
+
 @pytest.mark.parametrize(
     "kw",
     [{"n": 1}, {"minority_frac": 0.0}, {"n": 4, "minority_frac": 0.05}, {"size": 8},

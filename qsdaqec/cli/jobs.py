@@ -69,6 +69,11 @@ def _next_step(rec: R.JobRecord) -> str | None:
             f"dashboard (`qsdaqec jobs status {path}` looks them up). If no job exists, "
             f"`qsdaqec jobs retry {path} --resubmit-unknown`"
         )
+    if s == R.SUBMITTING:
+        return (
+            "a submit is in progress, or was interrupted; "
+            f"`qsdaqec jobs status {path}` tells which (an interrupted one becomes unknown)"
+        )
     if s in (R.QUEUED, R.RUNNING, R.DONE):
         return f"`qsdaqec jobs fetch {path}` (add --wait to wait for the jobs)"
     if s in ("partial", R.FAILED, R.CANCELLED, R.REJECTED, R.LOST, R.PENDING):

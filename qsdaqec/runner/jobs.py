@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import BackendError, ConfigError, CredentialsError, JobError
+from ..errors import BackendError, ConfigError, JobError
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from . import records as R
 from .faults import (
@@ -115,6 +115,7 @@ class JobLimits:
 
 def mitigation_names(spec: str) -> list[str]:
     names = [s.strip().lower() for s in spec.replace("+", ",").split(",") if s.strip()]
+    names = ["readout" if n == "trex" else n for n in names]  # TREX = readout mitigation
     if not names:
         names = ["none"]
     bad = [n for n in names if n not in MITIGATIONS]
@@ -240,32 +241,30 @@ class QiskitRuntimeGateway:
 
 
 def fake_backend(name: str) -> Any | None:
-    """``fake_manila`` -> ``FakeManilaV2()`` (or ``FakeFez()`` ...); ``None`` if no such class."""
-    import qiskit_ibm_runtime.fake_provider as fp
+    """The fake backend ``name`` (``fake_manila``, ``FakeFez``, ``torino``...), or ``None``.
 
-    stem = name.removeprefix("fake_")
-    camel = "Fake" + "".join(w.capitalize() for w in stem.split("_"))
-    for cls_name in (camel + "V2", camel):
-        cls = getattr(fp, cls_name, None)
-        if cls is not None:
-            backend = cls()
-            if getattr(backend, "name", None) == name:
-                return backend
-    return None
+    Uses the runner's cached lookup (no need to build all ~70 fake backends first).
+    """
+    from .backends import fake_backend as _runner_fake_backend
+
+    try:
+        return _runner_fake_backend(name)
+    except BackendError:
+        return None
 
 
 def _spec_parts(spec: str) -> tuple[str, str]:
-    kind, _, name = spec.partition(":")
-    kind = kind.strip().lower()
-    name = name.strip()
-    if kind not in ("ibm", "fake") or not name:
+    """``(kind, name)`` for ``ibm:<device>`` / ``fake:<fake>`` (runner's ``parse_backend``)."""
+    from .backends import parse_backend
+
+    parsed = parse_backend(spec)  # unknown fake names fail here, with the list of valid ones
+    if parsed.kind not in ("ibm", "fake"):
         raise BackendError(
             f"backend {spec!r}: jobs run on ibm:<device> (IBM hardware, e.g. ibm:ibm_fez) or "
-            "fake:<fake backend> (local testing mode, e.g. fake:fake_manila)"
+            "fake:<fake backend> (local testing mode, e.g. fake:fake_manila); "
+            f"{parsed} is for `qsdaqec fit`/`evaluate`"
         )
-    if kind == "fake" and not name.startswith("fake_"):
-        name = "fake_" + name
-    return kind, name
+    return parsed.kind, str(parsed.name)
 
 
 def normalize_backend(spec: str) -> str:
@@ -274,25 +273,13 @@ def normalize_backend(spec: str) -> str:
 
 
 def ibm_service() -> Any:
-    """``QiskitRuntimeService()`` from the saved account or ``QISKIT_IBM_TOKEN``.
+    """``QiskitRuntimeService`` from the saved account or ``QISKIT_IBM_TOKEN`` (runner's
+    ``make_service``): missing credentials are one :class:`CredentialsError` line, no token is
+    ever echoed. The active token is registered for redaction of every later message."""
+    from .backends import make_service
 
-    Missing credentials become one :class:`CredentialsError` line; no token is ever echoed.
-    """
-    try:
-        from qiskit_ibm_runtime import QiskitRuntimeService
-        from qiskit_ibm_runtime.accounts import AccountNotFoundError
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise BackendError(f"qiskit-ibm-runtime is not installed ({exc})") from None
-    try:
-        service = QiskitRuntimeService()
-    except AccountNotFoundError:
-        raise CredentialsError(CREDENTIALS_HELP) from None
-    except Exception as exc:  # invalid/expired token, unreachable service, bad instance...
-        raise BackendError(
-            f"could not connect to IBM Quantum ({describe(exc)}); check the saved account or "
-            "QISKIT_IBM_TOKEN / QISKIT_IBM_INSTANCE"
-        ) from None
-    with contextlib.suppress(Exception):  # remember the token so every message can redact it
+    service = make_service()
+    with contextlib.suppress(Exception):
         register_secret((service.active_account() or {}).get("token"))
     return service
 

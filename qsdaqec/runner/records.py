@@ -172,15 +172,18 @@ class JobRecord:
     def status(self) -> str:
         """One word for the whole record, in the order the user must act on it.
 
-        ``unknown`` (a submit's outcome is unknown: check before resubmitting), ``complete``
+        ``unknown`` (a submit's outcome is unknown: check before resubmitting), ``submitting``
+        (a submit in progress, or interrupted: ``jobs status`` tells which), ``complete``
         (every result stored), ``running``/``queued``/``done`` (jobs on the service; ``done``:
         results waiting for ``jobs fetch``), ``partial`` (some results stored, the rest failed,
         was cancelled, rejected, lost or never sent: ``jobs retry``), or the one state all
         parts share (``failed``, ``cancelled``, ``rejected``, ``lost``, ``pending``).
         """
         states = {p.state for p in self.parts}
-        if states & {UNKNOWN, SUBMITTING}:
+        if UNKNOWN in states:
             return UNKNOWN
+        if SUBMITTING in states:  # being submitted now, or interrupted (status tells which)
+            return SUBMITTING
         if states == {FETCHED}:
             return "complete"
         for word in (RUNNING, QUEUED, DONE):

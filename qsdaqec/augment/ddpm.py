@@ -141,7 +141,7 @@ class DDPMConfig:
     beta_end: float = 0.02
     base_channels: int = 16
     channel_mults: tuple[int, ...] = (1, 2, 2)
-    train_steps: int = 1500
+    train_steps: int = 600
     batch_size: int = 32
     lr: float = 2e-3
     ema_decay: float = 0.995
@@ -248,7 +248,7 @@ class DDPM:
             with torch.no_grad():
                 for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
                     pe.mul_(cfg.ema_decay).add_(pm.detach(), alpha=1 - cfg.ema_decay)
-            self.losses.append(float(loss))
+            self.losses.append(float(loss.detach()))
             if log_every and (step + 1) % log_every == 0:
                 recent = sum(self.losses[-log_every:]) / log_every
                 print(f"ddpm step {step + 1}/{cfg.train_steps} loss {recent:.4f}", flush=True)

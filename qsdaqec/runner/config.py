@@ -76,7 +76,7 @@ class RunnerConfig:
     cache_dir: Path | None = None  # None -> default_cache_dir(); "" disables the disk cache
     zne_noise_factors: tuple[float, ...] = (1.0, 3.0, 5.0)
     twirling_randomizations: int = 32
-    max_active_qubits: int = 12  # largest compacted register simulated as a density matrix
+    readout_error: bool = True  # aer_noisy: include the device's readout assignment errors
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mitigation", parse_mitigation(self.mitigation))

@@ -388,9 +388,9 @@ class RunnerEstimator(BaseEstimatorV2):
             rhos = reduced_density_matrices(
                 prog.circuit, support, values, noise.model if noise else None, seed
             )
-            readout = noise.readout[support] if noise else None
+            readout = noise.readout[support] if noise and self.cfg.readout_error else None
             mitigation = None
-            if noise is not None and mit & {"readout", "trex"}:
+            if readout is not None and mit & {"readout", "trex"}:
                 mitigation = calibrate_readout(readout, task.shots, self._rng)
             runs.append(
                 expectations(
@@ -414,7 +414,11 @@ class RunnerEstimator(BaseEstimatorV2):
         """qiskit-ibm-runtime ``EstimatorV2`` on ``mode`` with the config's options applied."""
         from qiskit_ibm_runtime import EstimatorV2
 
-        est = EstimatorV2(mode=mode)
+        with warnings.catch_warnings():
+            # 0.50+ deprecates the server-side EstimatorV2 in favour of a client-side one;
+            # EstimatorV2 is still the hardware path (and local testing mode) in 0.51
+            warnings.simplefilter("ignore", DeprecationWarning)
+            est = EstimatorV2(mode=mode)
         apply_runtime_options(est.options, self.cfg, self.spec)
         return est
 

@@ -43,7 +43,7 @@ from scipy import ndimage
 from ..errors import ConfigError, DataError
 
 #: Bumped whenever the generator's output for a given config changes (part of the cache key).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 CLASSES = ("normal", "stenosis")
 
@@ -275,7 +275,8 @@ def _pick_lesions(
     """Choose ``count`` lesion sites on vessels wide enough, inside the image, apart."""
     size, u = cfg.size, cfg.size / 128.0
     margin = 10 * u
-    cands = []
+    cands: list[tuple[int, int]] = []
+    weights: list[float] = []
     for bi, b in enumerate(branches):
         if bi == 0:  # the left-main stem: too short for a clean focal lesion
             continue
@@ -288,12 +289,16 @@ def _pick_lesions(
             & (k * STEP > 6 * u)
         )
         ok &= np.all((b.xy > margin) & (b.xy < size - margin), axis=1)
+        # Lesions favour main vessels and proximal segments, as clinically.
+        w_depth = {1: 1.0, 2: 0.35}.get(b.depth, 0.1)
         for kk in np.flatnonzero(ok):
             cands.append((bi, int(kk)))
+            weights.append(w_depth * (1.5 - kk / m))
     lesions: list[dict[str, Any]] = []
     if not cands:
         return lesions
-    order = rng.permutation(len(cands))
+    # weighted random order (Efraimidis-Spirakis keys u^(1/w))
+    order = np.argsort(-(rng.random(len(cands)) ** (1.0 / np.asarray(weights))), kind="stable")
     taken = list(avoid)
     for ci in order:
         bi, k = cands[ci]

@@ -46,6 +46,7 @@ import numpy as np
 from ..errors import BackendError, ConfigError, JobError
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from . import records as R
+from .config import RunnerConfig, ServiceLimits, parse_mitigation
 from .faults import (
     RetriesExhausted,
     RetryPolicy,
@@ -57,8 +58,6 @@ from .faults import (
     submit_outcome,
 )
 from .records import JobRecord, Part
-
-MITIGATIONS = ("none", "readout", "zne", "dd", "twirling")
 
 CREDENTIALS_HELP = (
     "no IBM Quantum account found: save one once with "
@@ -75,15 +74,17 @@ CREDENTIALS_HELP = (
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What the jobs run with. ``mitigation``: ``none`` or ``+``/``,``-joined names of
-    :data:`MITIGATIONS` (``readout`` = TREX, resilience level 1; ``zne`` = level 2: TREX + ZNE
-    + gate twirling; ``dd`` = dynamical decoupling; ``twirling`` = gate and measurement
-    twirling)."""
+    """What the jobs run with. ``mitigation``: ``none`` or ``+``-joined names of the runner's
+    :data:`~qsdaqec.runner.config.MITIGATIONS` (``readout``/``trex``: TREX measurement
+    mitigation; ``zne``; ``twirling``: gate twirling; ``dd``: dynamical decoupling), mapped to
+    ``EstimatorV2`` options exactly as ``qsdaqec evaluate --backend ibm:...`` maps them
+    (:func:`qsdaqec.runner.estimator.apply_runtime_options`). Transpiler optimization level and
+    seed default to the runner's."""
 
-    shots: int = 4096
+    shots: int = 4096  # = the runner's default precision 1/64 on fake:/ibm:
     mitigation: str = "none"
-    optimization_level: int = 2
-    seed_transpiler: int = 1234
+    optimization_level: int = RunnerConfig.optimization_level
+    seed: int | None = RunnerConfig.seed  # transpiler seed (and simulator seed on fake:)
     max_execution_time: int | None = None  # seconds of QPU time per job (None: service default)
 
     def __post_init__(self) -> None:
@@ -91,62 +92,79 @@ class JobOptions:
             raise ConfigError(f"shots={self.shots}: must be at least 1")
         if self.optimization_level not in (0, 1, 2, 3):
             raise ConfigError(f"optimization level {self.optimization_level}: use 0, 1, 2 or 3")
-        mitigation_names(self.mitigation)
+        object.__setattr__(self, "mitigation", "+".join(mitigation_names(self.mitigation)))
+
+    def runner_config(self) -> RunnerConfig:
+        return RunnerConfig(
+            shots=self.shots,
+            mitigation=() if self.mitigation == "none" else self.mitigation,
+            optimization_level=self.optimization_level,
+            seed=self.seed,
+        )
+
+    @classmethod
+    def from_record(cls, options: dict[str, Any]) -> JobOptions:
+        return cls(
+            shots=options["shots"],
+            mitigation=options["mitigation"],
+            optimization_level=options["optimization_level"],
+            seed=options.get("seed", options.get("seed_transpiler")),
+            max_execution_time=options.get("max_execution_time"),
+        )
 
 
 @dataclass(frozen=True)
 class JobLimits:
-    """How samples are split into PUBs and jobs. Defaults follow IBM's published job limits
-    (at most 5 million executions = circuits x shots per job, circuits counted after
-    broadcasting; measurement groups of commuting observables count once)."""
+    """How samples are split into PUBs and jobs: the runner's :class:`ServiceLimits` (PUBs per
+    job, parameter sets per PUB and job, shots per job; a parameter set = one sample x one
+    observable), plus an optional cap on samples per job (e.g. to keep jobs short)."""
 
-    max_executions_per_job: int = 5_000_000
-    max_samples_per_pub: int = 10_000
-    max_pubs_per_job: int = 100
-    max_samples_per_job: int | None = None  # optional extra cap (e.g. to keep jobs short)
+    service: ServiceLimits = field(default_factory=ServiceLimits)
+    max_samples_per_job: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_executions_per_job", "max_samples_per_pub", "max_pubs_per_job"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1")
         if self.max_samples_per_job is not None and self.max_samples_per_job < 1:
             raise ConfigError(f"max_samples_per_job={self.max_samples_per_job}: must be >= 1")
 
 
 def mitigation_names(spec: str) -> list[str]:
-    names = [s.strip().lower() for s in spec.replace("+", ",").split(",") if s.strip()]
-    names = ["readout" if n == "trex" else n for n in names]  # TREX = readout mitigation
-    if not names:
-        names = ["none"]
-    bad = [n for n in names if n not in MITIGATIONS]
-    if bad:
-        raise ConfigError(
-            f"mitigation {spec!r}: unknown {', '.join(bad)}; use one of {', '.join(MITIGATIONS)} "
-            "(combine with '+', e.g. readout+dd)"
-        )
-    if "none" in names and len(names) > 1:
-        raise ConfigError(f"mitigation {spec!r}: 'none' cannot be combined with others")
-    return names
+    """``"none"`` -> ``["none"]``; ``"readout+dd"`` -> ``["dd", "readout"]`` (runner's parser)."""
+    names = list(parse_mitigation(spec))
+    return names or ["none"]
 
 
-def estimator_options(options: JobOptions, tags: Sequence[str] = ()) -> dict[str, Any]:
-    """The ``EstimatorV2`` options dict for ``options`` (qiskit-ibm-runtime option names)."""
-    names = mitigation_names(options.mitigation)
-    out: dict[str, Any] = {"default_shots": int(options.shots)}
-    level = 0
-    if "readout" in names:
-        level = 1
-    if "zne" in names:
-        level = 2
-    out["resilience_level"] = level
-    if "dd" in names:
-        out["dynamical_decoupling"] = {"enable": True, "sequence_type": "XY4"}
-    if "twirling" in names:
-        out["twirling"] = {"enable_gates": True, "enable_measure": True}
+def estimator_options(
+    options: JobOptions, tags: Sequence[str] = (), kind: str = "ibm"
+) -> dict[str, Any]:
+    """The ``EstimatorV2`` options (a plain dict, as sent and recorded) for ``options``."""
+    from dataclasses import asdict as dc_asdict
+
+    from qiskit_ibm_runtime.options import EstimatorOptions
+    from qiskit_ibm_runtime.options.utils import remove_dict_unset_values
+
+    from .backends import BackendSpec
+    from .estimator import apply_runtime_options
+
+    est = EstimatorOptions()
+    apply_runtime_options(est, options.runner_config(), BackendSpec(kind, "x"))
     if options.max_execution_time is not None:
-        out["max_execution_time"] = int(options.max_execution_time)
+        est.max_execution_time = int(options.max_execution_time)
     if tags:
-        out["environment"] = {"job_tags": list(tags)}
+        est.environment.job_tags = list(tags)
+    out = dc_asdict(est)
+    remove_dict_unset_values(out)
+    out.pop("_VERSION", None)
+    return _prune_empty(out)
+
+
+def _prune_empty(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _prune_empty(v)
+            if not v:
+                continue
+        out[k] = v
     return out
 
 
@@ -350,38 +368,33 @@ def circuit_hash(circuit: Any, observables: Sequence[Any] = ()) -> str:
 
 
 def transpile_head(
-    circuit: Any, observables: Sequence[Any], backend: Any, options: JobOptions
+    circuit: Any, observables: Sequence[Any], backend: Any, options: JobOptions, spec: str
 ) -> IsaHead:
     """Transpile the head once for ``backend`` and map the observables to its layout.
 
-    Uses qiskit's preset pass manager directly (the jobs layer's own small transpile step).
+    Goes through the runner's transpilation (:meth:`RunnerEstimator.prepare`: preset pass
+    manager, the runner's optimization level / seed semantics, memory + disk QPY cache), so a
+    ``jobs submit`` and an ``evaluate --backend fake:...`` of the same head use the same ISA
+    circuit.
     """
-    from qiskit.transpiler import generate_preset_pass_manager
+    from .estimator import RunnerEstimator
 
-    pm = generate_preset_pass_manager(
-        optimization_level=options.optimization_level,
-        backend=backend,
-        seed_transpiler=options.seed_transpiler,
-    )
-    isa = pm.run(circuit)
-    mapped = [obs.apply_layout(isa.layout) for obs in observables]
-    layout = (
-        list(isa.layout.final_index_layout())
-        if isa.layout is not None
-        else list(range(circuit.num_qubits))
-    )
-    ops = isa.count_ops()
-    two_q = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+    runner = RunnerEstimator(spec, options.runner_config(), backend=backend)
+    prog = runner.prepare(circuit)
+    isa = prog.circuit
+    mapped = [prog.map_observable(obs) for obs in observables]
+    stats = dict(prog.stats)
     return IsaHead(
         circuit=isa,
         observables=mapped,
         param_names=[p.name for p in isa.parameters],
-        layout=[int(q) for q in layout],
+        layout=[int(q) for q in prog.logical_to_physical],
         info={
             "isa_num_qubits": isa.num_qubits,
-            "depth": isa.depth(),
-            "two_qubit_gates": two_q,
-            "ops": {str(k): int(v) for k, v in ops.items()},
+            "depth": int(stats.get("depth", isa.depth())),
+            "two_qubit_gates": int(stats.get("two_qubit_gates", 0)),
+            "ops": {str(k): int(v) for k, v in stats.get("ops", isa.count_ops()).items()},
+            "runner_cache_key": prog.key,
         },
     )
 
@@ -416,40 +429,41 @@ def _load_isa(record: JobRecord) -> IsaHead:
     )
 
 
-def measurement_groups(observables: Sequence[Any]) -> int:
-    """Circuits one parameter set expands to: qubit-wise commuting groups of all Pauli terms."""
-    from qiskit.quantum_info import PauliList
-
-    paulis = [p for obs in observables for p in obs.paulis.to_labels()]
-    if not paulis:
-        return 1
-    return len(PauliList(sorted(set(paulis))).group_qubit_wise_commuting())
-
-
 # ---------------------------------------------------------------------------------------------
 # splitting
 
 
-def plan_parts(n_samples: int, groups: int, options: JobOptions, limits: JobLimits) -> list[Part]:
-    """Cut ``n_samples`` into as few jobs as the limits allow; each job into PUBs."""
-    factor = 3 if "zne" in mitigation_names(options.mitigation) else 1  # ZNE: 3 noise factors
-    per_sample = groups * options.shots * factor
-    by_exec = limits.max_executions_per_job // per_sample
-    if by_exec < 1:
+def plan_parts(
+    n_samples: int, n_observables: int, shots: int, limits: JobLimits | None = None
+) -> list[Part]:
+    """Cut ``n_samples`` into as few jobs as the limits allow, each job into PUBs.
+
+    Counts as the runner does: one sample x one observable = one parameter set; a PUB holds at
+    most ``max_params_per_pub`` of them, a job ``max_pubs_per_job`` PUBs, ``max_params_per_job``
+    parameter sets and ``max_shots_per_job`` parameter sets x shots.
+    """
+    limits = limits or JobLimits()
+    lim = limits.service
+    q = max(1, n_observables)
+    if shots > lim.max_shots:
+        raise ConfigError(f"{shots} shots: above the service limit of {lim.max_shots} per circuit")
+    per_pub = min(lim.max_params_per_pub, lim.max_params_per_job, lim.max_shots_per_job // shots) // q
+    if per_pub < 1:
         raise ConfigError(
-            f"{options.shots} shots x {groups * factor} circuits per sample exceed the "
-            f"{limits.max_executions_per_job} executions allowed per job; lower --shots"
+            f"{shots} shots x {q} observables per sample exceed the per-job limits "
+            f"(max_shots_per_job={lim.max_shots_per_job}); lower --shots"
         )
-    per_job = min(by_exec, limits.max_samples_per_pub * limits.max_pubs_per_job)
+    per_job = min(
+        lim.max_pubs_per_job * per_pub,
+        lim.max_params_per_job // q,
+        lim.max_shots_per_job // (q * shots),
+    )
     if limits.max_samples_per_job is not None:
         per_job = min(per_job, limits.max_samples_per_job)
     parts = []
     for index, start in enumerate(range(0, n_samples, per_job)):
         stop = min(n_samples, start + per_job)
-        pubs = [
-            [s, min(stop, s + limits.max_samples_per_pub)]
-            for s in range(start, stop, limits.max_samples_per_pub)
-        ]
+        pubs = [[a, min(stop, a + per_pub)] for a in range(start, stop, per_pub)]
         parts.append(Part(index=index, start=start, stop=stop, pubs=pubs))
     return parts
 
@@ -575,7 +589,7 @@ def submit_inference(
     ctx = _make_context(service, spec, retry_policy, sleep, clock, echo)
 
     backend_obj = _get_backend(ctx.gateway, spec, ctx.policy, ctx.sleep)
-    isa = transpile_head(circuit, observables, backend_obj, options)
+    isa = transpile_head(circuit, observables, backend_obj, options, spec)
     missing = [p for p in isa.param_names if p not in names]
     if missing:
         raise ConfigError(
@@ -584,8 +598,7 @@ def submit_inference(
         )
     cols = [names.index(p) for p in isa.param_names]
     params = values[:, cols]  # columns in ISA parameter order
-    groups = measurement_groups(isa.observables)
-    parts = plan_parts(len(values), groups, options, limits)
+    parts = plan_parts(len(values), len(isa.observables), options.shots, limits)
 
     run_dir = Path(run_dir)
     record_id = R.new_record_id(spec)
@@ -605,13 +618,12 @@ def submit_inference(
             "isa_parameters": isa.param_names,
             "observables": [[(lbl, _c(c)) for lbl, c in o.to_list()] for o in observables],
             "isa_observables": [[(lbl, _c(c)) for lbl, c in o.to_list()] for o in isa.observables],
-            "measurement_groups": groups,
             "layout": isa.layout,
             **isa.info,
         },
         options={
             **asdict(options),
-            "estimator": estimator_options(options),
+            "estimator": estimator_options(options, kind=_spec_parts(spec)[0]),
             "mitigation_applied": not ctx.gateway.is_local and options.mitigation != "none",
             **(
                 {"note": "local testing mode ignores resilience/mitigation options"}
@@ -721,7 +733,9 @@ def _submit_parts(
         for part in parts:
             tag = f"qsdaqec-{record.record_id}-p{part.index}-a{part.attempt + 1}"
             pubs = _pubs_for(part, isa, params)
-            opts = estimator_options(options, tags=["qsdaqec", tag])
+            opts = estimator_options(
+                options, tags=["qsdaqec", tag], kind=record.backend.split(":", 1)[0]
+            )
             part.attempt += 1
             part.tag = tag
             part.state = R.SUBMITTING
@@ -1125,13 +1139,7 @@ def retry(
             return []
         isa = _load_isa(record)
         params = R.load_array(record.params_path)
-        options = JobOptions(
-            shots=record.options["shots"],
-            mitigation=record.options["mitigation"],
-            optimization_level=record.options["optimization_level"],
-            seed_transpiler=record.options["seed_transpiler"],
-            max_execution_time=record.options.get("max_execution_time"),
-        )
+        options = JobOptions.from_record(record.options)
         backend_obj = _get_backend(ctx.gateway, record.backend, ctx.policy, ctx.sleep)
         for part in parts:
             record.log(f"part {part.index}: resubmitting (was {part.state})")

@@ -35,23 +35,28 @@ def files_of(folder):
 
 
 def test_plan_parts_respects_limits():
-    opts = J.JobOptions(shots=1000)
-    parts = J.plan_parts(25, 1, opts, J.JobLimits(max_executions_per_job=10_000, max_samples_per_pub=4))
-    assert [p.size for p in parts] == [10, 10, 5]  # 10 samples x 1000 shots per job
-    assert parts[0].pubs == [[0, 4], [4, 8], [8, 10]]
+    lim = J.JobLimits(J.ServiceLimits(max_params_per_pub=8, max_shots_per_job=40_000))
+    parts = J.plan_parts(25, 4, 1000, lim)  # 4 parameter sets per sample
+    assert [p.size for p in parts] == [10, 10, 5]  # 10 samples x 4 x 1000 shots per job
+    assert parts[0].pubs == [[0, 2], [2, 4], [4, 6], [6, 8], [8, 10]]  # 2 samples per PUB
     assert parts[-1].stop == 25
     # as few jobs as possible by default: one job for a test split
-    assert len(J.plan_parts(500, 1, J.JobOptions(), J.JobLimits())) == 1
+    assert len(J.plan_parts(500, 4, 4096)) == 1
+    assert [p.size for p in J.plan_parts(7, 4, 100, J.JobLimits(max_samples_per_job=3))] == [3, 3, 1]
     with pytest.raises(ConfigError, match="lower --shots"):
-        J.plan_parts(1, 4, J.JobOptions(shots=100), J.JobLimits(max_executions_per_job=10))
+        J.plan_parts(1, 4, 100, J.JobLimits(J.ServiceLimits(max_shots_per_job=10)))
 
 
-def test_mitigation_options():
-    assert J.estimator_options(J.JobOptions(mitigation="none"))["resilience_level"] == 0
-    o = J.estimator_options(J.JobOptions(mitigation="readout+dd"), tags=["t"])
-    assert o["resilience_level"] == 1 and o["dynamical_decoupling"]["enable"]
+def test_mitigation_options_follow_the_runner():
+    o = J.estimator_options(J.JobOptions(mitigation="none"), tags=["t"])
+    assert o["default_shots"] == 4096 and o["resilience_level"] == 0
     assert o["environment"]["job_tags"] == ["t"]
-    assert J.estimator_options(J.JobOptions(mitigation="zne"))["resilience_level"] == 2
+    o = J.estimator_options(J.JobOptions(mitigation="readout+dd"))
+    assert o["resilience"]["measure_mitigation"] and o["dynamical_decoupling"]["enable"]
+    o = J.estimator_options(J.JobOptions(mitigation="trex+zne"))
+    assert o["resilience"]["zne_mitigation"] and o["resilience"]["measure_mitigation"]
+    assert J.JobOptions(mitigation="dd+readout").mitigation == "dd+readout"
+    assert J.JobOptions(mitigation="none").mitigation == "none"
     with pytest.raises(ConfigError, match="unknown"):
         J.JobOptions(mitigation="magic")
 

@@ -43,8 +43,15 @@ def _aer_ops() -> set[str]:
     if _AER_OPS is None:
         from qiskit_aer import AerSimulator
 
-        _AER_OPS = set(AerSimulator().target.operation_names)
+        _AER_OPS = set(AerSimulator().target.operation_names) | {"barrier"}
     return _AER_OPS
+
+
+def _aer_pass_manager():
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit_aer import AerSimulator
+
+    return generate_preset_pass_manager(optimization_level=0, target=AerSimulator().target)
 
 
 @dataclass
@@ -255,13 +262,9 @@ class RunnerEstimator(BaseEstimatorV2):
             if {inst.operation.name for inst in circuit.data} <= _aer_ops():
                 isa = circuit
             else:
-                from qiskit.transpiler import generate_preset_pass_manager
-
                 isa = self.cache.get(
                     options_key({"fp": fp, "basis": "aer"}),
-                    lambda: generate_preset_pass_manager(
-                        optimization_level=0, basis_gates=sorted(_aer_ops())
-                    ).run(circuit),
+                    lambda: _aer_pass_manager().run(circuit),
                 )
             return IsaProgram(
                 key, isa, nlog, tuple(range(nlog)), None, _param_index(circuit, isa)

@@ -14,13 +14,15 @@ Each image is one contrast-filled coronary tree seen in projection:
 
 A ``stenosis`` image has one or more focal stenoses: a smooth (Gaussian) dip of the lumen
 radius along a vessel segment, ``severity`` being the fractional diameter reduction at its
-centre. Both classes get the same distribution of mild, non-significant narrowings
+centre. Lesions favour the proximal parts of the main vessels, as clinically, and a severe
+one also opacifies the vessel beyond it, and that vessel's side branches, more faintly
+(``flow_drop``: slower flow fills them with less contrast by the time of the frame). Both classes get the same distribution of mild, non-significant narrowings
 (``mild_severity``) and the natural radius wobble, so the class is not given away by "any
 narrowing at all".
 
-Per image, the tree, the lesions and the noise come from three independent random streams
-seeded by ``(seed, index)``: the same index with the other label is the same tree, with
-or without its lesions. Same config, same bytes.
+Per image, the tree, the stenoses, the mild narrowings and the noise come from independent
+random streams seeded by ``(seed, index)``: the same index with the other label is the same
+tree and noise, with or without its stenoses. Same config, same bytes.
 """
 
 from __future__ import annotations
@@ -59,15 +61,16 @@ class SynthConfig:
     size: int = 128
     """Stored image side length in pixels (square, grayscale 8-bit PNG)."""
     seed: int = 0
-    severity: tuple[float, float] = (0.5, 0.85)
-    """Range of a stenosis' fractional diameter reduction (0.5 = 50 %: clinically significant)."""
+    severity: tuple[float, float] = (0.6, 0.9)
+    """Range of a stenosis' fractional diameter reduction (50 % is the usual threshold of
+    significance, 70 % a severe lesion)."""
     n_stenoses: tuple[int, int] = (1, 2)
     """Inclusive range of the number of stenoses in a ``stenosis`` image."""
     stenosis_length: tuple[float, float] = (2.0, 4.0)
     """Range of the lesion's Gaussian half-length (sigma along the vessel), pixels at 128 px."""
     min_stenosis_radius: float = 1.7
     """A stenosis is placed only where the vessel radius is at least this (pixels at 128 px)."""
-    flow_drop: float = 0.5
+    flow_drop: float = 0.6
     """Distal contrast loss behind a severe stenosis: fill factor 1 - flow_drop * clip((severity
     - 0.4) / 0.5, 0, 1) beyond the lesion and in its side branches (0 = off)."""
     mild_severity: tuple[float, float] = (0.1, 0.3)

@@ -48,10 +48,12 @@ Examples:
               show_default=True, help="Features for KID (mobilenet_v2 only from the torch hub cache).")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="torchvision Inception-v3 weights file; enables FID (never downloaded).")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads (1 avoids thrashing on a busy machine)  [torch default]")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def augment_cmd(data_dir, out_dir, augmentor, steps, beta_start, beta_end, rho_target, t_step, seed,
                 val_frac, test_frac, image_size, minority, ddpm_size, ddpm_steps, ddpm_schedule,
-                ddpm_train_steps, ddpm_channels, distance, feature_net, inception_weights, overwrite):
+                ddpm_train_steps, ddpm_channels, distance, feature_net, inception_weights, threads, overwrite):
     """Augment the TRAINING split only with synthetic minority images; val/test stay untouched.
 
     Loads the dataset, makes a stratified train/val/test split (--seed), generates minority
@@ -60,6 +62,13 @@ def augment_cmd(data_dir, out_dir, augmentor, steps, beta_start, beta_end, rho_t
     file (source id, t, seed for each synthetic image) and a preview grid.
     """
     from ..augment.pipeline import AugmentOptions, run_augment
+
+    if threads is not None:
+        import torch
+
+        if threads < 1:
+            raise click.BadParameter("must be >= 1", param_hint="--threads")
+        torch.set_num_threads(threads)
 
     opts = AugmentOptions(
         data=data_dir, out=out_dir, augmentor=augmentor, steps=steps, beta_start=beta_start,

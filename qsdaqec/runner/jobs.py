@@ -1414,6 +1414,7 @@ def submit_run(
 ) -> JobRecord:
     """``jobs submit``: features of the run's test split (or ``data``) -> :func:`submit_inference`."""
     normalize_backend(backend)  # a bad spec fails before the backbone runs
+    service = as_gateway(service, backend)  # so do missing credentials
     inp = inference_inputs(run_dir, data, limit)
     return submit_inference(
         inp.circuit,

@@ -223,3 +223,16 @@ def test_inference_inputs_reproduce_the_runs_exact_values(angle_run):
     evs = StatevectorEstimator().run([pub]).result()[0].data.evs
     np.testing.assert_allclose(evs, inp.reference_evs, atol=1e-6)
     assert inp.output_layer["weight"].shape == (2, 4) and inp.labels is not None
+
+
+def test_submit_without_credentials_fails_before_any_work(angle_run, monkeypatch):
+    import qsdaqec.runner.jobs as jobs_mod
+
+    def no_features(*a, **k):  # pragma: no cover - must not be reached
+        raise AssertionError("features computed before the credentials were checked")
+
+    monkeypatch.setattr(jobs_mod, "inference_inputs", no_features)
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(angle_run[0]))  # no saved account there
+    line = one_line_error(invoke("submit", "--run", angle_run[0], "--backend", "ibm:ibm_fez"))
+    assert "save_account" in line and "QISKIT_IBM_TOKEN" in line

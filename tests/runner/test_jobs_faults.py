@@ -322,3 +322,53 @@ def test_fetch_without_service_still_writes_stored_results(prob, tmp_path, monke
         J.fetch(R.load_record(rec.path))
     pred = json.loads((rec.folder / "predictions.json").read_text())
     assert not pred["complete"] and pred["n_predicted"] == 4
+
+
+CRASH_SCRIPT = """
+import os, sys
+from qsdaqec.runner import jobs as J
+from qsdaqec.runner.fake_runtime import tiny_problem
+
+class CrashAfterSubmit:
+    def __init__(self, inner):
+        self.inner, self.is_local, self.n = inner, inner.is_local, 0
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+    def submit(self, batch, pubs, options):
+        job = self.inner.submit(batch, pubs, options)
+        self.n += 1
+        if self.n == 2:
+            os._exit(17)  # killed after the service took job 2, before its id was saved
+        return job
+
+prob = tiny_problem(n=4, seed=8)
+J.submit_inference(prob.circuit, prob.observables, prob.parameters, prob.values,
+                   prob.sample_ids, backend="fake:fake_manila", run_dir=sys.argv[1],
+                   service=CrashAfterSubmit(J.connect("fake:fake_manila")),
+                   options=J.JobOptions(shots=100), limits=J.JobLimits(max_samples_per_job=2))
+"""
+
+
+@pytest.mark.slow
+def test_killed_process_right_after_a_submit(tmp_path):
+    """A real process dies right after a submit: the record on disk tells exactly what happened.
+
+    Slow (a fresh interpreter importing qiskit and torch: ~5-15 s)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 17, proc.stderr[-2000:]
+    rec = R.load_record(next((tmp_path / "jobs").glob("*.json")))  # valid JSON: writes are atomic
+    assert [p.state for p in rec.parts] == [R.QUEUED, R.SUBMITTING]
+    assert rec.parts[0].job_id and rec.parts[1].job_id is None and rec.parts[1].tag
+    assert rec.params_path.is_file() and rec.isa_path.is_file()
+
+    # a new process: local jobs died with their process -> lost, never silently resubmitted
+    local = J.connect("fake:fake_manila")
+    rec = J.status(rec, service=local)
+    assert [p.state for p in rec.parts] == [R.LOST, R.LOST]
+    assert any("after a crash" in e["message"] for e in rec.events)
+    assert J.retry(rec, service=local) == [0, 1]
+    assert R.load_record(rec.path).status == "complete"

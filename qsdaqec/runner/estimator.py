@@ -193,19 +193,19 @@ class RunnerEstimator(BaseEstimatorV2):
                 t0 = time.perf_counter()
                 results.append([self._run_local(plan.tasks[c.task], c.start, c.stop) for c in chunks])
                 self._log(chunks, plan, time.perf_counter() - t0, None)
-        for chunks, res in zip(plan.jobs, results):
-            for c, (evs, stds) in zip(chunks, res):
+        for chunks, res in zip(plan.jobs, results, strict=False):
+            for c, (evs, stds) in zip(chunks, res, strict=False):
                 out[c.task][0][c.start : c.stop] = evs
                 out[c.task][1][c.start : c.stop] = stds
         return out
 
     def assemble(self, plan: Plan, results) -> PrimitiveResult:
         pub_results = []
-        for (shape, ti, rows, terms, meta), precision in zip(plan.pubs, plan.precision):
+        for (shape, ti, rows, terms, meta), precision in zip(plan.pubs, plan.precision, strict=False):
             evs_t, stds_t = results[ti]
             evs = np.zeros(len(terms))
             var = np.zeros(len(terms))
-            for i, (r, t) in enumerate(zip(rows, terms)):
+            for i, (r, t) in enumerate(zip(rows, terms, strict=False)):
                 for li, coeff in t.items():
                     evs[i] += np.real(coeff) * evs_t[r, li]
                     var[i] += (np.real(coeff) * stds_t[r, li]) ** 2
@@ -452,7 +452,7 @@ class RunnerEstimator(BaseEstimatorV2):
                         [
                             (np.asarray(r.data.evs).reshape(len(plan.tasks[c.task].labels), -1).T,
                              np.asarray(r.data.stds).reshape(len(plan.tasks[c.task].labels), -1).T)
-                            for c, r in zip(chunks, res)
+                            for c, r in zip(chunks, res, strict=False)
                         ]
                     )
         finally:

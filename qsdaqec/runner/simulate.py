@@ -67,7 +67,7 @@ def qwc_groups(labels: list[str]) -> list[tuple[str, list[int]]]:
     groups: list[tuple[list[str], list[int]]] = []
     for i, lab in enumerate(labels):
         for basis, members in groups:
-            if all(a == "I" or b == "I" or a == b for a, b in zip(lab, basis)):
+            if all(a == "I" or b == "I" or a == b for a, b in zip(lab, basis, strict=False)):
                 for j, ch in enumerate(lab):
                     if ch != "I":
                         basis[j] = ch

@@ -225,8 +225,8 @@ def test_fake_runtime_split_jobs_use_batch(circ, monkeypatch):
 def test_runtime_options_mapping():
     from qiskit_ibm_runtime.options import EstimatorOptions
 
-    from qsdaqec.runner.estimator import apply_runtime_options
     from qsdaqec.runner import parse_backend
+    from qsdaqec.runner.estimator import apply_runtime_options
 
     o = EstimatorOptions()
     apply_runtime_options(o, RunnerConfig(shots=1000, mitigation="trex+zne+twirling+dd"), parse_backend("ibm:ibm_x"))

@@ -236,3 +236,22 @@ def test_submit_without_credentials_fails_before_any_work(angle_run, monkeypatch
     monkeypatch.setenv("HOME", str(angle_run[0]))  # no saved account there
     line = one_line_error(invoke("submit", "--run", angle_run[0], "--backend", "ibm:ibm_fez"))
     assert "save_account" in line and "QISKIT_IBM_TOKEN" in line
+
+
+def test_submit_plain_folder_without_labels(angle_run, tmp_path):
+    run, data = angle_run
+    flat = tmp_path / "new_cases"
+    flat.mkdir()
+    for i, src in enumerate(sorted((data / "stenosis").glob("*.png"))[:2]):
+        (flat / f"case{i}.png").write_bytes(src.read_bytes())
+    result = invoke("submit", "--run", run, "--backend", "fake:fake_manila", "--data", flat,
+                    "--shots", "300")
+    assert result.exit_code == 0, result.output
+    rec = R.list_records(run)[-1]
+    assert rec.samples["ids"] == ["case0.png", "case1.png"] and rec.samples["labels"] is None
+    result = invoke("fetch", rec.path)
+    assert result.exit_code == 0 and "metrics:" not in result.output
+    pred = json.loads((rec.folder / "predictions.json").read_text())
+    assert pred["complete"] and "label" not in pred["predictions"][0]
+    assert {"p_normal", "p_stenosis", "predicted_class"} <= set(pred["predictions"][0])
+    assert not (rec.folder / "metrics.json").exists()

@@ -1,7 +1,106 @@
-"""CLI commands for experiments (placeholder: filled by its issue)."""
+"""CLI: ``qsdaqec run jobs/<spec>.toml`` — run an experiment spec (thin wrapper of qsdaqec.experiments)."""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from ..errors import ConfigError
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` or a mix (``"0-2,7"``) -> list of seeds."""
+    seeds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                seeds += list(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: use integers >= 0 separated by commas, e.g. --seeds 0,1,2 or 0-4") from None
+    if not seeds:
+        raise ConfigError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
+    return seeds
+
+
+@click.command("run")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, help="Results folder [default: runs/experiments/<name>[-<profile>]].")
+@click.option("--fits", "fits_dir", default=None,
+              help="Fit store: one folder per fit, shared by specs [default: <out>/../fits].")
+@click.option("--seeds", default=None, help="Override the spec's seeds: 0,1,2 or 0-4.")
+@click.option("--profile", default=None, help="Apply [profiles.<name>] of the spec (e.g. full).")
+@click.option("--only", "only", multiple=True, help="Run only this variant (repeatable; exact name).")
+@click.option("--dry-run", is_flag=True, default=False, help="Print the fits and what would run; run nothing.")
+@click.option("--report-only", is_flag=True, default=False,
+              help="Run nothing; tabulate the fits that are finished.")
+@click.option("--num-threads", type=int, default=None, help="torch CPU threads per fit (default: torch's).")
+@click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
+@click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
+def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num_threads, progress, quiet) -> None:
+    """Run the experiment SPEC (a jobs/*.toml): every (variant, seed) fit, then the tables.
+
+    Finished fits are never redone and interrupted ones are resumed, so the command can be
+    re-run after an interruption, with more seeds, or with --report-only to tabulate what is
+    there. Writes results.md, results.csv, runs.csv, results.json and results.png to --out.
+
+    \b
+    Examples:
+      qsdaqec run jobs/baselines.toml --dry-run
+      qsdaqec run jobs/head_ablation.toml --seeds 0,1,2
+      qsdaqec run jobs/ablation_diffusion.toml --only "T=5, beta_end=0.02"
+      qsdaqec run jobs/baselines.toml --profile full --out runs/experiments/baselines-full
+    """
+    from ..experiments import load_spec, run_experiment
+
+    if dry_run and report_only:
+        raise ConfigError("--dry-run and --report-only: choose one")
+    if num_threads is not None and num_threads < 1:
+        raise ConfigError(f"--num-threads {num_threads}: must be >= 1")
+    s = load_spec(spec, profile=profile)
+    if seeds is not None:
+        s = s.with_seeds(parse_seeds(seeds))
+    if only:
+        s = s.only(list(only))
+    log = (lambda m: None) if quiet else (lambda m: _err(f"    {m}"))
+    result = run_experiment(
+        s, out=out, fits_dir=fits_dir, dry_run=dry_run, report_only=report_only,
+        progress=progress, num_threads=num_threads, echo=_err, fit_log=log,
+    )
+    if dry_run:
+        n = len(result.outcomes)
+        click.echo(
+            f"{s.name}{f' [{s.profile}]' if s.profile else ''}: {len(s.variants)} variant(s) x "
+            f"{len(s.seeds)} seed(s) = {n} fit(s); test sets {', '.join(s.test_sets)}"
+        )
+        for o in result.outcomes:
+            changed = {k: v for k, v in o.plan.config.items() if k in s.base or any(
+                k in v_.overrides for v_ in s.variants if v_.name == o.plan.variant)}
+            shown = ", ".join(f"{k}={v}" for k, v in changed.items() if k != "seed")
+            click.echo(f"  {o.status:<8} {o.plan.variant} | seed {o.plan.seed} | {o.run_dir} | {shown}")
+        c = result.counts
+        click.echo(
+            f"would run {c.get('run', 0)}, resume {c.get('resume', 0)}, skip {c.get('skipped', 0)} "
+            f"(finished); results -> {result.out}"
+        )
+        return
+
+    click.echo((result.out / "results.md").read_text(encoding="utf-8") if (result.out / "results.md").is_file()
+               else "no finished fits to tabulate")
+    c = result.counts
+    click.echo(
+        f"fits: {c.get('ran', 0)} ran, {c.get('resumed', 0)} resumed, {c.get('skipped', 0)} already "
+        f"finished, {c.get('missing', 0)} missing; {result.wall_seconds:.0f}s; results in {result.out}"
+    )
+
+
+COMMANDS: list[click.Command] = [run_cmd]

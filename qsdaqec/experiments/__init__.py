@@ -1,0 +1,41 @@
+"""Paper experiments as declarative job specs (``jobs/*.toml``) and their results tables.
+
+- :func:`load_spec` / :func:`parse_spec` -> :class:`ExperimentSpec` (validated; every problem is
+  a ``ConfigError`` naming ``file: key``);
+- :func:`run_experiment` runs each (variant, seed) fit (resumable, shared fit store) and writes
+  ``results.md``/``results.csv``/``runs.csv``/``results.json``/``results.png``.
+
+See docs/reproduce.md.
+"""
+
+from .execute import (
+    ExperimentResult,
+    FitOutcome,
+    default_fits_dir,
+    default_out,
+    fit_state,
+    plan_fits,
+    run_experiment,
+)
+from .spec import METRICS, TEST_SETS, ExperimentSpec, FitPlan, Variant, load_spec, parse_spec
+from .tables import aggregate, markdown, mean_std
+
+__all__ = [
+    "METRICS",
+    "TEST_SETS",
+    "ExperimentResult",
+    "ExperimentSpec",
+    "FitOutcome",
+    "FitPlan",
+    "Variant",
+    "aggregate",
+    "default_fits_dir",
+    "default_out",
+    "fit_state",
+    "load_spec",
+    "markdown",
+    "mean_std",
+    "parse_spec",
+    "plan_fits",
+    "run_experiment",
+]

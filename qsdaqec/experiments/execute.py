@@ -1,0 +1,257 @@
+"""Run an experiment: each (variant, seed) fit, resumable, then the results tables and plot.
+
+Fits live in a *fit store* (``--fits``, default ``<out>/../fits``), one directory per fit named
+``<model>[-<head>]-s<seed>-<config hash>``. The hash covers every ``FitConfig`` field that
+changes the result (not the run-control fields, nor ``num_threads``), so:
+
+- a finished fit is never redone (``run.json`` says ``finished``): running a spec again only
+  fills in what is missing, and identical fits shared by two specs (e.g. the SDA-QEC default in
+  ``baselines`` and ``head_ablation``) run once;
+- an interrupted fit (a directory with ``config.json`` but not finished) is continued with
+  ``fit(..., resume=True)`` from its last completed epoch.
+
+Scores: ``original`` is the fit's own ``metrics.json`` (test split, on the run's backend);
+``balanced`` is ``qsdaqec.train.evaluate(..., balanced_test=True)`` on the same backend, stored
+in ``<fit>/eval/experiment-balanced/`` and reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunError
+from ..io import atomic_write_json, atomic_write_text, read_json
+from .spec import ExperimentSpec, FitPlan
+
+BALANCED_EVAL = Path("eval") / "experiment-balanced"
+
+
+@dataclass
+class FitOutcome:
+    """One (variant, seed) fit of an experiment and its scores per test set."""
+
+    plan: FitPlan
+    run_dir: Path
+    status: str
+    """Before this invocation: ``finished`` | ``interrupted`` | ``absent``; after:
+    ``skipped`` (was finished), ``ran``, ``resumed``, ``planned`` (dry run), ``missing``
+    (report only, not finished)."""
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    """test set -> metric -> value (NaN where undefined)."""
+    wall_seconds: float | None = None
+    """Wall time of the fit (+ balanced evaluation) when it ran in this invocation."""
+
+
+@dataclass
+class ExperimentResult:
+    spec: ExperimentSpec
+    out: Path
+    fits_dir: Path
+    outcomes: list[FitOutcome]
+    wall_seconds: float
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c: dict[str, int] = {}
+        for o in self.outcomes:
+            c[o.status] = c.get(o.status, 0) + 1
+        return c
+
+
+def default_out(spec: ExperimentSpec) -> Path:
+    suffix = f"-{spec.profile}" if spec.profile else ""
+    return Path("runs") / "experiments" / f"{spec.name}{suffix}"
+
+
+def default_fits_dir(out: Path) -> Path:
+    return Path(out).parent / "fits"
+
+
+def fit_state(run_dir: Path) -> str:
+    """``finished`` | ``interrupted`` | ``absent`` (no run there yet)."""
+    if not run_dir.is_dir() or not (run_dir / "config.json").is_file():
+        return "absent"
+    try:
+        done = read_json(run_dir / "run.json").get("status") == "finished"
+    except RunError:
+        done = False
+    return "finished" if done and (run_dir / "metrics.json").is_file() else "interrupted"
+
+
+def plan_fits(spec: ExperimentSpec, fits_dir: Path) -> list[FitOutcome]:
+    """The fits of ``spec`` with their directories and current state (nothing runs)."""
+    return [FitOutcome(p, Path(fits_dir) / p.dirname, fit_state(Path(fits_dir) / p.dirname)) for p in spec.fits()]
+
+
+def _fit(cfg: Any, log: Callable[[str], None]) -> Path:
+    """Calls ``qsdaqec.train.fit`` through the module, so tests can monkeypatch it."""
+    from .. import train
+
+    return train.fit(cfg, log=log)
+
+
+def _evaluate_balanced(run_dir: Path, backend: str, log: Callable[[str], None]) -> dict[str, Any]:
+    from .. import train
+
+    dest = run_dir / BALANCED_EVAL
+    if (dest / "metrics.json").is_file():
+        return read_json(dest / "metrics.json")
+    return train.evaluate(run_dir, backend, balanced_test=True, out=dest, log=log)
+
+
+def _fit_seconds(run_dir: Path) -> float:
+    try:
+        info = read_json(run_dir / "run.json")
+    except RunError:
+        return math.nan
+    total = sum(float(s.get("seconds", 0.0)) for s in info.get("stages", []))
+    total += float((info.get("evaluation") or {}).get("seconds", 0.0))
+    return total
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def collect_scores(o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], None]) -> dict[str, dict[str, float]]:
+    """Scores of a finished fit for each of the spec's test sets (runs the balanced evaluation
+    once when needed)."""
+    m = read_json(o.run_dir / "metrics.json")
+    out: dict[str, dict[str, float]] = {}
+    for ts in spec.test_sets:
+        if ts == "original":
+            test = m["test"]
+        else:
+            backend = o.plan.config.get("backend", "statevector")
+            quantum = o.plan.config.get("model") == "sdaqec" and o.plan.config.get("head") == "quantum"
+            test = _evaluate_balanced(o.run_dir, backend if quantum else "statevector", log)["test"]
+        row = {k: _num(test.get(k)) for k in spec.metrics if k != "fit_seconds"}
+        if "fit_seconds" in spec.metrics:
+            row["fit_seconds"] = _fit_seconds(o.run_dir)
+        row["n_test"] = _num(test.get("n"))
+        out[ts] = row
+    return out
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    out: str | Path | None = None,
+    fits_dir: str | Path | None = None,
+    dry_run: bool = False,
+    report_only: bool = False,
+    progress: bool = False,
+    num_threads: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    fit_log: Callable[[str], None] | None = None,
+) -> ExperimentResult:
+    """Execute (or with ``dry_run`` only plan) every fit of ``spec``; write the results.
+
+    ``report_only``: run nothing, tabulate the fits that are finished. Tables and the plot are
+    rewritten after every fit, so an interrupted experiment still leaves its partial results.
+    """
+    from ..train import FitConfig
+    from .tables import write_results
+
+    echo = echo or (lambda s: None)
+    fit_log = fit_log or echo
+    out = Path(out) if out is not None else default_out(spec)
+    fits_dir = Path(fits_dir) if fits_dir is not None else default_fits_dir(out)
+    outcomes = plan_fits(spec, fits_dir)
+    t_start = time.perf_counter()
+    total = len(outcomes)
+    if dry_run:
+        for o in outcomes:
+            o.status = {"finished": "skipped", "interrupted": "resume", "absent": "run"}[o.status]
+        return ExperimentResult(spec, out, fits_dir, outcomes, 0.0)
+
+    previous = _previous_walls(out)
+    result = ExperimentResult(spec, out, fits_dir, outcomes, 0.0)
+    for i, o in enumerate(outcomes, 1):
+        head = f"[{i}/{total}] {o.plan.variant} seed {o.plan.seed}"
+        before = o.status
+        if before == "finished":
+            o.status = "skipped"
+            o.wall_seconds = previous.get(str(o.run_dir))
+            echo(f"{head}: finished earlier, skipped ({o.run_dir})")
+        elif report_only:
+            o.status = "missing"
+            echo(f"{head}: not finished ({before}); left out (--report-only)")
+            continue
+        else:
+            if before == "absent" and o.run_dir.exists():
+                shutil.rmtree(o.run_dir)  # an empty/partial folder from a crash before config.json
+            cfg = FitConfig(
+                **o.plan.config,
+                out=str(o.run_dir),
+                resume=before == "interrupted",
+                progress=progress,
+                extra={"experiment": spec.name, "variant": o.plan.variant, "profile": spec.profile},
+            )
+            if num_threads is not None:
+                cfg.num_threads = num_threads
+            echo(f"{head}: {'resuming' if before == 'interrupted' else 'fitting'} -> {o.run_dir}")
+            t0 = time.perf_counter()
+            _fit(cfg, fit_log)
+            o.status = "resumed" if before == "interrupted" else "ran"
+            o.scores = collect_scores(o, spec, fit_log)
+            o.wall_seconds = round(time.perf_counter() - t0, 2)
+            echo(f"{head}: done in {o.wall_seconds:.1f}s")
+        if not o.scores:
+            o.scores = collect_scores(o, spec, fit_log)
+        result.wall_seconds = round(time.perf_counter() - t_start, 2)
+        result.files = write_results(result)
+    result.wall_seconds = round(time.perf_counter() - t_start, 2)
+    result.files = write_results(result)
+    _write_spec_copy(spec, out)
+    return result
+
+
+def _previous_walls(out: Path) -> dict[str, float]:
+    p = out / "results.json"
+    if not p.is_file():
+        return {}
+    try:
+        return {
+            r["run_dir"]: r["wall_seconds"]
+            for r in read_json(p).get("fits", [])
+            if r.get("wall_seconds") is not None
+        }
+    except (RunError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_spec_copy(spec: ExperimentSpec, out: Path) -> None:
+    if spec.path is not None and spec.path.is_file():
+        atomic_write_text(out / "spec.toml", spec.path.read_text(encoding="utf-8"))
+
+
+def plan_json(result: ExperimentResult) -> dict[str, Any]:
+    spec = result.spec
+    return {
+        "experiment": spec.name,
+        "spec": str(spec.path) if spec.path else None,
+        "profile": spec.profile,
+        "description": spec.description,
+        "seeds": spec.seeds,
+        "test_sets": spec.test_sets,
+        "metrics": spec.metrics,
+        "base": spec.base,
+        "variants": [dataclasses.asdict(v) for v in spec.variants],
+        "fits_dir": str(result.fits_dir),
+    }
+
+
+def write_plan(result: ExperimentResult) -> Path:
+    return atomic_write_json(result.out / "plan.json", plan_json(result))

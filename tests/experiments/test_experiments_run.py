@@ -1,0 +1,203 @@
+"""Running specs with a fake fit: resumability, tables (mean ± std), CLI (--dry-run and errors)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+from exp_helpers import SPEC, FakeFit, write_spec
+
+import qsdaqec.train
+from qsdaqec.cli import cli
+from qsdaqec.errors import ConfigError
+from qsdaqec.experiments import fit_state, load_spec, mean_std, plan_fits, run_experiment
+
+
+@pytest.fixture
+def fake_fit(monkeypatch):
+    f = FakeFit()
+    monkeypatch.setattr(qsdaqec.train, "fit", f)
+    return f
+
+
+def test_mean_std_sample_std_and_nan():
+    m, s, n = mean_std([0.5, 0.6, 0.7])
+    assert m == pytest.approx(0.6) and s == pytest.approx(0.1) and n == 3  # ddof = 1
+    m, s, n = mean_std([0.5, math.nan, 0.7])
+    assert m == pytest.approx(0.6) and s == pytest.approx(math.sqrt(0.02)) and n == 2
+    m, s, n = mean_std([0.8])
+    assert m == 0.8 and math.isnan(s) and n == 1
+    assert mean_std([])[2] == 0
+
+
+def test_runs_every_fit_and_tabulates_mean_std(tmp_path, fake_fit):
+    spec = load_spec(write_spec(tmp_path))
+    res = run_experiment(spec, out=tmp_path / "res")
+    assert len(fake_fit.calls) == 4
+    assert {(c.head, c.seed) for c in fake_fit.calls} == {(h, s) for h in ("quantum", "classical") for s in (0, 1)}
+    assert all(c.out.startswith(str(tmp_path / "fits")) for c in fake_fit.calls)  # default: <out>/../fits
+    assert fake_fit.calls[0].extra["experiment"] == "exp" and fake_fit.calls[0].extra["variant"] == "quantum"
+    assert res.counts == {"ran": 4}
+    rows = list(csv.DictReader((tmp_path / "res" / "results.csv").open()))
+    assert [r["variant"] for r in rows] == ["quantum", "dense"]
+    # quantum: acc 0.5, 0.6 -> mean 0.55, std 0.0707; dense: 0.55, 0.65; auc 0.9, 0.8
+    assert float(rows[0]["accuracy_mean"]) == pytest.approx(0.55)
+    assert float(rows[0]["accuracy_std"]) == pytest.approx(math.sqrt(0.005), rel=1e-5)
+    assert float(rows[1]["accuracy_mean"]) == pytest.approx(0.60)
+    assert float(rows[1]["auc_mean"]) == pytest.approx(0.85)
+    md = (tmp_path / "res" / "results.md").read_text()
+    assert "| quantum | 2 | 55.0 ± 7.1 | 85.0 ± 7.1 |" in md
+    assert "| dense | 2 | 60.0 ± 7.1 | 85.0 ± 7.1 |" in md
+    per_fit = list(csv.DictReader((tmp_path / "res" / "runs.csv").open()))
+    assert len(per_fit) == 4 and per_fit[0]["seed"] == "0" and float(per_fit[1]["accuracy"]) == pytest.approx(0.6)
+    assert (tmp_path / "res" / "results.png").stat().st_size > 1000
+    assert (tmp_path / "res" / "spec.toml").read_text() == SPEC
+    data = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert len(data["fits"]) == 4 and data["seeds"] == [0, 1]
+
+
+def test_finished_fits_are_not_redone(tmp_path, fake_fit):
+    spec = load_spec(write_spec(tmp_path))
+    run_experiment(spec, out=tmp_path / "res")
+    assert len(fake_fit.calls) == 4
+    res = run_experiment(spec, out=tmp_path / "res")
+    assert len(fake_fit.calls) == 4  # nothing ran again
+    assert res.counts == {"skipped": 4}
+    # one more seed: only the two new fits run
+    res = run_experiment(spec.with_seeds([0, 1, 2]), out=tmp_path / "res")
+    assert len(fake_fit.calls) == 6 and res.counts == {"skipped": 4, "ran": 2}
+    assert "| quantum | 3 |" in (tmp_path / "res" / "results.md").read_text()
+
+
+def test_identical_fits_are_shared_across_specs(tmp_path, fake_fit):
+    a = load_spec(write_spec(tmp_path, SPEC, "a.toml"))
+    b = load_spec(write_spec(tmp_path, SPEC.replace('name = "dense"', 'name = "dense head"'), "b.toml"))
+    run_experiment(a, out=tmp_path / "a")
+    res = run_experiment(b, out=tmp_path / "b")
+    assert len(fake_fit.calls) == 4 and res.counts == {"skipped": 4}
+
+
+def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):
+    fake = FakeFit(interrupt_on={("classical", 1)})
+    monkeypatch.setattr(qsdaqec.train, "fit", fake)
+    spec = load_spec(write_spec(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(spec, out=tmp_path / "res")
+    assert len(fake.calls) == 4
+    states = [o.status for o in plan_fits(spec, tmp_path / "fits")]
+    assert states == ["finished", "finished", "finished", "interrupted"]
+    # partial results were written before the interruption
+    assert "| dense | 1 |" in (tmp_path / "res" / "results.md").read_text()
+    res = run_experiment(spec, out=tmp_path / "res")
+    assert len(fake.calls) == 5
+    assert fake.calls[-1].resume is True and (fake.calls[-1].head, fake.calls[-1].seed) == ("classical", 1)
+    assert res.counts == {"skipped": 3, "resumed": 1}
+
+
+def test_report_only_runs_nothing(tmp_path, fake_fit):
+    spec = load_spec(write_spec(tmp_path))
+    run_experiment(spec.only(["quantum"]), out=tmp_path / "res")
+    res = run_experiment(spec, out=tmp_path / "res", report_only=True)
+    assert len(fake_fit.calls) == 2 and res.counts == {"skipped": 2, "missing": 2}
+    md = (tmp_path / "res" / "results.md").read_text()
+    assert "| dense | 0 | – | – |" in md and "Not in the table (fit not finished): dense seed 0, dense seed 1" in md
+
+
+def test_fit_state(tmp_path):
+    d = tmp_path / "f"
+    assert fit_state(d) == "absent"
+    d.mkdir()
+    assert fit_state(d) == "absent"
+    (d / "config.json").write_text("{}")
+    assert fit_state(d) == "interrupted"
+    (d / "run.json").write_text('{"status": "finished"}')
+    assert fit_state(d) == "interrupted"  # no metrics.json yet
+    (d / "metrics.json").write_text("{}")
+    assert fit_state(d) == "finished"
+
+
+def test_balanced_test_set_uses_evaluate(tmp_path, fake_fit, monkeypatch):
+    calls = []
+
+    def fake_evaluate(run_dir, backend, *, balanced_test=False, out=None, log=None, **kw):
+        calls.append((str(run_dir), backend, balanced_test))
+        out.mkdir(parents=True, exist_ok=True)
+        r = {"test": {"accuracy": 0.75, "auc": 0.5, "n": 4}}
+        (out / "metrics.json").write_text(json.dumps(r))
+        return r
+
+    monkeypatch.setattr(qsdaqec.train, "evaluate", fake_evaluate)
+    text = SPEC.replace('test_sets = ["original"]', 'test_sets = ["original", "balanced"]')
+    spec = load_spec(write_spec(tmp_path, text)).only(["quantum"])
+    run_experiment(spec, out=tmp_path / "res")
+    assert len(calls) == 2 and all(c[1] == "statevector" and c[2] for c in calls)
+    md = (tmp_path / "res" / "results.md").read_text()
+    assert "| quantum | original | 2 | 55.0 ± 7.1 |" in md
+    assert "| quantum | balanced | 2 | 75.0 ± 0.0 | 50.0 ± 0.0 |" in md
+    run_experiment(spec, out=tmp_path / "res")
+    assert len(calls) == 2  # the balanced evaluation is stored in the fit and reused
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_dry_run_runs_nothing(tmp_path, fake_fit):
+    p = write_spec(tmp_path)
+    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "exp: 2 variant(s) x 2 seed(s) = 4 fit(s)" in r.output
+    assert "would run 4, resume 0, skip 0" in r.output
+    assert fake_fit.calls == [] and not (tmp_path / "res").exists()
+    CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--only", "dense", "--quiet"])
+    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--dry-run", "--seeds", "0-2"])
+    assert "= 6 fit(s)" in r.output and "would run 4, resume 0, skip 2" in r.output
+
+
+def test_cli_run_prints_table(tmp_path, fake_fit):
+    p = write_spec(tmp_path)
+    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--seeds", "3", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "| quantum | 1 | 80.0 | 60.0 |" in r.output  # seed 3: acc 0.8, auc 0.6, n = 1 -> no std
+    assert "fits: 2 ran, 0 resumed, 0 already finished, 0 missing" in r.output
+    assert [c.seed for c in fake_fit.calls] == [3, 3]
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--seeds", "a,b"], "--seeds 'a,b': use integers"),
+        (["--seeds", "0,0"], "--seeds: seed(s) [0] listed twice"),
+        (["--only", "nope"], "unknown variant(s) 'nope'"),
+        (["--profile", "full"], "profile 'full' not found"),
+        (["--dry-run", "--report-only"], "choose one"),
+        (["--num-threads", "0"], "--num-threads 0: must be >= 1"),
+    ],
+)
+def test_cli_bad_options_one_line_exit_2(tmp_path, fake_fit, args, fragment):
+    p = write_spec(tmp_path)
+    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), *args])
+    assert r.exit_code == 2, r.output
+    assert fragment in r.output and "Traceback" not in r.output
+    assert len([ln for ln in r.output.strip().splitlines() if ln.startswith("Error")]) == 1
+    assert fake_fit.calls == []
+
+
+def test_cli_bad_spec_one_line_exit_2(tmp_path, fake_fit):
+    p = write_spec(tmp_path, "[base]\nepochs = \"3\"\n")
+    r = CliRunner().invoke(cli, ["run", str(p)])
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        f"Error: {p}: base.epochs: must be an integer, got str '3'; e.g. epochs = 3"
+    )
+    r = CliRunner().invoke(cli, ["run", str(tmp_path / "missing.toml")])
+    assert r.exit_code == 2 and "no such spec file" in r.output
+
+
+def test_config_error_type():
+    with pytest.raises(ConfigError):
+        from qsdaqec.experiments import parse_spec
+
+        parse_spec({"base": {"epochs": "x"}})

@@ -115,8 +115,14 @@ def is_transient(exc: BaseException) -> bool:
     if status is not None:
         return status in TRANSIENT_HTTP
     # qiskit-ibm-runtime wraps failed API calls in IBMRuntimeError("Failed to ...: <cause>")
-    # without the status code; a dropped connection underneath is worth another try.
+    # without the status code; a dropped connection underneath is worth another try, a refused
+    # login is not.
+    if _AUTH_FAILURE.search(str(exc)):
+        return False
     return type(exc).__name__ in {"IBMRuntimeError", "RequestsApiError", "ApiIBMProtocolError"}
+
+
+_AUTH_FAILURE = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden", re.IGNORECASE)
 
 
 # Raised before anything is sent: the job certainly does not exist.

@@ -77,6 +77,15 @@ def test_call_with_retries_gives_up_and_never_retries_permanent():
     assert sleeps == []
 
 
+def test_wrapped_runtime_errors():
+    from qiskit_ibm_runtime.exceptions import IBMRuntimeError, RuntimeJobNotFound
+
+    assert F.is_transient(IBMRuntimeError("Failed to retrieve job: Connection reset by peer"))
+    assert not F.is_transient(IBMRuntimeError("Failed to retrieve job: '401 Client Error: Unauthorized'"))
+    assert not F.is_transient(RuntimeJobNotFound("Job not found: x"))
+    assert not F.is_transient(ValueError("bad"))
+
+
 @pytest.mark.parametrize(
     "exc, outcome",
     [

@@ -1010,6 +1010,10 @@ def fetch(
                 if timeout is not None and ctx.clock() - start >= timeout:
                     ctx.echo(f"timed out after {timeout:g} s with {len(live)} job(s) still running")
                     break
+                states = ", ".join(f"{p.job_id} {p.state}" for p in live[:3])
+                more = f" (+{len(live) - 3} more)" if len(live) > 3 else ""
+                ctx.echo(f"waiting for {len(live)} job(s): {states}{more}; next poll in "
+                         f"{poll_interval:g} s")
                 ctx.sleep(poll_interval)
         else:
             refresh(record, None)

@@ -109,12 +109,12 @@ class TinyUNet(nn.Module):
         temb = self.time_mlp(timestep_embedding(t, self.base))
         h = self.inc(x)
         skips = []
-        for block, ds in zip(self.down, self.downsample):
+        for block, ds in zip(self.down, self.downsample, strict=False):
             h = block(h, temb)
             skips.append(h)
             h = ds(h)
         h = self.mid(h, temb)
-        for block, us in zip(self.up, self.upsample):
+        for block, us in zip(self.up, self.upsample, strict=False):
             h = block(torch.cat([h, skips.pop()], dim=1), temb)
             h = us(h)
         return self.out(h)
@@ -246,7 +246,7 @@ class DDPM:
             opt.step()
             sched.step()
             with torch.no_grad():
-                for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+                for pe, pm in zip(self.ema.parameters(), self.model.parameters(), strict=False):
                     pe.mul_(cfg.ema_decay).add_(pm.detach(), alpha=1 - cfg.ema_decay)
             self.losses.append(float(loss.detach()))
             if log_every and (step + 1) % log_every == 0:

@@ -266,7 +266,7 @@ def class_balance(
     labels: torch.Tensor, minority: int | None
 ) -> tuple[int, int, dict[int, int]]:
     """(minority, majority, counts). Raises DataError for a minority class without images."""
-    counts = {int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True))}
+    counts = {int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True), strict=False)}
     if minority is None:
         if len(counts) < 2:
             present = ", ".join(str(c) for c in counts) or "none"

@@ -42,7 +42,7 @@ def test_kid_same_distribution_near_zero_shifted_larger():
     same, same_std = kid(net(a), net(b))
     noisy = (b + 0.3 * torch.randn(b.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
     noised, _ = kid(net(a), net(noisy))
-    brighter, _ = kid(net(a), net((b * 0.7 + 0.3)))
+    brighter, _ = kid(net(a), net(b * 0.7 + 0.3))
     assert abs(same) < 3 * same_std + 1e-3
     assert noised > abs(same) + 5 * same_std
     assert brighter > 10 * max(abs(same), same_std)

@@ -147,10 +147,9 @@ class RunnerEstimator(BaseEstimatorV2):
             shape = np.broadcast_shapes(pub.parameter_values.shape, pub.observables.shape)
             vals = pub.parameter_values.as_array(pub.circuit.parameters)
             nparam = vals.shape[-1]
-            vals = np.broadcast_to(vals, shape + (nparam,)).reshape(-1, nparam)
+            nrows = int(np.prod(shape, dtype=np.int64))
+            vals = np.broadcast_to(vals, shape + (nparam,)).reshape(nrows, nparam)
             obs = np.broadcast_to(pub.observables, shape).ravel() if shape else [pub.observables.ravel()[0]]
-            if not shape:
-                vals = vals.reshape(1, nparam)
             row0 = g["n"]
             g["rows"].append(vals)
             g["n"] += vals.shape[0]
@@ -410,7 +409,7 @@ class RunnerEstimator(BaseEstimatorV2):
         evs = ys.mean(0) - slope * xm
         w = 1 / len(x) + xm**2 / ((x - xm) ** 2).sum()
         stds = np.sqrt(w) * np.sqrt(np.mean([r[1] ** 2 for r in runs], axis=0))
-        return np.clip(evs, -1.5, 1.5), stds
+        return np.clip(evs, -1.0, 1.0), stds  # per Pauli term, so physical range
 
     # ---- runtime (fake: / ibm:)
     def runtime_estimator(self, mode: Any) -> Any:
@@ -436,10 +435,11 @@ class RunnerEstimator(BaseEstimatorV2):
                 est = self.runtime_estimator(mode)
                 submitted = []
                 for chunks in plan.jobs:
-                    pubs = [runtime_pub(plan.tasks[c.task], c.start, c.stop) for c in chunks]
-                    shots = plan.tasks[chunks[0].task].shots
+                    pubs = [
+                        runtime_pub(plan.tasks[c.task], c.start, c.stop, self.cfg) for c in chunks
+                    ]
                     t0 = time.perf_counter()
-                    job = est.run(pubs, precision=None if shots else 1 / 64)
+                    job = est.run(pubs)
                     submitted.append((chunks, job, t0))
                 results = []
                 for chunks, job, t0 in submitted:
@@ -464,13 +464,21 @@ class RunnerEstimator(BaseEstimatorV2):
         return results
 
 
-def runtime_pub(task: Task, start: int, stop: int) -> tuple:
-    """One runtime PUB: observables ``(Q, 1)`` x parameter rows ``(U,)`` -> evs ``(Q, U)``."""
+def runtime_pub(task: Task, start: int, stop: int, cfg: RunnerConfig | None = None) -> tuple:
+    """One runtime PUB: observables ``(Q, 1)`` x parameter rows ``(U,)`` -> evs ``(Q, U)``.
+
+    The PUB carries the precision matching the task's shots unless ``cfg.shots`` is set (then
+    the estimator's ``default_shots`` option applies).
+    """
     obs = [[lab] for lab in task.labels]
-    vals = task.values[start:stop]
-    if task.program.circuit.num_parameters == 0:
-        vals = np.zeros((stop - start, 0))
-    return (task.program.circuit, obs, vals) if vals.shape[1] else (task.program.circuit, obs)
+    vals = task.values[start:stop] if task.program.circuit.num_parameters else None
+    precision = None
+    if (cfg is None or cfg.shots is None) and task.shots:
+        precision = 1 / float(np.sqrt(task.shots))
+    if vals is None:
+        # no parameters: broadcast one evaluation over the rows by repeating the observables
+        return (task.program.circuit, [[lab] * (stop - start) for lab in task.labels], None, precision)
+    return (task.program.circuit, obs, vals, precision)
 
 
 def apply_runtime_options(options: Any, cfg: RunnerConfig, spec: BackendSpec) -> None:

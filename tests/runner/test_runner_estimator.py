@@ -259,3 +259,36 @@ def test_estimator_qnn_forward_backward(circ):
         assert gw.shape == (3, len(obs), 2) and gin.shape == (3, len(obs), 2)
     np.testing.assert_allclose(out["statevector"][2], out["aer"][2], atol=1e-8)
     np.testing.assert_allclose(out["statevector"][1], out["aer"][1], atol=1e-8)
+
+
+def test_circuit_without_parameters():
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    for spec in ("aer", f"aer_noisy:{SMALL_FAKE}"):
+        res = make_estimator(spec, RunnerConfig(noise_scale=0, cache_dir="")).run(
+            [(qc, [SparsePauliOp("ZZ"), SparsePauliOp("XX"), SparsePauliOp("ZI")])]
+        ).result()[0]
+        np.testing.assert_allclose(res.data.evs, [1, 1, 0], atol=1e-12)
+
+
+def test_param_shift_gradient_on_noisy_model(circ):
+    """Shift rule is exact for the noisy model too (noise channels do not depend on θ)."""
+    qc, obs = circ
+    est = make_estimator(f"aer_noisy:{SMALL_FAKE}", RunnerConfig(cache_dir=""))
+    grad = make_gradient(f"aer_noisy:{SMALL_FAKE}", est)
+    v = VALS[0]
+    g = grad.run([qc], [obs[2]], [v]).result().gradients[0]
+    h = 1e-4
+    fd = []
+    for i in range(len(v)):
+        e = np.zeros_like(v)
+        e[i] = h
+        hi = est.run([(qc, obs[2], v + e)]).result()[0].data.evs
+        lo = est.run([(qc, obs[2], v - e)]).result()[0].data.evs
+        fd.append((hi - lo) / (2 * h))
+    np.testing.assert_allclose(g, fd, atol=1e-6)
+    assert est.jobs_log[0]["param_sets"] <= 2 * len(v) * 4  # all shifts in one task

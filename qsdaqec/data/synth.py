@@ -45,7 +45,7 @@ from scipy import ndimage
 from ..errors import ConfigError, DataError
 
 #: Bumped whenever the generator's output for a given config changes (part of the cache key).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 CLASSES = ("normal", "stenosis")
 
@@ -61,7 +61,7 @@ class SynthConfig:
     size: int = 128
     """Stored image side length in pixels (square, grayscale 8-bit PNG)."""
     seed: int = 0
-    severity: tuple[float, float] = (0.6, 0.9)
+    severity: tuple[float, float] = (0.65, 0.95)
     """Range of a stenosis' fractional diameter reduction (50 % is the usual threshold of
     significance, 70 % a severe lesion)."""
     n_stenoses: tuple[int, int] = (1, 2)
@@ -70,7 +70,7 @@ class SynthConfig:
     """Range of the lesion's Gaussian half-length (sigma along the vessel), pixels at 128 px."""
     min_stenosis_radius: float = 1.7
     """A stenosis is placed only where the vessel radius is at least this (pixels at 128 px)."""
-    flow_drop: float = 0.6
+    flow_drop: float = 0.75
     """Distal contrast loss behind a severe stenosis: fill factor 1 - flow_drop * clip((severity
     - 0.4) / 0.5, 0, 1) beyond the lesion and in its side branches (0 = off)."""
     mild_severity: tuple[float, float] = (0.1, 0.3)
@@ -408,9 +408,9 @@ def _render(
     img *= 1.0 - rng.uniform(0.25, 0.45) * r2 / 0.5  # vignetting
     img = ndimage.gaussian_filter(img, 0.6 * u)  # focal spot / detector blur
     if cfg.noise > 0:
-        photons = 900.0 / cfg.noise**2  # counts at unit intensity
+        photons = 1400.0 / cfg.noise**2  # counts at unit intensity
         img = rng.poisson(np.maximum(img, 0) * photons) / photons
-        img = img + rng.normal(0.0, 0.008 * cfg.noise, img.shape)
+        img = img + rng.normal(0.0, 0.0064 * cfg.noise, img.shape)
         img = ndimage.gaussian_filter(img, 0.35 * u)  # detector correlation
     # Display window: robust percentiles with a little per-image variation.
     lo, hi = np.percentile(img, [0.5, 99.8])

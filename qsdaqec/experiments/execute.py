@@ -31,6 +31,9 @@ from ..io import atomic_write_json, atomic_write_text, read_json
 from .spec import ExperimentSpec, FitPlan
 
 BALANCED_EVAL = Path("eval") / "experiment-balanced"
+WALL_RECORD = "experiment_wall.json"
+"""Written into a fit's folder after `qsdaqec run` ran it: wall seconds of the fit (data loading,
+training, test, balanced evaluation), so every spec sharing the fit can report its cost."""
 
 
 @dataclass
@@ -183,7 +186,7 @@ def run_experiment(
         before = o.status
         if before == "finished":
             o.status = "skipped"
-            o.wall_seconds = previous.get(str(o.run_dir))
+            o.wall_seconds = _recorded_wall(o.run_dir, previous.get(str(o.run_dir)))
             echo(f"{head}: finished earlier, skipped ({o.run_dir})")
         elif report_only:
             o.status = "missing"
@@ -207,6 +210,9 @@ def run_experiment(
             o.status = "resumed" if before == "interrupted" else "ran"
             o.scores = collect_scores(o, spec, fit_log)
             o.wall_seconds = round(time.perf_counter() - t0, 2)
+            if before == "absent":
+                atomic_write_json(o.run_dir / WALL_RECORD, {"wall_seconds": o.wall_seconds, "experiment": spec.name,
+                                                              "variant": o.plan.variant})
             echo(f"{head}: done in {o.wall_seconds:.1f}s")
         if not o.scores:
             o.scores = collect_scores(o, spec, fit_log)
@@ -216,6 +222,13 @@ def run_experiment(
     result.files = write_results(result)
     _write_spec_copy(spec, out)
     return result
+
+
+def _recorded_wall(run_dir: Path, fallback: float | None) -> float | None:
+    try:
+        return float(read_json(run_dir / WALL_RECORD)["wall_seconds"])
+    except (RunError, KeyError, TypeError, ValueError):
+        return fallback
 
 
 def _previous_walls(out: Path) -> dict[str, float]:

@@ -78,6 +78,9 @@ def test_identical_fits_are_shared_across_specs(tmp_path, fake_fit):
     run_experiment(a, out=tmp_path / "a")
     res = run_experiment(b, out=tmp_path / "b")
     assert len(fake_fit.calls) == 4 and res.counts == {"skipped": 4}
+    # the cost of a shared fit is still reported (recorded in the fit folder when it ran)
+    assert all(o.wall_seconds is not None for o in res.outcomes)
+    assert "measured wall time of the fits" in (tmp_path / "b" / "results.md").read_text()
 
 
 def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):

@@ -706,9 +706,6 @@ class _PlanCache:
         return self._obs.get(op, lambda o: compile_observable(o, num_qubits))
 
 
-_CACHE = _PlanCache()
-
-
 class _SyncSubmit:
     """Run the job's function at submission, in the calling thread.
 
@@ -764,7 +761,7 @@ class FastEstimator(BaseEstimatorV2):
     """
 
     def __init__(self):
-        self._cache = _CACHE
+        self._cache = _PlanCache()  # compiled circuits and observables, per estimator
 
     def run(self, pubs: Iterable, *, precision: float | None = None) -> PrimitiveJob:
         job = FastJob(self._run, [self._normalise(pub) for pub in pubs])
@@ -854,7 +851,8 @@ class FastEstimatorGradient(BaseEstimatorGradient):
 
     def __init__(self, estimator: BaseEstimatorV2 | None = None, options: Options | None = None):
         super().__init__(estimator or FastEstimator(), options=options)
-        self._cache = _CACHE
+        # share the estimator's compiled plans (and its forward-pass prefix cache)
+        self._cache = getattr(self._estimator, "_cache", None) or _PlanCache()
 
     def run(self, circuits, observables, parameter_values, parameters=None, **options):
         # Same contract as BaseEstimatorGradient.run; its per-circuit validation builds a set of

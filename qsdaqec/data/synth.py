@@ -52,7 +52,12 @@ CLASSES = ("normal", "stenosis")
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Parameters of the synthetic angiography data set. Field defaults are the defaults."""
+    """Parameters of the synthetic angiography data set. Field defaults are the defaults.
+
+    They keep the default training fast (400 images, stored at 128 px, trained at 64 px) and
+    the task learnable but not trivial: a small CNN from scratch at 64 px reached test AUC
+    about 0.85 after 15 epochs on the 280 training images (see docs/data.md).
+    """
 
     n: int = 400
     """Number of images."""

@@ -198,6 +198,6 @@ def test_cli_info_npz_uses_predefined_split(tmp_path):
 def test_default_dataset_generates_in_a_few_seconds(tmp_path):
     import time
 
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: robust to a busy machine
     generate_synthetic(tmp_path / "full", SynthConfig())
-    assert time.perf_counter() - t < 15
+    assert time.process_time() - t < 10

@@ -343,7 +343,9 @@ def plan_points(cfg: NoiseReportConfig, encodings: Sequence[str]) -> list[PointS
                         if n == center_noise and s == center_shots:
                             merged[k].add("mitigation")
                 continue
-            add(enc, b, center_noise, center_shots, "none", "noise" if knob == "scalable" else None)
+            # the centre belongs to every sweep (the reference the others move away from)
+            for sweep in ("noise", "shots", "mitigation") if knob == "scalable" else ("shots", "mitigation"):
+                add(enc, b, center_noise, center_shots, "none", sweep)
             if knob == "scalable":
                 for n in scales:
                     add(enc, b, n, center_shots, "none", "noise")
@@ -483,7 +485,14 @@ def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
     as one PUB (parameter array broadcast against the 4 observables)."""
     from ..runner.backends import parse_backend
 
-    est = factory(parse_backend(point.backend), runner_config(point, cfg))
+    spec = parse_backend(point.backend)
+    if spec.kind == "fake" and point.mitigation != "none":
+        raise ConfigError(
+            f"{point.backend}: qiskit-ibm-runtime's local testing mode ignores resilience "
+            "options, so mitigation is not applied on fake: backends; compare mitigation on "
+            "aer_noisy or on hardware (ibm:, through qsdaqec jobs)"
+        )
+    est = factory(spec, runner_config(point, cfg))
     pub = (src.circuit, [list(src.observables)], src.values[:, None, :])
     kwargs = {"precision": 0.0} if point.shots is None else {}
     res = est.run([pub], **kwargs).result()[0]
@@ -493,24 +502,25 @@ def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
     return evs, stds
 
 
-def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig) -> dict[str, Any]:
-    """Width (qubits the ISA circuit acts on), depth and two-qubit gates for ``backend``."""
-    from ..runner.backends import parse_backend, resolve_backend
+def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig,
+                   factory: EstimatorFactory | None = None) -> dict[str, Any]:
+    """Width (qubits the ISA circuit acts on), depth and two-qubit gates of the head on
+    ``backend``: the runner's own (cached) transpilation, the one the points run."""
+    from ..runner.backends import parse_backend
+    from ..runner.config import RunnerConfig
 
     spec = parse_backend(backend)
-    if spec.kind in ("statevector", "aer"):
-        qc = src.circuit.decompose()
-        isa, layout = qc, list(range(qc.num_qubits))
-    else:
-        from qiskit.transpiler import generate_preset_pass_manager
-
-        pm = generate_preset_pass_manager(
-            optimization_level=cfg.optimization_level,
-            backend=resolve_backend(spec),
-            seed_transpiler=cfg.seed,
-        )
-        isa = pm.run(src.circuit)
-        layout = list(isa.layout.final_index_layout()) if isa.layout is not None else []
+    known = {f.name for f in dataclasses.fields(RunnerConfig)}
+    wanted = {"optimization_level": cfg.optimization_level, "seed": cfg.seed}
+    est = (factory or default_estimator_factory)(
+        spec, RunnerConfig(**{k: v for k, v in wanted.items() if k in known})
+    )
+    prepare = getattr(est, "prepare", None)
+    if prepare is None:  # an estimator without the runner's prepare(): nothing to report
+        return {"backend": backend, "encoding": src.encoding, "width": None, "depth": None,
+                "two_qubit_gates": None, "note": "estimator does not expose its transpiled circuit"}
+    prog = prepare(src.circuit)
+    isa = prog.circuit
     active = set()
     two_q = 0
     for inst in isa.data:
@@ -520,15 +530,19 @@ def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig) -> dic
         active.update(qs)
         if len(qs) == 2:
             two_q += 1
+    phys = list(prog.logical_to_physical)
+    if prog.active is not None:  # compacted for local simulation: back to device qubits
+        phys = [prog.active[i] for i in phys]
+    device_qubits = getattr(getattr(est, "backend", None), "num_qubits", None) or isa.num_qubits
     return {
         "backend": backend,
         "encoding": src.encoding,
         "width": len(active),
-        "device_qubits": isa.num_qubits,
-        "depth": int(isa.depth(lambda i: i.operation.name not in ("barrier", "delay"))),
+        "device_qubits": int(device_qubits),
+        "depth": int(isa.depth()),
         "two_qubit_gates": two_q,
         "ops": {str(k): int(v) for k, v in isa.count_ops().items()},
-        "layout": [int(q) for q in layout[: src.circuit.num_qubits]],
+        "layout": [int(q) for q in phys],
         "optimization_level": cfg.optimization_level,
     }
 
@@ -802,7 +816,7 @@ def run_noise_report(
             if path.is_file():
                 transpiled[(enc, b)] = read_json(path)
             else:
-                info = transpile_info(b, src, cfg)
+                info = transpile_info(b, src, cfg, factory)
                 atomic_write_json(path, info)
                 transpiled[(enc, b)] = info
 
@@ -936,6 +950,16 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
             rel = "above" if a0 > c_acc else ("equal to" if a0 == c_acc else "below")
             line += f" ({rel} the classical head's accuracy {c_acc:.3f})"
         out.append(line + ".")
+        cm = (ex.get("metrics") or {}).get("confusion_matrix")
+        if cm:
+            (tn, fp), (fn, tp) = cm
+            if tp + fp == 0 or tn + fn == 0:
+                out.append(
+                    f"Caution ({enc}): the exact head predicts one class for every test sample, so "
+                    "accuracy cannot fall below that class's share; judge noise by AUC and the EV error."
+                )
+            elif not math.isnan(ex["auc"]) and ex["auc"] < 0.6:
+                out.append(f"Caution ({enc}): the exact head is close to chance (AUC {ex['auc']:.3f}).")
         for b in cfg.backends:
             noise = sorted(
                 (r for r in sims if r["encoding"] == enc and r["backend"] == b and "noise" in r["sweeps"]),

@@ -99,7 +99,7 @@ def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num
     c = result.counts
     click.echo(
         f"fits: {c.get('ran', 0)} ran, {c.get('resumed', 0)} resumed, {c.get('skipped', 0)} already "
-        f"finished, {c.get('missing', 0)} missing; {result.wall_seconds:.0f}s; results in {result.out}"
+        f"finished, {c.get('missing', 0) + c.get('busy', 0)} missing; {result.wall_seconds:.0f}s; results in {result.out}"
     )
 
 

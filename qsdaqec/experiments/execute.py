@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +166,6 @@ def run_experiment(
     ``report_only``: run nothing, tabulate the fits that are finished. Tables and the plot are
     rewritten after every fit, so an interrupted experiment still leaves its partial results.
     """
-    from ..train import FitConfig
     from .tables import write_results
 
     echo = echo or (lambda s: None)
@@ -193,27 +194,18 @@ def run_experiment(
             echo(f"{head}: not finished ({before}); left out (--report-only)")
             continue
         else:
-            if before == "absent" and o.run_dir.exists():
-                shutil.rmtree(o.run_dir)  # an empty/partial folder from a crash before config.json
-            cfg = FitConfig(
-                **o.plan.config,
-                out=str(o.run_dir),
-                resume=before == "interrupted",
-                progress=progress,
-                extra={"experiment": spec.name, "variant": o.plan.variant, "profile": spec.profile},
-            )
-            if num_threads is not None:
-                cfg.num_threads = num_threads
-            echo(f"{head}: {'resuming' if before == 'interrupted' else 'fitting'} -> {o.run_dir}")
-            t0 = time.perf_counter()
-            _fit(cfg, fit_log)
-            o.status = "resumed" if before == "interrupted" else "ran"
-            o.scores = collect_scores(o, spec, fit_log)
-            o.wall_seconds = round(time.perf_counter() - t0, 2)
-            if before == "absent":
-                atomic_write_json(o.run_dir / WALL_RECORD, {"wall_seconds": o.wall_seconds, "experiment": spec.name,
-                                                              "variant": o.plan.variant})
-            echo(f"{head}: done in {o.wall_seconds:.1f}s")
+            with _fit_lock(o.run_dir) as mine:
+                if not mine:
+                    o.status = "busy"
+                    echo(f"{head}: being fitted by another process (lock {_lock_path(o.run_dir)}); left out")
+                    continue
+                before = fit_state(o.run_dir)  # another process may have finished it meanwhile
+                if before == "finished":
+                    o.status = "skipped"
+                    o.wall_seconds = _recorded_wall(o.run_dir, None)
+                    echo(f"{head}: finished by another process, skipped ({o.run_dir})")
+                else:
+                    _run_one(o, before, spec, head, progress, num_threads, echo, fit_log)
         if not o.scores:
             o.scores = collect_scores(o, spec, fit_log)
         result.wall_seconds = round(time.perf_counter() - t_start, 2)
@@ -222,6 +214,80 @@ def run_experiment(
     result.files = write_results(result)
     _write_spec_copy(spec, out)
     return result
+
+
+def _run_one(o: FitOutcome, before: str, spec: ExperimentSpec, head: str, progress: bool,
+             num_threads: int | None, echo, fit_log) -> None:
+    from ..train import FitConfig
+
+    if before == "absent" and o.run_dir.exists():
+        shutil.rmtree(o.run_dir)  # an empty/partial folder from a crash before config.json
+    cfg = FitConfig(
+        **o.plan.config,
+        out=str(o.run_dir),
+        resume=before == "interrupted",
+        progress=progress,
+        extra={"experiment": spec.name, "variant": o.plan.variant, "profile": spec.profile},
+    )
+    if num_threads is not None:
+        cfg.num_threads = num_threads
+    echo(f"{head}: {'resuming' if before == 'interrupted' else 'fitting'} -> {o.run_dir}")
+    t0 = time.perf_counter()
+    _fit(cfg, fit_log)
+    o.status = "resumed" if before == "interrupted" else "ran"
+    o.scores = collect_scores(o, spec, fit_log)
+    o.wall_seconds = round(time.perf_counter() - t0, 2)
+    if before == "absent":
+        atomic_write_json(
+            o.run_dir / WALL_RECORD,
+            {"wall_seconds": o.wall_seconds, "experiment": spec.name, "variant": o.plan.variant},
+        )
+    echo(f"{head}: done in {o.wall_seconds:.1f}s")
+
+
+def _lock_path(run_dir: Path) -> Path:
+    return run_dir.parent / f".{run_dir.name}.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _fit_lock(run_dir: Path) -> Iterator[bool]:
+    """Holds ``.<fit>.lock`` (our pid) beside the fit folder while fitting, so two ``qsdaqec run``
+    processes sharing a fit store never train the same fit at once. Yields False when a live
+    process holds it; a stale lock (its process is gone) is taken over."""
+    lock = _lock_path(run_dir)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = None
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid):
+                break
+            lock.unlink(missing_ok=True)
+    if fd is None:
+        yield False
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield True
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _recorded_wall(run_dir: Path, fallback: float | None) -> float | None:

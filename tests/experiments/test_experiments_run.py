@@ -100,6 +100,25 @@ def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):
     assert res.counts == {"skipped": 3, "resumed": 1}
 
 
+def test_fit_locked_by_a_live_process_is_left_out_stale_lock_taken_over(tmp_path, fake_fit):
+    import os
+
+    spec = load_spec(write_spec(tmp_path)).only(["quantum"])
+    dirs = [o.run_dir for o in plan_fits(spec, tmp_path / "fits")]
+    (tmp_path / "fits").mkdir()
+    live = dirs[0].parent / f".{dirs[0].name}.lock"
+    live.write_text(str(os.getpid()))  # a live process holds seed 0
+    stale = dirs[1].parent / f".{dirs[1].name}.lock"
+    stale.write_text("999999999")  # no such process
+    res = run_experiment(spec, out=tmp_path / "res")
+    assert res.counts == {"busy": 1, "ran": 1}
+    assert [c.seed for c in fake_fit.calls] == [1]
+    assert live.exists() and not stale.exists()  # ours released after the fit
+    assert "Not in the table (fit not finished): quantum seed 0" in (tmp_path / "res" / "results.md").read_text()
+    live.unlink()
+    assert run_experiment(spec, out=tmp_path / "res").counts == {"ran": 1, "skipped": 1}
+
+
 def test_report_only_runs_nothing(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path))
     run_experiment(spec.only(["quantum"]), out=tmp_path / "res")

@@ -33,14 +33,15 @@ Examples:
 @click.option("--rho-target", type=float, default=None, help="Generate until minority/majority >= this  [0.7]")
 @click.option("--t", "t_step", default=None, help='Step of each synthetic sample: "random" or 1..T  [random]')
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, the augmentor and KID.")
-@click.option("--val-frac", type=float, default=0.15, show_default=True)
-@click.option("--test-frac", type=float, default=0.15, show_default=True)
+@click.option("--val-frac", type=float, default=None,
+              help="Validation fraction  [0.15; a .npz with predefined splits keeps its own]")
+@click.option("--test-frac", type=float, default=None, help="Test fraction  [0.15]")
 @click.option("--image-size", type=int, default=None, help="Resize images to this many pixels  [native]")
 @click.option("--minority", default=None, help="Class name to oversample  [the smallest class]")
 @click.option("--ddpm-size", type=int, default=None, help="DDPM resolution  [32]")
 @click.option("--ddpm-steps", type=int, default=None, help="DDPM chain length T  [200]")
 @click.option("--ddpm-schedule", type=click.Choice(["cosine", "linear"]), default=None, help="[cosine]")
-@click.option("--ddpm-train-steps", type=int, default=None, help="DDPM optimisation steps  [see docs]")
+@click.option("--ddpm-train-steps", type=int, default=None, help="DDPM optimisation steps  [600]")
 @click.option("--ddpm-channels", type=int, default=None, help="UNet base channels  [16]")
 @click.option("--distance/--no-distance", default=True, show_default=True,
               help="Report KID between real and synthetic minority images.")

@@ -106,8 +106,12 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
     data = load_dataset(o.data, **_given(image_size=o.image_size))
     classes = list(data.classes)
     split = getattr(data, "split", None)
+    split_how: dict[str, Any] = {"kind": "predefined (from the data file)"}
     if split is None or o.val_frac is not None or o.test_frac is not None:
-        split = stratified_split(data.labels, **_given(val_frac=o.val_frac, test_frac=o.test_frac), seed=o.seed)
+        given = _given(val_frac=o.val_frac, test_frac=o.test_frac)
+        split = stratified_split(data.labels, **given, seed=o.seed)
+        split_how = {"kind": "stratified", "seed": o.seed,
+                     **{k: given.get(k, "default of qsdaqec.data.stratified_split") for k in ("val_frac", "test_frac")}}
     train_idx = torch.as_tensor(np.asarray(split.train, dtype=np.int64))
     minority = _minority_label(o, classes, data.labels[train_idx])
 
@@ -159,7 +163,7 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
         "config": dataclasses.asdict(cfg),
         "seed": o.seed,
         "minority_class": classes[res.minority],
-        "split": {"seed": o.seed, "val_frac": o.val_frac, "test_frac": o.test_frac, **split_sizes(split)},
+        "split": {**split_how, **split_sizes(split)},
         "summary": res.summary(),
         "seconds": round(seconds, 2),
         "distance": dist,

@@ -184,9 +184,22 @@ def fit_fields(overrides: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def builtin_data_key() -> str:
+    """Identity of the built-in synthetic data set (its generator version and ``SynthConfig``)."""
+    from ..data.synth import SynthConfig
+
+    return SynthConfig().key()
+
+
 def config_key(config: dict[str, Any]) -> str:
+    """Hash of what a fit computes: its FitConfig fields minus run control and ``num_threads``,
+    plus the built-in data set's identity when ``data`` is unset (a new generator version or
+    default data set means new fits). A user's ``data`` path is hashed by name, not content."""
     ignore = {"out", "resume", "force", "progress", "extra", "num_threads"}
-    blob = json.dumps({k: v for k, v in config.items() if k not in ignore}, sort_keys=True, default=str)
+    d = {k: v for k, v in config.items() if k not in ignore}
+    if d.get("data") is None:
+        d["builtin_data"] = builtin_data_key()
+    blob = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 

@@ -131,6 +131,13 @@ def markdown(result) -> str:
             + ".",
             "",
         ]
+    sources = sorted({src for o in result.outcomes if o.scores and (src := _data_source(o.run_dir))})
+    if sources:
+        parts += [
+            "Data: " + ", ".join(f"`{s}`" for s in sources)
+            + (" (**the fits used different data sets**)" if len(sources) > 1 else "") + ".",
+            "",
+        ]
     walls = [o.wall_seconds for o in result.outcomes if o.wall_seconds is not None]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(
@@ -139,6 +146,16 @@ def markdown(result) -> str:
         + f". Fits in `{result.fits_dir}`; per-fit rows in `runs.csv`."
     )
     return "\n".join(parts) + "\n"
+
+
+def _data_source(run_dir: Path) -> str | None:
+    from ..errors import RunError
+    from ..io import read_json
+
+    try:
+        return str(read_json(Path(run_dir) / "run.json")["data"]["source"])
+    except (RunError, KeyError, TypeError):
+        return None
 
 
 def _csv_text(rows: list[dict[str, Any]], cols: list[str]) -> str:

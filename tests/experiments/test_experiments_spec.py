@@ -187,3 +187,14 @@ def test_missing_file_lists_the_specs_there(tmp_path):
     write_spec(tmp_path, SPEC, name="real.toml")
     with pytest.raises(ConfigError, match=r"no such spec file; specs there: real.toml"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_key_follows_the_builtin_data_set(monkeypatch):
+    import qsdaqec.experiments.spec as spec_mod
+
+    fit = parse_spec({"base": {"epochs": 2}}).fits()[0]
+    k1 = fit.key
+    monkeypatch.setattr(spec_mod, "builtin_data_key", lambda: "another-generator")
+    assert fit.key != k1  # new built-in data -> a new fit, never a stale one
+    with_data = parse_spec({"base": {"epochs": 2, "data": "data/angio"}}).fits()[0]
+    assert with_data.key != fit.key

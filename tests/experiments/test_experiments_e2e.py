@@ -38,7 +38,7 @@ head = "classical"
 """
 
 
-# ~36 s on 2 busy CPU cores (4 real fits + 4 balanced evaluations): beyond the 15 s budget of
+# 17-36 s on 2 busy CPU cores (4 real fits + 4 balanced evaluations): beyond the 15 s budget of
 # the default test run.
 @pytest.mark.integration
 def test_tiny_spec_end_to_end(tmp_path):

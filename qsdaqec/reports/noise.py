@@ -380,6 +380,7 @@ class HeadSource:
     classes: list[str]
     positive: int
     fingerprint: str
+    data_source: str | None = None  # the data the run was trained on (run.json)
     features: Any = None  # (N, 256) torch tensor of the test features
     run: Any = None
 
@@ -441,6 +442,7 @@ def load_source(run_dir: str | Path) -> HeadSource:
         classes=run.classes,
         positive=run.positive,
         fingerprint=fingerprint,
+        data_source=(run.info.get("data") or {}).get("source"),
         features=feats,
         run=run,
     )
@@ -479,10 +481,16 @@ def runner_config(point: PointSpec, cfg: NoiseReportConfig) -> Any:
     return RunnerConfig(**{k: v for k, v in wanted.items() if k in known})
 
 
+#: Samples per estimator call: the progress bar moves at least this often within a point.
+CHUNK = 16
+
+
 def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
-             factory: EstimatorFactory) -> tuple[np.ndarray, np.ndarray]:
-    """(evs, stds), each ``(N, 4)``: the test split through the head on the point's backend,
-    as one PUB (parameter array broadcast against the 4 observables)."""
+             factory: EstimatorFactory, on_chunk: Callable[[int], None] | None = None,
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(evs, stds), each ``(N, 4)``: the test split through the head on the point's backend.
+    One estimator per point; each call is one PUB of up to :data:`CHUNK` samples (parameter
+    array broadcast against the 4 observables). ``on_chunk(n)`` after every call."""
     from ..runner.backends import parse_backend
 
     spec = parse_backend(point.backend)
@@ -493,13 +501,20 @@ def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
             "aer_noisy or on hardware (ibm:, through qsdaqec jobs)"
         )
     est = factory(spec, runner_config(point, cfg))
-    pub = (src.circuit, [list(src.observables)], src.values[:, None, :])
     kwargs = {"precision": 0.0} if point.shots is None else {}
-    res = est.run([pub], **kwargs).result()[0]
-    evs = np.asarray(res.data.evs, dtype=np.float64).reshape(len(src.values), -1)
-    stds = getattr(res.data, "stds", None)
-    stds = np.zeros_like(evs) if stds is None else np.asarray(stds, dtype=np.float64).reshape(evs.shape)
-    return evs, stds
+    evs_parts, std_parts = [], []
+    for start in range(0, len(src.values), CHUNK):
+        rows = src.values[start : start + CHUNK]
+        pub = (src.circuit, [list(src.observables)], rows[:, None, :])
+        res = est.run([pub], **kwargs).result()[0]
+        evs = np.asarray(res.data.evs, dtype=np.float64).reshape(len(rows), -1)
+        stds = getattr(res.data, "stds", None)
+        stds = np.zeros_like(evs) if stds is None else np.asarray(stds, dtype=np.float64).reshape(evs.shape)
+        evs_parts.append(evs)
+        std_parts.append(stds)
+        if on_chunk is not None:
+            on_chunk(len(rows))
+    return np.concatenate(evs_parts), np.concatenate(std_parts)
 
 
 def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig,
@@ -702,6 +717,12 @@ def _check_sources(sources: list[HeadSource], cfg: NoiseReportConfig) -> dict[st
                 f"{s.run_dir} and {by_enc[s.encoding].run_dir}: both use the {s.encoding} "
                 "encoding; pass one run per encoding"
             )
+        if s is not primary and s.data_source != primary.data_source:
+            raise RunError(
+                f"{s.run_dir}: trained on {s.data_source}, {primary.run_dir} on "
+                f"{primary.data_source}; the encoding comparison needs runs on the same data "
+                "(pass the same --data to both fits)"
+            )
         if s is not primary and sorted(s.ids) != sorted(primary.ids):
             raise RunError(
                 f"{s.run_dir}: its test split differs from {primary.run_dir}'s; the encoding "
@@ -742,14 +763,15 @@ def _clean(v: Any) -> Any:
 
 
 def compute_point(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
-                  factory: EstimatorFactory, key: str) -> dict[str, Any]:
+                  factory: EstimatorFactory, key: str,
+                  on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     base = {
         "key": key, "label": point.label, "kind": "simulation", **point.settings(),
         "sweeps": list(point.sweeps), "n": int(len(src.labels)),
     }
     try:
-        evs, stds = estimate(src, point, cfg, factory)
+        evs, stds = estimate(src, point, cfg, factory, on_chunk)
     except (ConfigError, BackendError) as e:
         return {**base, "status": "unsupported", "note": str(e), "metrics": None,
                 "seconds": round(time.perf_counter() - t0, 2)}
@@ -826,13 +848,15 @@ def run_noise_report(
     pending = [(p, k) for p, k in keyed if not _load_point(points_dir / f"{k}.json")]
     reused = len(keyed) - len(pending)
     log(f"{len(keyed)} points: {reused} already computed, {len(pending)} to compute")
-    bar = _progress(len(pending), cfg.progress)
+    bar = _progress(sum(len(by_enc[p.encoding].labels) for p, _ in pending), cfg.progress,
+                    f"{len(pending)} point(s)")
     try:
         for p, k in pending:
-            bar.set_postfix_str(p.label, refresh=False)
-            row = compute_point(by_enc[p.encoding], p, cfg, factory, k)
+            bar.set_postfix_str(p.label, refresh=True)
+            done = bar.n
+            row = compute_point(by_enc[p.encoding], p, cfg, factory, k, bar.update)
             atomic_write_json(points_dir / f"{k}.json", _clean(row))
-            bar.update(1)
+            bar.update(done + len(by_enc[p.encoding].labels) - bar.n)  # unsupported: no chunks ran
     finally:
         bar.close()
     rows: list[dict[str, Any]] = []
@@ -878,11 +902,11 @@ def run_noise_report(
     return ReportResult(out, html_path, json_path, csv_path, len(pending), reused, all_rows, conclusion)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, what: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="noise report", unit="point", disable=not enabled or total == 0,
-                file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=f"noise report, {what}", unit="sample",
+                disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
 
 
 def _load_point(path: Path) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ def _features(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_run(root: Path, encoding: str = "amplitude", head: str = "quantum", *, n_test: int = 10,
-             seed: int = 0, steps: int = 30) -> Path:
+             seed: int = 0, steps: int = 30, data_source: str = "tiny-features") -> Path:
     """A finished run as ``load_run`` reads it: config.json, run.json, model.pt and features.pt
     (with test ids, so no images are needed). The head is trained a few steps on the features
     so that its predictions depend on them."""
@@ -49,7 +49,7 @@ def make_run(root: Path, encoding: str = "amplitude", head: str = "quantum", *, 
     atomic_write_json(root / "config.json", cfg.to_dict())
     atomic_write_json(root / "run.json", {
         "status": "finished",
-        "data": {"source": str(root / "no-images"), "classes": ["normal", "stenosis"], "positive": 1},
+        "data": {"source": data_source, "classes": ["normal", "stenosis"], "positive": 1},
     })
     atomic_torch_save(root / "model.pt", {"model": model.state_dict()})
     atomic_torch_save(root / "features.pt", {

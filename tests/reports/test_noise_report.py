@@ -206,6 +206,9 @@ def test_bad_runs(amp_run, angle_run, classical_run, tmp_path):
     other = make_run(tmp_path / "other", "angle", n_test=8, steps=1)
     with pytest.raises(RunError, match="test split differs"):
         run_noise_report(_cfg([amp_run, other], tmp_path / "o"))
+    elsewhere = make_run(tmp_path / "elsewhere", "angle", steps=1, data_source="other-data")
+    with pytest.raises(RunError, match="same data"):
+        run_noise_report(_cfg([amp_run, elsewhere], tmp_path / "o"))
 
 
 def test_fake_backend_mitigation_is_marked_unsupported(angle_run, tmp_path):

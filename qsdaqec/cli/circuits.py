@@ -18,6 +18,7 @@ def circuits() -> None:
       qsdaqec circuits export
       qsdaqec circuits show --encoding angle
       qsdaqec circuits show --encoding amplitude --png head.png
+      qsdaqec circuits show --backend fake_torino --no-draw
     """
 
 
@@ -62,6 +63,18 @@ def export_cmd(out_dir: Path) -> None:
 )
 @click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also save a PNG.")
 @click.option("--no-draw", is_flag=True, help="Print the counts only.")
+@click.option(
+    "--backend",
+    default=None,
+    help="Also transpile for this backend (e.g. fake_torino, fake:fake_fez, aer_noisy) and "
+    "print the ISA circuit's counts on the qubits it uses.",
+)
+@click.option(
+    "--optimization-level",
+    type=click.IntRange(0, 3),
+    default=None,
+    help="Transpiler optimization level for --backend (default: the runner's).",
+)
 def show_cmd(
     encoding: str,
     layers: int | None,
@@ -69,6 +82,8 @@ def show_cmd(
     full: bool,
     png: Path | None,
     no_draw: bool,
+    backend: str | None,
+    optimization_level: int | None,
 ) -> None:
     """Draw a head circuit and print its width, depth, 2-qubit gate and parameter counts.
 
@@ -77,9 +92,13 @@ def show_cmd(
       qsdaqec circuits show
       qsdaqec circuits show --encoding angle --png angle_head.png
       qsdaqec circuits show --full --no-draw
+      qsdaqec circuits show --encoding angle --backend fake_fez --optimization-level 3
     """
     from ..quantum.circuits import HeadConfig
     from ..quantum.qasm import display_circuit, head_summary_lines
+    from ..runner import parse_backend
+
+    spec = parse_backend(backend) if backend is not None else None  # fail before any output
 
     kwargs = {"encoding": encoding}
     if layers is not None:
@@ -92,8 +111,22 @@ def show_cmd(
         click.echo(drawing.draw(output="text", fold=120))
     for line in head_summary_lines(cfg):
         click.echo(line)
-    # Counts after transpilation for a named backend (--backend) come from qsdaqec.runner:
-    # print head_summary-style lines for its ISA circuit here.
+    if spec is not None:
+        from ..quantum.circuits import build_head_circuit
+        from ..quantum.qasm import summarize
+        from ..runner import RunnerConfig, make_estimator
+        from ..runner.transpile import active_circuit
+
+        runner_cfg = RunnerConfig()
+        if optimization_level is not None:
+            runner_cfg = RunnerConfig(optimization_level=optimization_level)
+        program = make_estimator(spec, runner_cfg).prepare(build_head_circuit(cfg).circuit)
+        click.echo(
+            f"after transpilation for {spec} (optimization level "
+            f"{runner_cfg.optimization_level}), on the qubits it uses:"
+        )
+        for line in summarize(active_circuit(program)).lines():
+            click.echo(line)
     if png is not None:
         _save_png(drawing, png)
         click.echo(f"wrote {png}")

@@ -134,6 +134,14 @@ def compact(isa: QuantumCircuit, keep: list[int]) -> tuple[QuantumCircuit, tuple
     return out, active
 
 
+def active_circuit(program: IsaProgram) -> QuantumCircuit:
+    """The program's circuit on just the physical qubits it touches: what counts and drawings
+    of a transpiled head should describe (a full-device ISA circuit has 100+ idle qubits)."""
+    if program.active is not None:
+        return program.circuit
+    return compact(program.circuit, list(program.logical_to_physical))[0]
+
+
 def _param_index(logical: QuantumCircuit, isa: QuantumCircuit) -> np.ndarray:
     names = {p.name: i for i, p in enumerate(logical.parameters)}
     try:

@@ -69,7 +69,10 @@ def noise_report_cmd(runs, backends, noise_scales, shots, mitigation, encodings,
       mitigation sweep  every --mitigation value
     Shared points run once. The defaults (one aer_noisy backend, 5 noise scales, 3 shot
     counts, 2 mitigations: 9 points per encoding) take a few minutes on 2 CPU cores for a
-    60-sample test split. --design full crosses the three axes (many more points).
+    60-sample test split (about 5 CPU-minutes for the 8-qubit amplitude head, under one for
+    the angle head); zne costs 3 points. fake: backends run qiskit-ibm-runtime's local
+    testing mode on the whole device and are much slower. --design full crosses the three
+    axes (many more points).
 
     Resumable: each finished point is stored in OUT/points/ and reused when the command runs
     again; changed settings compute only the new points. Fetched hardware jobs

@@ -145,9 +145,14 @@ def plot_mitigation(rows) -> bytes | None:
     axes[0].set_title("accuracy by mitigation", fontsize=10)
     axes[1].set_title("mean |EV - exact EV| by mitigation", fontsize=10)
     for ax in axes:
-        ax.legend(fontsize=7)
+        _legend_below(ax)
         ax.grid(alpha=0.3, axis="y")
     return fig_png(fig)
+
+
+def _legend_below(ax) -> None:
+    """Bar charts: the legend under the axes, never over the bars."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
 
 
 def plot_encodings(rows, center_noise: float) -> bytes | None:
@@ -186,7 +191,7 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
     for ax, t in zip(axes, ("accuracy", "AUC"), strict=True):
         ax.set_ylim(0, 1.1)
         ax.set_title(f"{t} by encoding", fontsize=10)
-        ax.legend(fontsize=7)
+        _legend_below(ax)
         ax.grid(alpha=0.3, axis="y")
     return fig_png(fig)
 

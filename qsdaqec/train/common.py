@@ -126,6 +126,9 @@ def runner_config(cfg: FitConfig, shots: int | None = None) -> Any:
 def make_backend_head(cfg: FitConfig, backend: str, *, shots: int | None = None, gradient: bool = True):
     """A ``QuantumHead`` whose estimator (and parameter-shift gradient) run on ``backend``."""
     from ..models import build_head
+
+    if backend.strip() == "statevector":  # the exact fast path needs no runner
+        return build_head("quantum", encoding=cfg.encoding), None
     from ..runner import make_estimator, make_gradient, parse_backend
 
     parsed = parse_backend(backend)

@@ -53,12 +53,17 @@ class FitConfig:
     class_weighted: bool = True
     """Cross-entropy weighted by inverse class frequency of the (augmented) training set;
     ``False`` = plain cross-entropy."""
+    bn_recalibrate: int = 256
+    """Before each validation, recompute BatchNorm statistics on this many training images
+    (0 = off; see ``recalibrate_batchnorm``)."""
     monitor: str = "auc"
     """Validation criterion for the best checkpoint and early stopping: auc (higher) | loss."""
     patience: int = 5
     """Stop after this many epochs without validation improvement (0 = never stop early)."""
 
     # --- augmentation (training split only)
+    flips: bool = True
+    """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
     augment: bool = True
     diffusion_steps: int = 5
     """T of the forward diffusion."""
@@ -69,13 +74,22 @@ class FitConfig:
     # --- stage 2: quantum weights + output layer on the run's (noisy) backend
     backend: str = "statevector"
     """statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>."""
-    noisy_epochs: int = 3
-    noisy_subset: int = 48
+    # Budget: on aer_noisy one circuit (amplitude encoding transpiled for the device, density
+    # matrix with the device noise) costs about 0.5 s of CPU; a training sample needs 17 (the
+    # forward pass + 2 parameter shifts for each of the 8 ansatz weights), a validation or test
+    # sample 1. The defaults keep stage 2 at a few minutes on 2 cores.
+    noisy_epochs: int = 2
+    noisy_subset: int = 24
     """Training samples per stage-2 epoch (stratified, reseeded each epoch; 0 = all)."""
-    noisy_batch_size: int = 16
-    noisy_lr: float = 5e-3
+    noisy_calibration: int = 48
+    """Training samples whose backend expectation values (forward passes only) refit the output
+    layer at the start of stage 2: noise shrinks the expectation values, and the stage-1 output
+    layer would otherwise put every sample in one class (0 = off)."""
+    noisy_batch_size: int = 8
+    noisy_lr: float = 2e-2
     shots: int | None = None
-    """Shots per circuit in stage 2 and evaluation; ``None`` = the runner's default."""
+    """Shots per circuit in stage 2 and evaluation; ``None`` = the runner's default (exact
+    expectation values: a density matrix on aer_noisy)."""
 
     # --- run control
     out: str | None = None
@@ -110,7 +124,7 @@ class FitConfig:
         for name in ("epochs", "batch_size", "noisy_batch_size"):
             if getattr(self, name) < 1:
                 raise bad(f"{name}={getattr(self, name)}: must be at least 1")
-        for name in ("noisy_epochs", "noisy_subset", "patience"):
+        for name in ("noisy_epochs", "noisy_subset", "noisy_calibration", "patience", "bn_recalibrate"):
             if getattr(self, name) < 0:
                 raise bad(f"{name}={getattr(self, name)}: must be >= 0")
         if self.batch_size < 2:

@@ -353,6 +353,47 @@ def _param_groups(model: nn.Module, cfg: FitConfig) -> list[dict[str, Any]]:
     ]
 
 
+def _recal_rows(n: int, cfg: FitConfig) -> torch.Tensor:
+    """A fixed, seeded subset of training rows for the BatchNorm recalibration."""
+    g = torch.Generator().manual_seed(derived_seed(cfg.seed, 1, 0, 7))
+    return torch.randperm(n, generator=g)[: cfg.bn_recalibrate]
+
+
+def _flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Flip each image horizontally and/or vertically with probability 1/2 each."""
+    h = torch.rand(x.shape[0], generator=g) < 0.5
+    v = torch.rand(x.shape[0], generator=g) < 0.5
+    x = torch.where(h.view(-1, 1, 1, 1), x.flip(-1), x)
+    return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> None:
+    """Recompute every BatchNorm's running statistics as the exact average over ``x``.
+
+    A network trained from scratch for only a few hundred steps has running statistics far
+    from the data's (momentum 0.1); in eval mode its features then collapse to a constant and
+    every validation image gets the same score. One forward pass in train mode with
+    cumulative averaging (``momentum=None``) fixes that; weights are untouched.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    was_training = model.training
+    saved = [b.momentum for b in bns]
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None
+    model.train()
+    fn = model.features if hasattr(model, "features") else model
+    for i in range(0, x.shape[0], batch_size):
+        if x[i : i + batch_size].shape[0] > 1:
+            fn(x[i : i + batch_size])
+    for b, m in zip(bns, saved, strict=True):
+        b.momentum = m
+    model.train(was_training)
+
+
 def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt) -> None:
     cfg, run = ctx.cfg, ctx.run
     opt = torch.optim.Adam(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
@@ -383,7 +424,8 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
         total, count = 0.0, 0
         with ctx.bar(n_batches, f"stage 1 epoch {epoch}/{cfg.epochs}") as bar:
             for b in batches(y_tr.numel(), cfg.batch_size, g):
-                logits = model(x_tr[b])
+                xb = _flip(x_tr[b], g) if cfg.flips else x_tr[b]
+                logits = model(xb)
                 loss = criterion(logits, y_tr[b])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -393,6 +435,8 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
                 bar.update(1)
                 bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
         sched.step()
+        if cfg.bn_recalibrate:
+            recalibrate_batchnorm(model, x_tr[_recal_rows(y_tr.numel(), cfg)])
         model.eval()
         val = _scores(predict_logits(model, x_va, 64), y_va, positive, criterion)
         score = _score_value(val, cfg.monitor)
@@ -476,6 +520,17 @@ def _stratified_subset(labels: torch.Tensor, k: int, g: torch.Generator) -> torc
     return sel[torch.randperm(sel.numel(), generator=g)]
 
 
+def _refit_readout(readout: nn.Linear, z: torch.Tensor, y: torch.Tensor, criterion, steps: int = 300) -> None:
+    """Fit the output layer on fixed backend expectation values ``z`` (cheap: no circuits)."""
+    z = z.to(readout.weight.dtype)
+    opt = torch.optim.Adam(readout.parameters(), lr=0.05)
+    for _ in range(steps):
+        loss = criterion(readout(z), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
     cfg, run = ctx.cfg, ctx.run
     t_build = time.perf_counter()
@@ -521,8 +576,14 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         rec.update(epochs=epoch, seconds=round(seconds, 2), best_epoch=best_epoch)
         ctx.save_info()
 
-    if start == 1:  # epoch 0: the stage-1 head as it scores on this backend
+    if start == 1:  # epoch 0: the stage-1 head on this backend, output layer refit there
         t0 = time.perf_counter()
+        if cfg.noisy_calibration > 0 and hasattr(head, "expectation_values"):
+            g = torch.Generator().manual_seed(derived_seed(cfg.seed, 2, 0))
+            rows = _stratified_subset(y_tr, cfg.noisy_calibration, g)
+            with ctx.bar(-(-rows.numel() // 32), "stage 2 output-layer calibration") as bar:
+                z = predict_logits(head.expectation_values, f_tr[rows], 32, bar)
+            _refit_readout(head.readout, z, y_tr[rows], criterion)
         val = val_pass("stage 2 epoch 0 (val on backend)")
         best_score, best_epoch = _score_value(val, cfg.monitor), 0
         save_checkpoint(run / "stage2_best.pt", {"head": head.state_dict(), "epoch": 0})
@@ -532,7 +593,7 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         ctx.history.append(row)
         _write_history(run, ctx.history)
         checkpoint(0)
-        ctx.log(f"stage 2 epoch 0 (stage-1 head on {cfg.backend}): val {format_metrics(val)}  ({dt:.1f}s)")
+        ctx.log(f"stage 2 epoch 0 (stage-1 head on {cfg.backend}, output layer refit): val {format_metrics(val)}  ({dt:.1f}s)")
         start = 1
     for epoch in range(start, cfg.noisy_epochs + 1):
         t0 = time.perf_counter()

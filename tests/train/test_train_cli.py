@@ -3,7 +3,7 @@ from train_helpers import make_folder
 
 from qsdaqec.cli import cli
 
-TINY = ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--weights", "none", "--no-progress"]
+TINY = ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--weights", "none", "--no-progress", "--num-threads", "1"]
 
 
 def _one_line_exit_2(result):

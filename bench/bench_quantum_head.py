@@ -3,7 +3,8 @@
 For each encoding, one forward + backward of a batch of features ``(B, 256)`` -> the 4
 expectation values, with gradients for the features (inputs) and the ansatz weights:
 
-* fast      QuantumHead's path: TorchConnector(EstimatorQNN(FastEstimator, FastEstimatorGradient))
+* fast      QuantumHead's path: TorchConnector(FastEstimatorQNN(FastEstimator,
+            FastEstimatorGradient)), FastEstimatorQNN being an EstimatorQNN
 * default   TorchConnector(EstimatorQNN(...)) with qiskit-machine-learning's defaults: its exact
             StatevectorEstimator subclass and ParamShiftEstimatorGradient
 * pennylane default.qubit, diff_method="backprop", torch interface, AmplitudeEmbedding /
@@ -75,8 +76,9 @@ def _variants(feats):
     return itertools.cycle([feats] + [feats.roll(i, dims=1) for i in (1, 2, 3)])
 
 
-def _qiskit_step(head_cfg, feats, estimator=None, gradient=None, precision=None):
-    """fwd+bwd through features_to_inputs -> TorchConnector(EstimatorQNN) for ``feats``."""
+def _qiskit_step(head_cfg, feats, estimator=None, gradient=None, precision=None, qnn_cls=None):
+    """fwd+bwd through features_to_inputs -> TorchConnector(qnn_cls) for ``feats``
+    (``qnn_cls``: EstimatorQNN by default; QuantumHead's FastEstimatorQNN for the fast path)."""
     from qiskit_machine_learning.connectors import TorchConnector
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
@@ -84,7 +86,7 @@ def _qiskit_step(head_cfg, feats, estimator=None, gradient=None, precision=None)
 
     hc = build_head_circuit(head_cfg)
     kwargs = {} if precision is None else {"default_precision": precision}
-    qnn = EstimatorQNN(
+    qnn = (qnn_cls or EstimatorQNN)(
         circuit=hc.circuit,
         estimator=estimator,
         observables=hc.observables,
@@ -162,12 +164,15 @@ def _pennylane_step(head_cfg, feats):
 def bench_encoding(encoding: str, args) -> dict:
     from qsdaqec.quantum.circuits import HeadConfig
     from qsdaqec.quantum.fast import FastEstimator, FastEstimatorGradient
+    from qsdaqec.quantum.qnn import FastEstimatorQNN
 
     cfg = HeadConfig(encoding=encoding)
     torch.manual_seed(123)
     feats = torch.rand(args.batch, cfg.num_features, dtype=torch.float64)
     est = FastEstimator()
-    fast = _qiskit_step(cfg, feats, est, FastEstimatorGradient(est), precision=0.0)
+    fast = _qiskit_step(
+        cfg, feats, est, FastEstimatorGradient(est), precision=0.0, qnn_cls=FastEstimatorQNN
+    )
     res = {"encoding": encoding}
     contenders = {"fast": fast}
     if not args.skip_pennylane:

@@ -325,6 +325,24 @@ def node_to_gate_angles(alpha):
     return out.numpy() if is_numpy else out
 
 
+@functools.lru_cache(maxsize=64)
+def _scaled_ucry(level: int, transpose: bool) -> np.ndarray:
+    m = ucry_matrix(level).T if transpose else ucry_matrix(level)
+    out = np.ascontiguousarray(m / (1 << level))
+    out.flags.writeable = False
+    return out
+
+
+def _levels_matmul(a: np.ndarray, transpose: bool) -> np.ndarray:
+    """Per tree level ``a_l @ M_l / 2^l`` (``M_l^T`` if ``transpose``) on heap-ordered rows."""
+    out = np.empty_like(a)
+    out[:, 0] = a[:, 0]
+    for level in range(1, (a.shape[1] + 1).bit_length() - 1):
+        lo, hi = (1 << level) - 1, (1 << (level + 1)) - 1
+        np.matmul(a[:, lo:hi], _scaled_ucry(level, transpose), out=out[:, lo:hi])
+    return out
+
+
 def _amplitude_inputs_function():
     import torch
 
@@ -347,25 +365,22 @@ def _amplitude_inputs_function():
         def _forward(ctx, x):
             t = x.detach().to(device="cpu", dtype=torch.float64).numpy()
             b, f = t.shape
-            n = f.bit_length() - 1
-            # subtree sums of squares, heap order: node (l, p) has left/right halves
-            left = np.empty((b, f - 1))
-            right = np.empty((b, f - 1))
-            sq = t * t
-            for level in reversed(range(n)):
-                sl = slice((1 << level) - 1, (1 << (level + 1)) - 1)
-                pairs = sq.reshape(b, -1, 2)
-                left[:, sl] = pairs[..., 0]
-                right[:, sl] = pairs[..., 1]
-                sq = pairs.sum(axis=-1)
-            nl = np.sqrt(left + NORM_FLOOR_SQ)
-            nr = np.sqrt(right + NORM_FLOOR_SQ)
-            alpha = 2.0 * np.arctan2(nr, nl)
-            beta = np.empty_like(alpha)
-            beta[:, 0] = alpha[:, 0]
-            for level in range(1, n):
-                sl = slice((1 << level) - 1, (1 << (level + 1)) - 1)
-                beta[:, sl] = (alpha[:, sl] @ ucry_matrix(level)) / (1 << level)
+            # sums of squares of every subtree in heap order (node j has children 2j+1, 2j+2;
+            # leaves are f-1 .. 2f-2), so all left / right children are two strided views
+            sums = np.empty((b, 2 * f - 1))
+            np.multiply(t, t, out=sums[:, f - 1 :])
+            for level in reversed(range(f.bit_length() - 1)):
+                lo, hi = (1 << level) - 1, (1 << (level + 1)) - 1
+                np.add(
+                    sums[:, 2 * lo + 1 : 2 * hi + 1 : 2],
+                    sums[:, 2 * lo + 2 : 2 * hi + 2 : 2],
+                    out=sums[:, lo:hi],
+                )
+            nl = np.sqrt(sums[:, 1::2] + NORM_FLOOR_SQ)
+            nr = np.sqrt(sums[:, 2::2] + NORM_FLOOR_SQ)
+            alpha = np.arctan2(nr, nl)
+            alpha *= 2.0
+            beta = _levels_matmul(alpha, transpose=False)
             ctx.saved = (t, nl, nr)
             ctx.like = x
             return torch.from_numpy(beta).to(device=x.device, dtype=x.dtype)
@@ -380,20 +395,24 @@ def _amplitude_inputs_function():
             t, nl, nr = ctx.saved
             g = g_beta.detach().to(device="cpu", dtype=torch.float64).numpy()
             b, f = t.shape
-            n = f.bit_length() - 1
-            ga = np.empty_like(g)
-            ga[:, 0] = g[:, 0]
-            for level in range(1, n):
-                sl = slice((1 << level) - 1, (1 << (level + 1)) - 1)
-                ga[:, sl] = (g[:, sl] @ ucry_matrix(level).T) / (1 << level)
+            ga = _levels_matmul(g, transpose=True)  # dL/dalpha
             ga /= nl * nl + nr * nr
-            pair = np.stack((-ga * nr / nl, ga * nl / nr), axis=-1)  # d/dL, d/dR per node
-            acc = np.zeros((b, 1))
-            for level in range(n):
-                sl = slice((1 << level) - 1, (1 << (level + 1)) - 1)
-                acc = (acc[:, :, None] + pair[:, sl]).reshape(b, -1)
+            # dL/d(subtree sum of squares), heap order: own angle's term, then (top-down) the
+            # parent's total, since a parent's sum is its children's sum
+            gs = np.empty((b, 2 * f - 1))
+            gs[:, 0] = 0.0
+            np.multiply(ga, -nr / nl, out=gs[:, 1::2])
+            np.multiply(ga, nl / nr, out=gs[:, 2::2])
+            for level in range(1, f.bit_length()):
+                lo, hi = (1 << level) - 1, (1 << (level + 1)) - 1
+                parent = gs[:, (lo - 1) // 2 : (hi - 1) // 2]
+                gs[:, lo:hi:2] += parent  # left children
+                gs[:, lo + 1 : hi : 2] += parent  # right children
+            leaves = gs[:, f - 1 :]
+            leaves *= t
+            leaves *= 2.0
             like = ctx.like
-            return torch.from_numpy(2.0 * t * acc).to(device=like.device, dtype=like.dtype)
+            return torch.from_numpy(leaves).to(device=like.device, dtype=like.dtype)
 
     return AmplitudeInputs
 

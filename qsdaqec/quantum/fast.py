@@ -754,6 +754,16 @@ class _Pub:
     source: object = None  # the caller's values array (EstimatorQNN passes one for all pubs)
 
 
+def _rows(rows, plan: CircuitPlan) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != plan.num_params:
+        raise ValueError(
+            f"parameter values of shape {rows.shape}: expected (rows, {plan.num_params}) for "
+            "this circuit"
+        )
+    return rows
+
+
 class FastEstimator(BaseEstimatorV2):
     """Exact, batched estimator for the head circuits (any circuit of supported gates).
 
@@ -767,6 +777,15 @@ class FastEstimator(BaseEstimatorV2):
         job = FastJob(self._run, [self._normalise(pub) for pub in pubs])
         job._submit()
         return job
+
+    def evaluate(self, circuit: QuantumCircuit, observables: Sequence, rows) -> np.ndarray:
+        """Expectation values ``(K, B)`` of ``observables`` for parameter rows ``(B, P)`` (in
+        ``circuit.parameters`` order): what :meth:`run` computes for the pubs
+        ``[(circuit, o, rows) for o in observables]``, without building pubs and results
+        (:class:`FastEstimatorQNN` uses it; exact, like ``run``)."""
+        plan = self._cache.plan(circuit)
+        compiled = [self._cache.observable(o, plan.num_qubits) for o in observables]
+        return plan.run(_rows(rows, plan), compiled)[0]
 
     def _normalise(self, pub) -> _Pub:
         """A pub as (plan, flat observables, observable shape, value rows, value shape).
@@ -853,6 +872,14 @@ class FastEstimatorGradient(BaseEstimatorGradient):
         super().__init__(estimator or FastEstimator(), options=options)
         # share the estimator's compiled plans (and its forward-pass prefix cache)
         self._cache = getattr(self._estimator, "_cache", None) or _PlanCache()
+
+    def jacobian(self, circuit: QuantumCircuit, observables: Sequence, rows) -> np.ndarray:
+        """Gradients ``(K, B, P)`` of each observable's expectation value for each parameter
+        row ``(B, P)`` (``circuit.parameters`` order): what :meth:`run` returns for the circuit
+        tiled per row x observable, computed and returned as one array."""
+        plan = self._cache.plan(circuit)
+        compiled = [self._cache.observable(o, plan.num_qubits) for o in observables]
+        return plan.run(_rows(rows, plan), compiled, gradient=True)[1]
 
     def run(self, circuits, observables, parameter_values, parameters=None, **options):
         # Same contract as BaseEstimatorGradient.run; its per-circuit validation builds a set of

@@ -47,6 +47,37 @@ def count_dense_parameters(num_features: int = 256, num_classes: int = NUM_CLASS
     return (num_features + 1) * num_classes
 
 
+class FastEstimatorQNN(EstimatorQNN):
+    """An ``EstimatorQNN`` that hands the fast exact primitives all parameter rows at once.
+
+    ``EstimatorQNN`` sends one pub per observable and, for the backward pass, the circuit tiled per
+    sample x observable (128 circuits and a ``(128, P)`` value array at batch 32), then reassembles
+    the per-circuit gradients; at this size that bookkeeping costs more than the simulation. With
+    a :class:`FastEstimator` (forward) or :class:`FastEstimatorGradient` (backward) this class asks
+    them for the ``(K, B)`` values or the ``(K, B, P)`` Jacobian directly
+    (:meth:`FastEstimator.evaluate`, :meth:`FastEstimatorGradient.jacobian`), the same numbers the
+    generic calls give. Any other estimator or gradient takes ``EstimatorQNN``'s own path.
+    """
+
+    def _forward(self, input_data, weights):
+        if not isinstance(self.estimator, FastEstimator):
+            return super()._forward(input_data, weights)
+        values, _ = self._preprocess_forward(input_data, weights)
+        return self.estimator.evaluate(self._circuit, self._observables, values).T
+
+    def _backward(self, input_data, weights):
+        if not isinstance(self.gradient, FastEstimatorGradient):
+            return super()._backward(input_data, weights)
+        values, _ = self._preprocess_forward(input_data, weights)
+        if values.size == 0:
+            return None, None
+        jac = self.gradient.jacobian(self._circuit, self._observables, values)  # (K, B, P)
+        jac = jac.transpose(1, 0, 2)  # (B, K, P), EstimatorQNN's layout
+        ni = self._num_inputs
+        input_grad = jac[..., :ni] if self._input_gradients else None
+        return input_grad, jac[..., ni:]
+
+
 class QuantumHead(nn.Module):
     """Input ``(B, num_features)`` features, output ``(B, 2)`` logits.
 
@@ -80,7 +111,7 @@ class QuantumHead(nn.Module):
         self.head_circuit: HeadCircuit = build_head_circuit(cfg)
         hc = self.head_circuit
         kwargs = {} if precision is None else {"default_precision": precision}
-        self.qnn = EstimatorQNN(
+        self.qnn = FastEstimatorQNN(
             circuit=hc.circuit,
             estimator=estimator,
             observables=hc.observables,

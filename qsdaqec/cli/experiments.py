@@ -90,7 +90,7 @@ def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num
         c = result.counts
         click.echo(
             f"would run {c.get('run', 0)}, resume {c.get('resume', 0)}, skip {c.get('skipped', 0)} "
-            f"(finished); results -> {result.out}"
+            f"(finished), redo {c.get('redo', 0)} (stale: a FitConfig default changed); results -> {result.out}"
         )
         return
 

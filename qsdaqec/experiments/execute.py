@@ -1,14 +1,19 @@
 """Run an experiment: each (variant, seed) fit, resumable, then the results tables and plot.
 
 Fits live in a *fit store* (``--fits``, default ``<out>/../fits``), one directory per fit named
-``<model>[-<head>]-s<seed>-<config hash>``. The hash covers every ``FitConfig`` field that
-changes the result (not the run-control fields, nor ``num_threads``), so:
+``<model>[-<head>]-s<seed>-<config hash>``. The hash covers the ``FitConfig`` fields that differ
+from their defaults (not the run-control fields, nor ``num_threads``) and the built-in data
+set's identity (``qsdaqec.experiments.spec.canonical_config``), so:
 
 - a finished fit is never redone (``run.json`` says ``finished``): running a spec again only
   fills in what is missing, and identical fits shared by two specs (e.g. the SDA-QEC default in
   ``baselines`` and ``head_ablation``) run once;
 - an interrupted fit (a directory with ``config.json`` but not finished) is continued with
-  ``fit(..., resume=True)`` from its last completed epoch.
+  ``fit(..., resume=True)`` from its last completed epoch;
+- a *stale* fit (its saved config.json differs from the current full config, i.e. a
+  ``FitConfig`` default changed since it ran) is moved aside (``<dir>.stale-<n>``) and fitted again;
+- two ``qsdaqec run`` processes sharing a store never train one fit at once (a lock file beside
+  the fit folder); the second leaves it out of its table and says so.
 
 Scores: ``original`` is the fit's own ``metrics.json`` (test split, on the run's backend);
 ``balanced`` is ``qsdaqec.train.evaluate(..., balanced_test=True)`` on the same backend, stored
@@ -30,7 +35,7 @@ from typing import Any
 
 from ..errors import RunError
 from ..io import atomic_write_json, atomic_write_text, read_json
-from .spec import ExperimentSpec, FitPlan
+from .spec import ExperimentSpec, FitPlan, stale_fields
 
 BALANCED_EVAL = Path("eval") / "experiment-balanced"
 WALL_RECORD = "experiment_wall.json"
@@ -80,10 +85,18 @@ def default_fits_dir(out: Path) -> Path:
     return Path(out).parent / "fits"
 
 
-def fit_state(run_dir: Path) -> str:
-    """``finished`` | ``interrupted`` | ``absent`` (no run there yet)."""
+def fit_state(run_dir: Path, config: dict[str, Any] | None = None) -> str:
+    """``finished`` | ``interrupted`` | ``absent`` (no run there yet) | ``stale`` (its saved
+    config differs from ``config``: a ``FitConfig`` default changed since it ran)."""
     if not run_dir.is_dir() or not (run_dir / "config.json").is_file():
         return "absent"
+    if config is not None:
+        try:
+            saved = read_json(run_dir / "config.json")
+        except RunError:
+            saved = {}
+        if stale_fields(saved, config):
+            return "stale"
     try:
         done = read_json(run_dir / "run.json").get("status") == "finished"
     except RunError:
@@ -93,7 +106,10 @@ def fit_state(run_dir: Path) -> str:
 
 def plan_fits(spec: ExperimentSpec, fits_dir: Path) -> list[FitOutcome]:
     """The fits of ``spec`` with their directories and current state (nothing runs)."""
-    return [FitOutcome(p, Path(fits_dir) / p.dirname, fit_state(Path(fits_dir) / p.dirname)) for p in spec.fits()]
+    return [
+        FitOutcome(p, Path(fits_dir) / p.dirname, fit_state(Path(fits_dir) / p.dirname, p.config))
+        for p in spec.fits()
+    ]
 
 
 def _fit(cfg: Any, log: Callable[[str], None]) -> Path:
@@ -177,7 +193,7 @@ def run_experiment(
     total = len(outcomes)
     if dry_run:
         for o in outcomes:
-            o.status = {"finished": "skipped", "interrupted": "resume", "absent": "run"}[o.status]
+            o.status = {"finished": "skipped", "interrupted": "resume", "absent": "run", "stale": "redo"}[o.status]
         return ExperimentResult(spec, out, fits_dir, outcomes, 0.0)
 
     previous = _previous_walls(out)
@@ -199,7 +215,12 @@ def run_experiment(
                     o.status = "busy"
                     echo(f"{head}: being fitted by another process (lock {_lock_path(o.run_dir)}); left out")
                     continue
-                before = fit_state(o.run_dir)  # another process may have finished it meanwhile
+                before = fit_state(o.run_dir, o.plan.config)  # another process may have finished it
+                if before == "stale":
+                    aside = _move_aside(o.run_dir)
+                    echo(f"{head}: its fit predates a change of FitConfig defaults "
+                         f"({', '.join(_stale(o))}); kept as {aside.name}, fitting again")
+                    before = "absent"
                 if before == "finished":
                     o.status = "skipped"
                     o.wall_seconds = _recorded_wall(o.run_dir, None)
@@ -243,6 +264,22 @@ def _run_one(o: FitOutcome, before: str, spec: ExperimentSpec, head: str, progre
             {"wall_seconds": o.wall_seconds, "experiment": spec.name, "variant": o.plan.variant},
         )
     echo(f"{head}: done in {o.wall_seconds:.1f}s")
+
+
+def _stale(o: FitOutcome) -> list[str]:
+    try:
+        return stale_fields(read_json(o.run_dir / "config.json"), o.plan.config)
+    except RunError:
+        return []
+
+
+def _move_aside(run_dir: Path) -> Path:
+    for n in range(1, 1000):
+        aside = run_dir.with_name(f"{run_dir.name}.stale-{n}")
+        if not aside.exists():
+            run_dir.rename(aside)
+            return aside
+    raise RunError(f"{run_dir}: too many stale copies beside it; delete the .stale-* folders")
 
 
 def _lock_path(run_dir: Path) -> Path:

@@ -191,16 +191,39 @@ def builtin_data_key() -> str:
     return SynthConfig().key()
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """Hash of what a fit computes: its FitConfig fields minus run control and ``num_threads``,
-    plus the built-in data set's identity when ``data`` is unset (a new generator version or
-    default data set means new fits). A user's ``data`` path is hashed by name, not content."""
-    ignore = {"out", "resume", "force", "progress", "extra", "num_threads"}
-    d = {k: v for k, v in config.items() if k not in ignore}
-    if d.get("data") is None:
+#: Fields that never change what a fit computes (run control), or record what was used rather
+#: than what was asked (``weights`` falls back to ``none`` without cached ImageNet weights).
+KEY_IGNORED = ("out", "resume", "force", "progress", "extra", "num_threads")
+COMPARE_IGNORED = (*KEY_IGNORED, "weights")
+
+
+def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``config`` that differ from ``FitConfig``'s defaults (minus run control),
+    plus the built-in data set's identity when ``data`` is unset. Two spellings of one fit
+    (a field set to its default or left out) give the same dict, and a field added to
+    ``FitConfig`` later (with a default) does not change it."""
+    from ..train.config import FitConfig
+
+    defaults = FitConfig().to_dict()
+    d = {k: v for k, v in config.items() if k not in KEY_IGNORED and (k not in defaults or v != defaults[k])}
+    if config.get("data") is None:
         d["builtin_data"] = builtin_data_key()
-    blob = json.dumps(d, sort_keys=True, default=str)
+    return d
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """Hash of :func:`canonical_config`: a fit's folder name. A user's ``data`` path is hashed
+    by name, not content; a changed ``FitConfig`` default is caught by :func:`stale_fields`."""
+    blob = json.dumps(canonical_config(config), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def stale_fields(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Fields where a fit's saved ``config.json`` differs from ``config`` (fields in both,
+    except run control and ``weights``): non-empty when a ``FitConfig`` default changed since."""
+    return sorted(
+        k for k in config if k in saved and k not in COMPARE_IGNORED and saved[k] != config[k]
+    )
 
 
 def _type_name(hint: Any) -> str:

@@ -81,8 +81,7 @@ def _cell(metric: str, mean: float, std: float, n: int) -> str:
     if n == 0:
         return "–"
     if metric == "fit_seconds":
-        s = f"{mean:.0f}"
-        return s if n < 2 else f"{s} ± {std:.0f} s"
+        return f"{mean:.0f} s" if n < 2 else f"{mean:.0f} ± {std:.0f} s"
     s = f"{100 * mean:.1f}"
     return s if n < 2 else f"{s} ± {100 * std:.1f}"
 
@@ -131,11 +130,14 @@ def markdown(result) -> str:
             + ".",
             "",
         ]
-    sources = sorted({src for o in result.outcomes if o.scores and (src := _data_source(o.run_dir))})
+    infos = [_run_info(o.run_dir) for o in result.outcomes if o.scores]
+    sources = sorted({i[0] for i in infos if i[0]})
+    threads = sorted({i[1] for i in infos if i[1] is not None})
     if sources:
         parts += [
             "Data: " + ", ".join(f"`{s}`" for s in sources)
-            + (" (**the fits used different data sets**)" if len(sources) > 1 else "") + ".",
+            + (" (**the fits used different data sets**)" if len(sources) > 1 else "")
+            + (f"; torch threads per fit: {', '.join(map(str, threads))}" if threads else "") + ".",
             "",
         ]
     walls = [o.wall_seconds for o in result.outcomes if o.wall_seconds is not None]
@@ -148,14 +150,18 @@ def markdown(result) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _data_source(run_dir: Path) -> str | None:
+def _run_info(run_dir: Path) -> tuple[str | None, int | None]:
+    """(data source, torch threads) a fit ran with, from its run.json."""
     from ..errors import RunError
     from ..io import read_json
 
     try:
-        return str(read_json(Path(run_dir) / "run.json")["data"]["source"])
-    except (RunError, KeyError, TypeError):
-        return None
+        info = read_json(Path(run_dir) / "run.json")
+    except RunError:
+        return None, None
+    src = (info.get("data") or {}).get("source") if isinstance(info, dict) else None
+    threads = info.get("num_threads") if isinstance(info, dict) else None
+    return (str(src) if src else None), (int(threads) if isinstance(threads, int) else None)
 
 
 def _csv_text(rows: list[dict[str, Any]], cols: list[str]) -> str:

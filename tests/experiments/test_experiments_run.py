@@ -128,6 +128,23 @@ def test_report_only_runs_nothing(tmp_path, fake_fit):
     assert "| dense | 0 | – | – |" in md and "Not in the table (fit not finished): dense seed 0, dense seed 1" in md
 
 
+def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
+    spec = load_spec(write_spec(tmp_path)).only(["quantum"]).with_seeds([0])
+    run_experiment(spec, out=tmp_path / "res")
+    run_dir = plan_fits(spec, tmp_path / "fits")[0].run_dir
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["lr"] = 0.5  # as if FitConfig's default lr had changed since this fit ran
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    assert plan_fits(spec, tmp_path / "fits")[0].status == "stale"
+    r = CliRunner().invoke(cli, ["run", str(spec.path), "--out", str(tmp_path / "res"), "--dry-run",
+                                 "--only", "quantum", "--seeds", "0"])
+    assert "redo" in r.output and "redo 1 (stale" in r.output
+    res = run_experiment(spec, out=tmp_path / "res")
+    assert res.counts == {"ran": 1} and len(fake_fit.calls) == 2
+    assert (run_dir.parent / f"{run_dir.name}.stale-1" / "config.json").is_file()
+    assert plan_fits(spec, tmp_path / "fits")[0].status == "finished"
+
+
 def test_fit_state(tmp_path):
     d = tmp_path / "f"
     assert fit_state(d) == "absent"

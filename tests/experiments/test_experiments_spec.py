@@ -198,3 +198,27 @@ def test_key_follows_the_builtin_data_set(monkeypatch):
     assert fit.key != k1  # new built-in data -> a new fit, never a stale one
     with_data = parse_spec({"base": {"epochs": 2, "data": "data/angio"}}).fits()[0]
     assert with_data.key != fit.key
+
+
+def test_key_ignores_defaults_spelled_out_and_new_fields():
+    from qsdaqec.experiments.spec import config_key
+
+    implicit = parse_spec({"base": {"epochs": 2}}).fits()[0]
+    explicit = parse_spec({"base": {"epochs": 2, "head": "quantum", "model": "sdaqec", "lr": 1e-3}}).fits()[0]
+    assert implicit.key == explicit.key
+    # a field FitConfig gains later (at its default) does not change existing keys
+    grown = {**implicit.config, "some_new_field": None}
+    grown_default = dict(implicit.config)
+    assert config_key(grown_default) == implicit.key
+    assert config_key(grown) != implicit.key  # unknown non-default-comparable field counts
+
+
+def test_stale_fields_compare_common_fields_only():
+    from qsdaqec.experiments.spec import stale_fields
+
+    cfg = parse_spec({"base": {"epochs": 2}}).fits()[0].config
+    saved = {k: v for k, v in cfg.items() if k != "noisy_lr"}  # an older config.json lacks a field
+    saved.update(weights="none", num_threads=7, out="x")
+    assert stale_fields(saved, cfg) == []
+    saved["lr"] = 0.5
+    assert stale_fields(saved, cfg) == ["lr"]

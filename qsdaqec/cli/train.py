@@ -47,6 +47,8 @@ def _err(msg: str) -> None:
 @_opt("--head-lr", field="head_lr", type=float, help="Adam learning rate of the head in stage 1.")
 @click.option("--augment/--no-augment", "augment", default=None, show_default=_d("augment"),
               help="Forward-diffusion minority augmentation of the training split only.")
+@click.option("--flips/--no-flips", "flips", default=None, show_default=_d("flips"),
+              help="Random horizontal/vertical flips of training batches (seeded).")
 @_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
 @_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
 @click.option("--class-weighted/--plain-ce", "class_weighted", default=None, show_default=_d("class_weighted"),

@@ -349,3 +349,39 @@ def test_cli_runs_and_resumes(angle_run, tmp_path, monkeypatch):
         next(p for p in data["points"] if p["kind"] == "exact")["accuracy"],
     )
     assert np.isfinite([p["accuracy"] for p in data["points"]]).all()
+
+
+def test_interrupted_report_continues_where_it_stopped(angle_run, tmp_path):
+    """A kill after two points leaves those two stored; the next call computes only the rest."""
+    from report_helpers import DampedEstimator
+
+    class Dies(CountingFactory):
+        def __call__(self, spec, rcfg):
+            if len(self.calls) == 3:  # 1 transpilation + 2 points, then the "kill"
+                raise KeyboardInterrupt
+            return super().__call__(spec, rcfg)
+
+    cfg = _cfg([angle_run], tmp_path / "o", backends=("aer_noisy:fake_manila",))
+    with pytest.raises(KeyboardInterrupt):
+        run_noise_report(cfg, estimator_factory=Dies(DampedEstimator))
+    stored = [p for p in (tmp_path / "o" / "points").glob("*.json") if not p.name.startswith("transpile")]
+    assert len(stored) == 2 and not list((tmp_path / "o" / "points").glob("*.tmp"))
+    assert not (tmp_path / "o" / "report.html").exists()
+    f = CountingFactory()
+    res = run_noise_report(cfg, estimator_factory=f)
+    assert res.reused == 2 and res.computed == len(plan_points(cfg, ["angle"])) - 2
+    assert len(f.calls) == res.computed  # the transpilation was stored too
+
+
+@pytest.mark.slow
+def test_real_runner_fake_and_aer_backends(angle_run, tmp_path):
+    """fake: (runtime local testing mode, device noise) and aer (noiseless, shots only)."""
+    res = run_noise_report(_cfg([angle_run], tmp_path / "o", backends=("fake:fake_manila", "aer"),
+                                shots=(256, 2048)))
+    pts = {(p["backend"], p["shots"], p["mitigation"]): p for p in read_json(res.json)["points"]
+           if p["kind"] == "simulation"}
+    assert pts[("fake:fake_manila", 2048, "none")]["status"] == "ok"
+    assert pts[("fake:fake_manila", 2048, "none")]["ev_mae"] > 1e-3  # the device's noise
+    assert pts[("fake:fake_manila", 2048, "readout")]["status"] == "unsupported"
+    assert pts[("aer", None, "none")]["ev_max"] < 1e-6  # aer, exact: the exact head
+    assert {p["noise_scale"] for k, p in pts.items() if k[0] == "aer"} == {0.0}

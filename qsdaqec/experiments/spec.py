@@ -205,10 +205,35 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
     from ..train.config import FitConfig
 
     defaults = FitConfig().to_dict()
-    d = {k: v for k, v in config.items() if k not in KEY_IGNORED and (k not in defaults or v != defaults[k])}
+    unused = unused_fields(config)
+    d = {
+        k: v
+        for k, v in config.items()
+        if k not in KEY_IGNORED and k not in unused and (k not in defaults or v != defaults[k])
+    }
     if config.get("data") is None:
         d["builtin_data"] = builtin_data_key()
     return d
+
+
+#: Stage-2 fields: they only matter for a quantum head on a non-exact backend.
+STAGE2_FIELDS = ("noisy_epochs", "noisy_subset", "noisy_calibration", "noisy_batch_size", "noisy_lr", "shots")
+
+
+def unused_fields(config: dict[str, Any]) -> set[str]:
+    """Fields ``fit`` does not read for this config: stage 2 without a quantum head on a
+    non-exact backend; ``head``/``encoding`` for a baseline; ``encoding`` for the dense head."""
+    model = config.get("model", "sdaqec")
+    head = config.get("head", "quantum")
+    quantum = model == "sdaqec" and head == "quantum"
+    out: set[str] = set()
+    if not quantum or config.get("backend", "statevector") == "statevector":
+        out.update(STAGE2_FIELDS)
+    if not quantum:
+        out.update(("encoding", "backend"))
+    if model != "sdaqec":
+        out.add("head")
+    return out
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -221,8 +246,11 @@ def config_key(config: dict[str, Any]) -> str:
 def stale_fields(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Fields where a fit's saved ``config.json`` differs from ``config`` (fields in both,
     except run control and ``weights``): non-empty when a ``FitConfig`` default changed since."""
+    unused = unused_fields(config)
     return sorted(
-        k for k in config if k in saved and k not in COMPARE_IGNORED and saved[k] != config[k]
+        k
+        for k in config
+        if k in saved and k not in COMPARE_IGNORED and k not in unused and saved[k] != config[k]
     )
 
 

@@ -222,3 +222,19 @@ def test_stale_fields_compare_common_fields_only():
     assert stale_fields(saved, cfg) == []
     saved["lr"] = 0.5
     assert stale_fields(saved, cfg) == ["lr"]
+
+
+def test_fields_a_fit_does_not_read_do_not_split_fits():
+    from qsdaqec.experiments.spec import stale_fields
+
+    exact = parse_spec({"base": {"epochs": 2}}).fits()[0]
+    other_noisy = parse_spec({"base": {"epochs": 2, "noisy_epochs": 9, "shots": 100}}).fits()[0]
+    assert exact.key == other_noisy.key  # statevector: stage 2 never runs
+    noisy_a = parse_spec({"base": {"backend": "aer_noisy"}}).fits()[0]
+    noisy_b = parse_spec({"base": {"backend": "aer_noisy", "noisy_epochs": 9}}).fits()[0]
+    assert noisy_a.key != noisy_b.key
+    r1 = parse_spec({"base": {"model": "resnet18"}}).fits()[0]
+    r2 = parse_spec({"base": {"model": "resnet18", "head": "classical", "encoding": "angle"}}).fits()[0]
+    assert r1.key == r2.key
+    saved = dict(exact.config, noisy_lr=123.0)
+    assert stale_fields(saved, exact.config) == []

@@ -956,7 +956,8 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _pts(v: float) -> str:
-    return f"{100 * v:.1f} points"
+    x = f"{100 * v:.1f}".rstrip("0").rstrip(".")
+    return f"{x} point" + ("" if x == "1" else "s")
 
 
 def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int) -> list[str]:
@@ -1016,6 +1017,8 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
                     else:
                         s += (f"; it falls below the classical head ({c_acc:.3f}) at noise scale "
                               f"{_num(below['noise_scale'])} ({below['accuracy']:.3f})")
+                if not (math.isnan(ex["auc"]) or math.isnan(noise[-1]["auc"])):
+                    s += f"; AUC {ex['auc']:.3f} exact, {noise[-1]['auc']:.3f} at noise scale {_num(top)}"
                 dev = next((r for r in noise if r["noise_scale"] == 1.0), None)
                 if dev is not None:
                     s += (f". At the device's noise (scale 1) the expectation values are off by "

@@ -2,11 +2,12 @@
 
 from .circuits import HeadCircuit, HeadConfig, build_head_circuit, features_to_inputs
 from .fast import FastEstimator, FastEstimatorGradient
-from .qnn import QuantumHead, count_dense_parameters, count_head_parameters
+from .qnn import FastEstimatorQNN, QuantumHead, count_dense_parameters, count_head_parameters
 
 __all__ = [
     "FastEstimator",
     "FastEstimatorGradient",
+    "FastEstimatorQNN",
     "HeadCircuit",
     "HeadConfig",
     "QuantumHead",

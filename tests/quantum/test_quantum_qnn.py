@@ -120,3 +120,67 @@ def test_bad_inputs_are_config_errors():
         from qsdaqec.quantum import FastEstimatorGradient
 
         QuantumHead(gradient=FastEstimatorGradient())
+
+
+@pytest.mark.parametrize("encoding", ["amplitude", "angle"])
+def test_fast_qnn_equals_plain_estimator_qnn(encoding):
+    """FastEstimatorQNN's one-call path gives EstimatorQNN's generic (tiled) results."""
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    from qsdaqec.quantum import FastEstimator, FastEstimatorGradient, build_head_circuit
+    from qsdaqec.quantum.qnn import FastEstimatorQNN
+
+    hc = build_head_circuit(HeadConfig(encoding=encoding))
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-3, 3, (7, len(hc.input_params)))
+    w = rng.uniform(-1, 1, len(hc.weight_params))
+    outs = []
+    for cls in (FastEstimatorQNN, EstimatorQNN):
+        for input_gradients in (True, False):
+            est = FastEstimator()
+            qnn = cls(
+                circuit=hc.circuit,
+                estimator=est,
+                observables=hc.observables,
+                input_params=hc.input_params,
+                weight_params=hc.weight_params,
+                gradient=FastEstimatorGradient(est),
+                input_gradients=input_gradients,
+            )
+            gi, gw = qnn.backward(x, w)
+            outs.append((qnn.forward(x, w), gi, gw))
+    for fast, plain in zip(outs[:2], outs[2:], strict=True):
+        np.testing.assert_allclose(fast[0], plain[0], atol=1e-12)
+        assert (fast[1] is None) == (plain[1] is None)
+        if fast[1] is not None:
+            np.testing.assert_allclose(fast[1], plain[1], atol=1e-12)
+        np.testing.assert_allclose(fast[2], plain[2], atol=1e-12)
+    assert outs[0][0].shape == (7, 4) and outs[0][1].shape == (7, 4, len(hc.input_params))
+
+
+def test_fast_qnn_falls_back_for_other_primitives():
+    """Any other estimator/gradient takes EstimatorQNN's own path (same numbers)."""
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+
+    from qsdaqec.quantum import build_head_circuit
+    from qsdaqec.quantum.qnn import FastEstimatorQNN
+
+    hc = build_head_circuit(HeadConfig(encoding="angle"))
+    est = StatevectorEstimator()
+    qnn = FastEstimatorQNN(
+        circuit=hc.circuit,
+        estimator=est,
+        observables=hc.observables,
+        input_params=hc.input_params,
+        weight_params=hc.weight_params,
+        gradient=ParamShiftEstimatorGradient(est),
+        input_gradients=True,
+        default_precision=0.0,
+    )
+    rng = np.random.default_rng(4)
+    x, w = rng.uniform(0, 3, (2, 4)), rng.uniform(-1, 1, 8)
+    fast = QuantumHead(HeadConfig(encoding="angle")).qnn
+    np.testing.assert_allclose(qnn.forward(x, w), fast.forward(x, w), atol=1e-10)
+    for a, b in zip(qnn.backward(x, w), fast.backward(x, w), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-8)

@@ -19,6 +19,7 @@ projection + head, 64x64 images) with the quantum head vs the dense head.
 
     python bench/bench_quantum_head.py                     # both encodings, batch 32
     python bench/bench_quantum_head.py --train-step --repeats 20
+    python bench/bench_quantum_head.py --breakdown         # the fast path's parts, CPU time
 """
 
 from __future__ import annotations
@@ -202,6 +203,59 @@ def bench_encoding(encoding: str, args) -> dict:
     return res
 
 
+def bench_breakdown(encoding: str, args) -> dict:
+    """Best CPU ms of the fast path's parts alone (no other contender in between), cycling
+    through 4 batches: the feature map, the QNN on numpy inputs, the QNN through
+    TorchConnector, and the whole path."""
+    import itertools
+
+    from qsdaqec.quantum import HeadConfig, QuantumHead
+    from qsdaqec.quantum.circuits import features_to_inputs
+
+    torch.manual_seed(0)
+    head = QuantumHead(HeadConfig(encoding=encoding)).double()
+    cfg, comp, conn, qnn = head.cfg, head.compress, head.quantum, head.qnn
+    torch.manual_seed(123)
+    feats = torch.rand(args.batch, cfg.num_features, dtype=torch.float64)
+    fv = [feats.roll(i, dims=1) for i in range(4)]
+    inputs = [features_to_inputs(f, cfg, comp).detach() for f in fv]
+    nxt = itertools.cycle(range(4)).__next__
+    w = conn.weight.detach().numpy()
+
+    def feature_map():
+        x = fv[nxt()].clone().requires_grad_(True)
+        features_to_inputs(x, cfg, comp).sum().backward()
+
+    def qnn_numpy():
+        xi = inputs[nxt()].numpy()
+        qnn.forward(xi, w)
+        qnn.backward(xi, w)
+
+    def connector():
+        x = inputs[nxt()].clone().requires_grad_(True)
+        conn.zero_grad()
+        conn(x).sum().backward()
+
+    def whole():
+        x = fv[nxt()].clone().requires_grad_(True)
+        conn.zero_grad()
+        conn(features_to_inputs(x, cfg, comp)).sum().backward()
+
+    parts = {"feature_map": feature_map, "qnn_numpy": qnn_numpy, "connector": connector}
+    parts["whole"] = whole
+    out = {}
+    for name, fn in parts.items():
+        for _ in range(8):
+            fn()
+        best = float("inf")
+        for _ in range(args.breakdown_repeats):
+            c = time.process_time()
+            fn()
+            best = min(best, time.process_time() - c)
+        out[name] = best
+    return out
+
+
 def bench_train_step(args) -> dict:
     """One Adam step of the SDA-QEC model, quantum (amplitude, fast path) vs dense head."""
     from qsdaqec.models import build_model
@@ -244,6 +298,10 @@ def main(argv=None) -> int:
         "--skip-default", action="store_true", help="skip the (slow) default EstimatorQNN"
     )
     p.add_argument("--train-step", action="store_true", help="also time a model training step")
+    p.add_argument(
+        "--breakdown", action="store_true", help="only the fast path's parts, best CPU ms"
+    )
+    p.add_argument("--breakdown-repeats", type=int, default=400)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -258,6 +316,12 @@ def main(argv=None) -> int:
         f"qiskit-machine-learning {qiskit_machine_learning.__version__}, "
         f"pennylane {pennylane.__version__}, torch {torch.__version__}"
     )
+    if args.breakdown:
+        print("fast path alone, best CPU ms (4 batches in turn)")
+        for enc in args.encodings:
+            r = bench_breakdown(enc, args)
+            print(f"  [{enc}] " + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in r.items()))
+        return 0
     ok = True
     for enc in args.encodings:
         r = bench_encoding(enc, args)

@@ -219,6 +219,12 @@ class CircuitPlan:
                     for i in data[:start]
                 ]
                 self.product_qubits = [q[0] for q in qidx[:start]]
+                # d/da RY(a)|0> = K RY(a)|0> / 2 with K = [[0, -1], [1, 0]], so the derivative
+                # state for qubit q is K/2 on q applied to psi: a gather and a sign
+                idx = np.arange(self.dim)
+                qs = np.array(self.product_qubits)[:, None]
+                self._kperm = idx[None, :] ^ (1 << qs)  # (Q, D)
+                self._ksign = np.where((idx[None, :] >> qs) & 1, 0.5, -0.5)
                 self.prefix_map = _LinearMap(
                     np.array([f[0] for f in forms]), np.array([f[1] for f in forms])
                 )
@@ -443,19 +449,14 @@ class CircuitPlan:
         return psi, (psi, c, s)
 
     def _product_backward(self, g: np.ndarray, cache) -> np.ndarray:
-        """``dE/da_j`` ``(K, B, Q)`` from ``g = dE/dpsi``: with ``R`` the product of the other
-        factors (``R = c psi_0 + s psi_1`` along qubit q, as ``c^2 + s^2 = 1``),
-        ``dE/da = 1/2 sum R (c g_1 - s g_0)``."""
-        psi, c, s = cache
-        k, b = g.shape[:2]
-        out = np.empty((k, b, len(self.product_qubits)))
-        for j, q in enumerate(self.product_qubits):
-            v = psi.reshape(b, self.dim >> (q + 1), 2, 1 << q)
-            cj, sj = c[:, j, None, None], s[:, j, None, None]
-            r = cj * v[:, :, 0, :] + sj * v[:, :, 1, :]
-            gv = g.reshape(k, b, self.dim >> (q + 1), 2, 1 << q)
-            out[:, :, j] = 0.5 * (r * (cj * gv[..., 1, :] - sj * gv[..., 0, :])).sum(axis=(2, 3))
-        return out
+        """``dE/da_j`` ``(K, B, Q)`` from ``g = dE/dpsi``: ``<g, K_q psi> / 2`` per prefix qubit
+        ``q``, because ``d/da RY(a)|0> = K RY(a)|0> / 2`` (``K = [[0, -1], [1, 0]]``) and the
+        other factors do not depend on ``a``."""
+        psi = cache[0]
+        dpsi = psi[:, self._kperm]  # (B, Q, D): psi with qubit q flipped
+        dpsi *= self._ksign
+        out = g.transpose(1, 0, 2) @ dpsi.transpose(0, 2, 1)  # (B, K, Q)
+        return out.transpose(1, 0, 2)
 
     def _prefix_forward(self, values: np.ndarray):
         """The prefix state for ``values`` rows; the last two results are kept, because

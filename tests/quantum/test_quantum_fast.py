@@ -163,3 +163,25 @@ def test_qnn_matches_default_estimator_qnn(rng):
     np.testing.assert_allclose(f_out, ref.forward(x, w), atol=1e-10)
     np.testing.assert_allclose(f_gi, r_gi, atol=1e-10)
     np.testing.assert_allclose(f_gw, r_gw, atol=1e-10)
+
+
+@pytest.mark.parametrize("high_observable", [False, True])
+def test_product_prefix_gradients_match_statevector(high_observable, rng):
+    """RY prefix on distinct qubits (not in qubit order, one qubit left out) + entangling gates;
+    an observable on the top qubit forces the gate-by-gate path, else the reduced one."""
+    a = ParameterVector("a", 5)
+    qc = QuantumCircuit(4)
+    qc.ry(a[0], 2)
+    qc.ry(a[1], 0)
+    qc.ry(a[2], 1)
+    qc.cx(0, 1)
+    qc.ry(a[3], 1)
+    qc.cx(1, 2)
+    qc.rz(a[4], 0)
+    obs = [SparsePauliOp("IIZX"), SparsePauliOp("IZIZ")]
+    if high_observable:
+        obs.append(SparsePauliOp.from_list([("XIIZ", 0.5), ("ZIII", 0.25)]))
+    vals = rng.uniform(-2, 2, (3, 5))
+    grads = FastEstimatorGradient().run([qc] * 3, [obs[-1]] * 3, vals).result().gradients
+    for v, g in zip(vals, grads, strict=True):
+        np.testing.assert_allclose(g, sv_param_shift(qc, v, obs[-1:], range(5))[0], atol=1e-10)

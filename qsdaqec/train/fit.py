@@ -520,6 +520,13 @@ def _stratified_subset(labels: torch.Tensor, k: int, g: torch.Generator) -> torc
     return sel[torch.randperm(sel.numel(), generator=g)]
 
 
+def _resolved(backend: str) -> str:
+    """E.g. ``aer_noisy`` -> ``aer_noisy:fake_torino`` (the device whose noise is simulated)."""
+    from ..runner import parse_backend
+
+    return str(parse_backend(backend))
+
+
 def _refit_readout(readout: nn.Linear, z: torch.Tensor, y: torch.Tensor, criterion, steps: int = 300) -> None:
     """Fit the output layer on fixed backend expectation values ``z`` (cheap: no circuits)."""
     z = z.to(readout.weight.dtype)
@@ -552,7 +559,8 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         ctx.log(f"stage 2: resuming after epoch {start - 1}")
     ctx.info["stages"] = [s for s in ctx.info["stages"] if s["stage"] != 2] + [
         {"stage": 2, "name": "noisy fine-tune (frozen backbone, cached features)",
-         "backend": cfg.backend, "gradient": "parameter-shift (runner)",
+         "backend": cfg.backend, "backend_resolved": _resolved(cfg.backend),
+         "gradient": "parameter-shift (runner)",
          "runner_config": _asdict(rcfg) if rcfg is not None else None,
          "trains": "quantum weights + output layer", "samples_per_epoch": cfg.noisy_subset or int(y_tr.numel()),
          "status": "running", "epochs": max(start - 1, 0), "seconds": round(seconds, 2)}

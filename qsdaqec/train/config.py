@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..augment.diffusion import DiffusionConfig
 from ..errors import ConfigError
 
 MONITORS = ("auc", "loss")
@@ -65,10 +66,10 @@ class FitConfig:
     flips: bool = True
     """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
     augment: bool = True
-    diffusion_steps: int = 5
+    diffusion_steps: int = DiffusionConfig.steps
     """T of the forward diffusion."""
-    beta_end: float = 0.02
-    rho_target: float = 0.7
+    beta_end: float = DiffusionConfig.beta_end
+    rho_target: float = DiffusionConfig.rho_target
     """Synthesise minority samples until minority/majority >= rho_target."""
 
     # --- stage 2: quantum weights + output layer on the run's (noisy) backend

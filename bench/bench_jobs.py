@@ -44,7 +44,9 @@ def naive_packed_jobs(n: int, n_obs: int, shots: int, lim) -> int:
     return math.ceil(n / max(1, per_job))
 
 
-def estimator_counts(ns, circuit, observables, shots: int, backend: str) -> dict[int, tuple[int, int]]:
+def estimator_counts(
+    ns, circuit, observables, shots: int, backend: str
+) -> dict[int, tuple[int, int]]:
     """(jobs, PUBs) the runner's estimator would submit for one PUB of N samples."""
     from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
@@ -69,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ns", default=",".join(map(str, NS)), help="sample counts, comma separated")
     ap.add_argument("--shots", type=int, default=JobOptions().shots)
     ap.add_argument("--encoding", choices=("amplitude", "angle"), default=HeadConfig().encoding)
-    ap.add_argument("--backend", default="fake:fake_fez", help="backend of the estimator cross-check")
-    ap.add_argument("--no-estimator", action="store_true", help="skip the RunnerEstimator cross-check")
+    ap.add_argument(
+        "--backend", default="fake:fake_fez", help="backend of the estimator cross-check"
+    )
+    ap.add_argument(
+        "--no-estimator", action="store_true", help="skip the RunnerEstimator cross-check"
+    )
     args = ap.parse_args(argv)
     ns = [int(x) for x in args.ns.split(",") if x.strip()]
 

@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         est.run([(qc, o, vals[:1]) for o in obs]).result()
     prog = est.prepare(qc)
     isa = est.cache.memory[prog.key]
-    report["isa"] = prog.stats | {"active_qubits": list(prog.active), "device_qubits": isa.num_qubits}
+    report["isa"] = prog.stats | {
+        "active_qubits": list(prog.active),
+        "device_qubits": isa.num_qubits,
+    }
     with timed(report, "runner_exact_s"):
         res = est.run([(qc, o, vals) for o in obs]).result()
     fast_exact = np.stack([r.data.evs for r in res], 1)
@@ -85,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         res_s = est_s.run([(qc, o, vals) for o in obs]).result()
     fast_shots = np.stack([r.data.evs for r in res_s], 1)
     fast_stds = np.stack([r.data.stds for r in res_s], 1)
-    print(f"runner: exact {report['runner_exact_s']:.2f} s, shots={args.shots} "
-          f"{report['runner_shots_s']:.2f} s (active qubits {len(prog.active)})", flush=True)
+    print(
+        f"runner: exact {report['runner_exact_s']:.2f} s, shots={args.shots} "
+        f"{report['runner_shots_s']:.2f} s (active qubits {len(prog.active)})",
+        flush=True,
+    )
 
     # ---- naive: full device noise model on the 133-qubit ISA circuit
     device = fake_backend(args.backend)

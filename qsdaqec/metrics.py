@@ -102,9 +102,7 @@ def classification_metrics(
     warnings: list[str] = []
     if n_pos == 0 or n_neg == 0:
         which = "negative" if n_neg == 0 else "positive"
-        warnings.append(
-            f"only one class present (no {which} samples): AUC is undefined (NaN)"
-        )
+        warnings.append(f"only one class present (no {which} samples): AUC is undefined (NaN)")
     if n_pos == 0:
         warnings.append("no positive samples: sensitivity is undefined (NaN)")
     if n_neg == 0:

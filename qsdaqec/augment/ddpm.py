@@ -90,7 +90,9 @@ class TinyUNet(nn.Module):
         for i, c in enumerate(chs):
             self.down.append(ResBlock(cin, c, self.tdim))
             last = i == len(chs) - 1
-            self.downsample.append(nn.Identity() if last else nn.Conv2d(c, c, 3, stride=2, padding=1))
+            self.downsample.append(
+                nn.Identity() if last else nn.Conv2d(c, c, 3, stride=2, padding=1)
+            )
             cin = c
         self.mid = ResBlock(cin, cin, self.tdim)
         self.up = nn.ModuleList()
@@ -98,10 +100,16 @@ class TinyUNet(nn.Module):
         for i, c in reversed(list(enumerate(chs))):
             self.up.append(ResBlock(cin + c, c, self.tdim))
             self.upsample.append(
-                nn.Identity() if i == 0 else nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
+                nn.Identity()
+                if i == 0
+                else nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)
+                )
             )
             cin = c
-        self.out = nn.Sequential(nn.GroupNorm(_groups(cin), cin), nn.SiLU(), nn.Conv2d(cin, channels, 3, padding=1))
+        self.out = nn.Sequential(
+            nn.GroupNorm(_groups(cin), cin), nn.SiLU(), nn.Conv2d(cin, channels, 3, padding=1)
+        )
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
@@ -156,11 +164,17 @@ class DDPMConfig:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"{name}: {why}, got {getattr(self, name)!r}")
 
-        if not isinstance(self.image_size, int) or self.image_size < 8 or self.image_size & (self.image_size - 1):
+        if (
+            not isinstance(self.image_size, int)
+            or self.image_size < 8
+            or self.image_size & (self.image_size - 1)
+        ):
             raise bad("image_size", "must be a power of two >= 8")
         down = 2 ** (len(self.channel_mults) - 1)
         if self.image_size % down:
-            raise bad("image_size", f"must be divisible by {down} for {len(self.channel_mults)} levels")
+            raise bad(
+                "image_size", f"must be divisible by {down} for {len(self.channel_mults)} levels"
+            )
         if not isinstance(self.steps, int) or self.steps < 2:
             raise bad("steps", "must be an integer >= 2")
         if self.schedule not in ("cosine", "linear"):
@@ -224,8 +238,13 @@ class DDPM:
         warmup = max(1, min(100, cfg.train_steps // 10))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt,
-            lambda s: min(1.0, (s + 1) / warmup)
-            * (0.5 * (1 + math.cos(math.pi * min(s, cfg.train_steps) / max(1, cfg.train_steps)))),
+            lambda s: (
+                min(1.0, (s + 1) / warmup)
+                * (
+                    0.5
+                    * (1 + math.cos(math.pi * min(s, cfg.train_steps) / max(1, cfg.train_steps)))
+                )
+            ),
         )
         ab = self.alpha_bars.to(torch.float32)
         self.model.train()
@@ -277,7 +296,12 @@ class DDPM:
         model = self.ema.eval()
         for i in reversed(range(cfg.steps)):
             t = torch.full((n,), i, dtype=torch.int64)
-            eps = torch.cat([model(x[j : j + cfg.sample_batch], t[j : j + cfg.sample_batch]) for j in range(0, n, cfg.sample_batch)])
+            eps = torch.cat(
+                [
+                    model(x[j : j + cfg.sample_batch], t[j : j + cfg.sample_batch])
+                    for j in range(0, n, cfg.sample_batch)
+                ]
+            )
             x0 = ((x - (1 - ab[i]).sqrt() * eps) / ab[i].sqrt()).clamp(-1, 1)
             coef0 = betas[i] * ab_prev[i].sqrt() / (1 - ab[i])
             coeft = (1 - ab_prev[i]) * (1 - betas[i]).sqrt() / (1 - ab[i])
@@ -324,7 +348,9 @@ class DDPMAugmentor:
         check_images(images, labels, cfg.range)
         minority, majority, counts, ratio, k, reason = plan(labels, minority, cfg.rho_target)
         if k == 0:
-            return _nothing_result(images, labels, minority, majority, counts, ratio, reason, self.name)
+            return _nothing_result(
+                images, labels, minority, majority, counts, ratio, reason, self.name
+            )
         real = to_diffusion_space(images[labels == minority].to(torch.float32), cfg.range)
         small = resize(real, cfg.image_size).clamp(-1, 1)
         self.ddpm = DDPM(cfg, channels=images.shape[1]).fit(small, log_every=self.log_every)
@@ -332,19 +358,25 @@ class DDPMAugmentor:
         sample_run_seed = sample_seed(cfg.seed, 2)
         gen, _ = self.ddpm.sample(k, sample_run_seed)
         sample_seconds = time.perf_counter() - start
-        syn = from_diffusion_space(resize(gen, tuple(images.shape[-2:])), cfg.range).to(images.dtype)
+        syn = from_diffusion_space(resize(gen, tuple(images.shape[-2:])), cfg.range).to(
+            images.dtype
+        )
         n = images.shape[0]
         counts_after = dict(counts)
         counts_after[minority] += k
         losses = self.ddpm.losses
-        tail = losses[-max(1, len(losses) // 10):] if losses else []
+        tail = losses[-max(1, len(losses) // 10) :] if losses else []
         return AugmentResult(
             images=torch.cat([images, syn]),
             labels=torch.cat([labels, torch.full((k,), minority, dtype=labels.dtype)]),
             source_index=torch.cat([torch.arange(n), torch.full((k,), -1)]).to(torch.int64),
             t=torch.zeros(n + k, dtype=torch.int64),
-            synthetic=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(k, dtype=torch.bool)]),
-            seed=torch.cat([torch.full((n,), -1), torch.full((k,), sample_run_seed)]).to(torch.int64),
+            synthetic=torch.cat(
+                [torch.zeros(n, dtype=torch.bool), torch.ones(k, dtype=torch.bool)]
+            ),
+            seed=torch.cat([torch.full((n,), -1), torch.full((k,), sample_run_seed)]).to(
+                torch.int64
+            ),
             generated=k,
             reason=(
                 f"generated {k} class-{minority} samples with a DDPM trained on "
@@ -376,6 +408,8 @@ class DDPMAugmentor:
         T = self.cfg.steps
         marks = sorted({round(T - j * T / (columns - 1)) for j in range(columns)}, reverse=True)
         marks = [min(m, T) for m in marks]
-        final, snaps = self.ddpm.sample(n, sample_seed(self.cfg.seed, 3), snapshots=[m for m in marks if m > 0])
+        final, snaps = self.ddpm.sample(
+            n, sample_seed(self.cfg.seed, 3), snapshots=[m for m in marks if m > 0]
+        )
         cols = [snaps[m] if m > 0 else final for m in marks]
         return from_diffusion_space(torch.stack(cols, dim=1), self.cfg.range)

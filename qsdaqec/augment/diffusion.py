@@ -105,7 +105,9 @@ def from_diffusion_space(x: torch.Tensor, value_range: tuple[float, float]) -> t
     return (x.clamp(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo) + lo
 
 
-def q_sample(x0: torch.Tensor, alpha_bar: float | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor, alpha_bar: float | torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """One forward-diffusion draw in ``[-1, 1]`` space (not clamped)."""
     if not isinstance(alpha_bar, torch.Tensor):
         alpha_bar = torch.tensor(alpha_bar, dtype=torch.float64)
@@ -169,10 +171,16 @@ class DiffusionConfig:
             try:
                 t = int(t)
             except ValueError:
-                raise ConfigError(f't: must be "random" or an integer in 1..{self.steps}, got {self.t!r}') from None
+                raise ConfigError(
+                    f't: must be "random" or an integer in 1..{self.steps}, got {self.t!r}'
+                ) from None
             self.t = t
-        if not isinstance(t, str) and (isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.steps):
-            raise ConfigError(f't: must be "random" or an integer in 1..{self.steps}, got {self.t!r}')
+        if not isinstance(t, str) and (
+            isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.steps
+        ):
+            raise ConfigError(
+                f't: must be "random" or an integer in 1..{self.steps}, got {self.t!r}'
+            )
         if self.source_order not in ("round_robin", "random"):
             raise ConfigError(
                 f'source_order: must be "round_robin" or "random", got {self.source_order!r}'
@@ -242,11 +250,17 @@ class AugmentResult:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def check_images(images: torch.Tensor, labels: torch.Tensor, value_range: tuple[float, float]) -> None:
+def check_images(
+    images: torch.Tensor, labels: torch.Tensor, value_range: tuple[float, float]
+) -> None:
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise DataError(f"images: expected a tensor of shape (N, C, H, W), got {shape}")
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != images.shape[0]:
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dim() != 1
+        or labels.shape[0] != images.shape[0]
+    ):
         raise DataError(
             f"labels: expected a 1-D tensor with one label per image ({images.shape[0]}), got "
             f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}"
@@ -262,11 +276,11 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, value_range: tuple[
             )
 
 
-def class_balance(
-    labels: torch.Tensor, minority: int | None
-) -> tuple[int, int, dict[int, int]]:
+def class_balance(labels: torch.Tensor, minority: int | None) -> tuple[int, int, dict[int, int]]:
     """(minority, majority, counts). Raises DataError for a minority class without images."""
-    counts = {int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True), strict=False)}
+    counts = {
+        int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True), strict=False)
+    }
     if minority is None:
         if len(counts) < 2:
             present = ", ".join(str(c) for c in counts) or "none"
@@ -370,9 +384,7 @@ class SimpleDiffusionAugmentor:
         }
         if x0 is not None and x0.numel():
             y = to_diffusion_space(x0.to(torch.float32), self.cfg.range)
-            table["measured_db"] = [
-                round(measured_snr_db(y, float(a)), 3) for a in self.alpha_bars
-            ]
+            table["measured_db"] = [round(measured_snr_db(y, float(a)), 3) for a in self.alpha_bars]
         return table
 
     def augment(
@@ -442,7 +454,9 @@ class SimpleDiffusionAugmentor:
             labels=out_labels,
             source_index=torch.cat([torch.arange(n), sources]).to(torch.int64),
             t=torch.cat([torch.zeros(n, dtype=torch.int64), ts]),
-            synthetic=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(k, dtype=torch.bool)]),
+            synthetic=torch.cat(
+                [torch.zeros(n, dtype=torch.bool), torch.ones(k, dtype=torch.bool)]
+            ),
             seed=torch.cat([torch.full((n,), -1, dtype=torch.int64), seeds]),
             generated=k,
             reason=(
@@ -472,7 +486,8 @@ class SimpleDiffusionAugmentor:
             s = sample_seed(seed, 10_000_000 + i)
             rows.append(
                 torch.stack(
-                    [images[i]] + [self.noisy(images[i : i + 1], t, s)[0] for t in range(1, self.cfg.steps + 1)]
+                    [images[i]]
+                    + [self.noisy(images[i : i + 1], t, s)[0] for t in range(1, self.cfg.steps + 1)]
                 )
             )
         return torch.stack(rows)
@@ -558,7 +573,9 @@ def augment_training_split(
     aug = augmentor if augmentor is not None else SimpleDiffusionAugmentor(cfg)
     res = aug.augment(images[train], labels[train], minority)
     src_local = res.source_index
-    src_global = torch.where(src_local >= 0, train[src_local.clamp(min=0)], torch.full_like(src_local, -1))
+    src_global = torch.where(
+        src_local >= 0, train[src_local.clamp(min=0)], torch.full_like(src_local, -1)
+    )
     n = train.numel()
     index = torch.cat([train, torch.full((res.images.shape[0] - n,), -1, dtype=torch.int64)])
     return TrainAugmentation(

@@ -54,7 +54,9 @@ class RandomConvNet(nn.Module):
         with torch.no_grad():
             for conv in self.convs:
                 fan_in = conv.in_channels * 9
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * math.sqrt(2.0 / fan_in))
+                conv.weight.copy_(
+                    torch.randn(conv.weight.shape, generator=g) * math.sqrt(2.0 / fan_in)
+                )
                 conv.bias.zero_()
         self.requires_grad_(False)
         self.eval()
@@ -89,7 +91,13 @@ class FeatureNet:
             if self.imagenet_norm:
                 if x.shape[1] == 1:
                     x = x.repeat(1, 3, 1, 1)
-                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=True)
+                x = F.interpolate(
+                    x,
+                    size=(self.input_size, self.input_size),
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                )
                 mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
                 std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
                 x = (x - mean) / std
@@ -141,7 +149,9 @@ def feature_network(
         )
     if name == "inception":
         if inception_weights is None:
-            raise ConfigError("inception_weights: the inception feature net needs a weights file path")
+            raise ConfigError(
+                "inception_weights: the inception feature net needs a weights file path"
+            )
         path = Path(inception_weights)
         if not path.is_file():
             raise ConfigError(f"inception_weights: {path} is not a file")
@@ -198,7 +208,9 @@ def kid(
     size = max(2, min(m, n) // 2)
     g = torch.Generator(device="cpu").manual_seed(seed)
     vals = [
-        mmd2_unbiased(real[torch.randperm(m, generator=g)[:size]], fake[torch.randperm(n, generator=g)[:size]])
+        mmd2_unbiased(
+            real[torch.randperm(m, generator=g)[:size]], fake[torch.randperm(n, generator=g)[:size]]
+        )
         for _ in range(n_subsets)
     ]
     return value, float(np.std(vals))
@@ -249,7 +261,11 @@ def compare(
         "kid_std": s,
     }
     if inception_weights is not None:
-        inc = net if net.name.startswith("inception") else feature_network("inception", inception_weights=inception_weights)
+        inc = (
+            net
+            if net.name.startswith("inception")
+            else feature_network("inception", inception_weights=inception_weights)
+        )
         out["fid_inception"] = fid(inc(real), inc(fake))
         out["fid_feature_net"] = inc.name
         if min(real.shape[0], fake.shape[0]) < 2048:

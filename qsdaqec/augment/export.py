@@ -54,13 +54,17 @@ def grid_image(
     h2, w2 = h * scale, w * scale
     top = 14 if col_titles else 0
     left = 64 if row_titles else 0
-    canvas = Image.new("L" if c == 1 else "RGB", (left + k * (w2 + pad) + pad, top + r * (h2 + pad) + pad), 255)
+    canvas = Image.new(
+        "L" if c == 1 else "RGB", (left + k * (w2 + pad) + pad, top + r * (h2 + pad) + pad), 255
+    )
     draw = ImageDraw.Draw(canvas)
     for j, title in enumerate(col_titles):
         draw.text((left + pad + j * (w2 + pad) + 2, 1), str(title), fill=0)
     for i in range(r):
         if i < len(row_titles):
-            draw.text((2, top + pad + i * (h2 + pad) + h2 // 2 - 5), str(row_titles[i])[:10], fill=0)
+            draw.text(
+                (2, top + pad + i * (h2 + pad) + h2 // 2 - 5), str(row_titles[i])[:10], fill=0
+            )
         for j in range(k):
             tile = Image.fromarray(to_uint8(tiles[i, j]))
             if scale != 1:
@@ -131,7 +135,16 @@ def write_augmented(
             for i in np.asarray(getattr(split, name), dtype=np.int64).tolist():
                 lab = int(labels[i])
                 rel = place(name, lab, _safe_stem(ids[i]), images[i])
-                files.append({"path": rel, "split": name, "class": classes[lab], "label": lab, "synthetic": False, "id": ids[i]})
+                files.append(
+                    {
+                        "path": rel,
+                        "split": name,
+                        "class": classes[lab],
+                        "label": lab,
+                        "synthetic": False,
+                        "id": ids[i],
+                    }
+                )
         aug = train_aug
         augmentor = aug.result.augmentor
         k = 0
@@ -140,7 +153,16 @@ def write_augmented(
             if not bool(aug.synthetic[j]):
                 i = int(aug.index[j])
                 rel = place("train", lab, _safe_stem(ids[i]), aug.images[j])
-                files.append({"path": rel, "split": "train", "class": classes[lab], "label": lab, "synthetic": False, "id": ids[i]})
+                files.append(
+                    {
+                        "path": rel,
+                        "split": "train",
+                        "class": classes[lab],
+                        "label": lab,
+                        "synthetic": False,
+                        "id": ids[i],
+                    }
+                )
                 continue
             src = int(aug.source_index[j])
             t = int(aug.t[j])

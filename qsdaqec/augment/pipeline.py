@@ -57,8 +57,13 @@ def _given(**kw: Any) -> dict[str, Any]:
 def build_augmentor(o: AugmentOptions, log: Callable[[str], None] | None = None):
     if o.augmentor == "simple":
         cfg = DiffusionConfig(
-            **_given(steps=o.steps, beta_start=o.beta_start, beta_end=o.beta_end,
-                     rho_target=o.rho_target, t=o.t),
+            **_given(
+                steps=o.steps,
+                beta_start=o.beta_start,
+                beta_end=o.beta_end,
+                rho_target=o.rho_target,
+                t=o.t,
+            ),
             seed=o.seed,
         )
         return SimpleDiffusionAugmentor(cfg), cfg
@@ -66,15 +71,23 @@ def build_augmentor(o: AugmentOptions, log: Callable[[str], None] | None = None)
         from .ddpm import DDPMAugmentor, DDPMConfig
 
         if o.t is not None:
-            raise ConfigError("--t: only applies to --augmentor simple (DDPM samples run the whole chain)")
+            raise ConfigError(
+                "--t: only applies to --augmentor simple (DDPM samples run the whole chain)"
+            )
         schedule = o.ddpm_schedule
         if schedule is None and (o.beta_start is not None or o.beta_end is not None):
             schedule = "linear"  # betas given: they only mean something for the linear schedule
         cfg = DDPMConfig(
-            **_given(image_size=o.ddpm_size, steps=o.ddpm_steps if o.ddpm_steps is not None else o.steps,
-                     schedule=schedule, beta_start=o.beta_start, beta_end=o.beta_end,
-                     train_steps=o.ddpm_train_steps, base_channels=o.ddpm_channels,
-                     rho_target=o.rho_target),
+            **_given(
+                image_size=o.ddpm_size,
+                steps=o.ddpm_steps if o.ddpm_steps is not None else o.steps,
+                schedule=schedule,
+                beta_start=o.beta_start,
+                beta_end=o.beta_end,
+                train_steps=o.ddpm_train_steps,
+                base_channels=o.ddpm_channels,
+                rho_target=o.rho_target,
+            ),
             seed=o.seed,
         )
         every = max(1, cfg.train_steps // 5) if log is not None else 0
@@ -85,7 +98,9 @@ def build_augmentor(o: AugmentOptions, log: Callable[[str], None] | None = None)
 def _minority_label(o: AugmentOptions, classes: list[str], train_labels: torch.Tensor) -> int:
     if o.minority is not None:
         if o.minority not in classes:
-            raise ConfigError(f"--minority: {o.minority!r} is not a class (classes: {', '.join(classes)})")
+            raise ConfigError(
+                f"--minority: {o.minority!r} is not a class (classes: {', '.join(classes)})"
+            )
         return classes.index(o.minority)
     counts = np.bincount(train_labels.numpy(), minlength=len(classes))
     return int(np.argmin(counts))  # a class with 0 images is the minority -> clear DataError
@@ -98,7 +113,9 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
     if o.feature_net != "random-conv" or o.inception_weights is not None:
         from .distance import feature_network
 
-        feature_network(o.feature_net, seed=o.seed, inception_weights=o.inception_weights)  # fail early
+        feature_network(
+            o.feature_net, seed=o.seed, inception_weights=o.inception_weights
+        )  # fail early
     augmentor, cfg = build_augmentor(o, log=echo)
     if Path(o.out).exists() and not o.overwrite:
         raise ConfigError(f"--out: {o.out} already exists; choose a new folder or pass --overwrite")
@@ -110,14 +127,22 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
     if split is None or o.val_frac is not None or o.test_frac is not None:
         given = _given(val_frac=o.val_frac, test_frac=o.test_frac)
         split = stratified_split(data.labels, **given, seed=o.seed)
-        split_how = {"kind": "stratified", "seed": o.seed,
-                     **{k: given.get(k, "default of qsdaqec.data.stratified_split") for k in ("val_frac", "test_frac")}}
+        split_how = {
+            "kind": "stratified",
+            "seed": o.seed,
+            **{
+                k: given.get(k, "default of qsdaqec.data.stratified_split")
+                for k in ("val_frac", "test_frac")
+            },
+        }
     train_idx = torch.as_tensor(np.asarray(split.train, dtype=np.int64))
     minority = _minority_label(o, classes, data.labels[train_idx])
 
     echo(f"augmenting the training split ({len(train_idx)} images) with {o.augmentor}")
     start = time.perf_counter()
-    aug = augment_training_split(data.images, data.labels, split, minority=minority, augmentor=augmentor)
+    aug = augment_training_split(
+        data.images, data.labels, split, minority=minority, augmentor=augmentor
+    )
     seconds = time.perf_counter() - start
     res = aug.result
 
@@ -132,7 +157,9 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
             tiles = augmentor.preview(n=PREVIEW_SOURCES, columns=6)
             T = cfg.steps
             marks = sorted({round(T - j * T / 5) for j in range(6)}, reverse=True)
-            preview = grid_image(tiles, [f"t={m}" for m in marks], scale=max(1, 96 // cfg.image_size))
+            preview = grid_image(
+                tiles, [f"t={m}" for m in marks], scale=max(1, 96 // cfg.image_size)
+            )
         else:
             preview = None
 
@@ -146,14 +173,23 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
         real_train = data.images[train_idx][data.labels[train_idx] == res.minority]
         held = np.concatenate([np.asarray(split.val), np.asarray(split.test)]).astype(np.int64)
         held_t = torch.as_tensor(held)
-        real_held = data.images[held_t][data.labels[held_t] == res.minority] if len(held) else data.images[:0]
-        dist = {"synthetic_vs_train_minority": compare(real_train, syn, net=net, seed=o.seed,
-                                                       inception_weights=o.inception_weights)}
+        real_held = (
+            data.images[held_t][data.labels[held_t] == res.minority]
+            if len(held)
+            else data.images[:0]
+        )
+        dist = {
+            "synthetic_vs_train_minority": compare(
+                real_train, syn, net=net, seed=o.seed, inception_weights=o.inception_weights
+            )
+        }
         if real_held.shape[0] >= 2:
-            dist["synthetic_vs_heldout_minority"] = compare(real_held, syn, net=net, seed=o.seed,
-                                                            inception_weights=o.inception_weights)
+            dist["synthetic_vs_heldout_minority"] = compare(
+                real_held, syn, net=net, seed=o.seed, inception_weights=o.inception_weights
+            )
             dist["train_vs_heldout_minority (real-real reference)"] = compare(
-                real_held, real_train, net=net, seed=o.seed, inception_weights=o.inception_weights)
+                real_held, real_train, net=net, seed=o.seed, inception_weights=o.inception_weights
+            )
 
     extra = {
         "source_data": str(o.data),
@@ -169,23 +205,40 @@ def run_augment(o: AugmentOptions, echo: Callable[[str], None] = print) -> str:
         "distance": dist,
     }
     out = write_augmented(
-        o.out, images=data.images, labels=data.labels, ids=list(data.ids), classes=classes,
-        split=split, train_aug=aug, preview=preview, manifest_extra=extra, overwrite=o.overwrite,
+        o.out,
+        images=data.images,
+        labels=data.labels,
+        ids=list(data.ids),
+        classes=classes,
+        split=split,
+        train_aug=aug,
+        preview=preview,
+        manifest_extra=extra,
+        overwrite=o.overwrite,
     )
 
     lines = [res.reason if res.generated else f"nothing generated: {res.reason}"]
     counts = res.counts_after
     lines.append(
-        "train: " + ", ".join(f"{classes[c]} {counts.get(c, 0)}" for c in range(len(classes)))
+        "train: "
+        + ", ".join(f"{classes[c]} {counts.get(c, 0)}" for c in range(len(classes)))
         + f" (ratio {res.ratio_before:.3f} -> {res.ratio_after:.3f});"
         + f" val {len(split.val)}, test {len(split.test)} untouched"
     )
     if res.snr.get("worst_measured_db") is not None:
-        lines.append(f"measured SNR at t={res.snr['worst_t']}: {res.snr['worst_measured_db']:.1f} dB")
+        lines.append(
+            f"measured SNR at t={res.snr['worst_t']}: {res.snr['worst_measured_db']:.1f} dB"
+        )
     if dist:
         for name, d in dist.items():
-            lines.append(f"KID[{d['feature_net']}] {name}: {d['kid']:.4g} ± {d['kid_std']:.2g}"
-                         + (f", FID[{d['fid_feature_net']}] {d['fid_inception']:.4g}" if "fid_inception" in d else ""))
+            lines.append(
+                f"KID[{d['feature_net']}] {name}: {d['kid']:.4g} ± {d['kid_std']:.2g}"
+                + (
+                    f", FID[{d['fid_feature_net']}] {d['fid_inception']:.4g}"
+                    if "fid_inception" in d
+                    else ""
+                )
+            )
     lines.append(f"wrote {out}/ (manifest.json, preview.png)")
     return "\n".join(lines)
 

@@ -26,7 +26,9 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: use integers >= 0 separated by commas, e.g. --seeds 0,1,2 or 0-4") from None
+        raise ConfigError(
+            f"--seeds {text!r}: use integers >= 0 separated by commas, e.g. --seeds 0,1,2 or 0-4"
+        ) from None
     if not seeds:
         raise ConfigError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
     return seeds
@@ -34,19 +36,37 @@ def parse_seeds(text: str) -> list[int]:
 
 @click.command("run")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--out", default=None, help="Results folder [default: runs/experiments/<name>[-<profile>]].")
-@click.option("--fits", "fits_dir", default=None,
-              help="Fit store: one folder per fit, shared by specs [default: <out>/../fits].")
+@click.option(
+    "--out", default=None, help="Results folder [default: runs/experiments/<name>[-<profile>]]."
+)
+@click.option(
+    "--fits",
+    "fits_dir",
+    default=None,
+    help="Fit store: one folder per fit, shared by specs [default: <out>/../fits].",
+)
 @click.option("--seeds", default=None, help="Override the spec's seeds: 0,1,2 or 0-4.")
 @click.option("--profile", default=None, help="Apply [profiles.<name>] of the spec (e.g. full).")
-@click.option("--only", "only", multiple=True, help="Run only this variant (repeatable; exact name).")
-@click.option("--dry-run", is_flag=True, default=False, help="Print the fits and what would run; run nothing.")
-@click.option("--report-only", is_flag=True, default=False,
-              help="Run nothing; tabulate the fits that are finished.")
-@click.option("--num-threads", type=int, default=None, help="torch CPU threads per fit (default: torch's).")
+@click.option(
+    "--only", "only", multiple=True, help="Run only this variant (repeatable; exact name)."
+)
+@click.option(
+    "--dry-run", is_flag=True, default=False, help="Print the fits and what would run; run nothing."
+)
+@click.option(
+    "--report-only",
+    is_flag=True,
+    default=False,
+    help="Run nothing; tabulate the fits that are finished.",
+)
+@click.option(
+    "--num-threads", type=int, default=None, help="torch CPU threads per fit (default: torch's)."
+)
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
-def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num_threads, progress, quiet) -> None:
+def run_cmd(
+    spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num_threads, progress, quiet
+) -> None:
     """Run the experiment SPEC (a jobs/*.toml): every (variant, seed) fit, then the tables.
 
     Finished fits are never redone and interrupted ones are resumed, so the command can be
@@ -73,8 +93,15 @@ def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num
         s = s.only(list(only))
     log = (lambda m: None) if quiet else (lambda m: _err(f"    {m}"))
     result = run_experiment(
-        s, out=out, fits_dir=fits_dir, dry_run=dry_run, report_only=report_only,
-        progress=progress, num_threads=num_threads, echo=_err, fit_log=log,
+        s,
+        out=out,
+        fits_dir=fits_dir,
+        dry_run=dry_run,
+        report_only=report_only,
+        progress=progress,
+        num_threads=num_threads,
+        echo=_err,
+        fit_log=log,
     )
     if dry_run:
         n = len(result.outcomes)
@@ -83,10 +110,16 @@ def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num
             f"{len(s.seeds)} seed(s) = {n} fit(s); test sets {', '.join(s.test_sets)}"
         )
         for o in result.outcomes:
-            changed = {k: v for k, v in o.plan.config.items() if k in s.base or any(
-                k in v_.overrides for v_ in s.variants if v_.name == o.plan.variant)}
+            changed = {
+                k: v
+                for k, v in o.plan.config.items()
+                if k in s.base
+                or any(k in v_.overrides for v_ in s.variants if v_.name == o.plan.variant)
+            }
             shown = ", ".join(f"{k}={v}" for k, v in changed.items() if k != "seed")
-            click.echo(f"  {o.status:<8} {o.plan.variant} | seed {o.plan.seed} | {o.run_dir} | {shown}")
+            click.echo(
+                f"  {o.status:<8} {o.plan.variant} | seed {o.plan.seed} | {o.run_dir} | {shown}"
+            )
         c = result.counts
         click.echo(
             f"would run {c.get('run', 0)}, resume {c.get('resume', 0)}, skip {c.get('skipped', 0)} "
@@ -94,8 +127,11 @@ def run_cmd(spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num
         )
         return
 
-    click.echo((result.out / "results.md").read_text(encoding="utf-8") if (result.out / "results.md").is_file()
-               else "no finished fits to tabulate")
+    click.echo(
+        (result.out / "results.md").read_text(encoding="utf-8")
+        if (result.out / "results.md").is_file()
+        else "no finished fits to tabulate"
+    )
     c = result.counts
     click.echo(
         f"fits: {c.get('ran', 0)} ran, {c.get('resumed', 0)} resumed, {c.get('skipped', 0)} already "

@@ -85,7 +85,10 @@ def _next_step(rec: R.JobRecord) -> str | None:
 
 def _run_opt(required: bool = False):
     return click.option(
-        "--run", "run", type=click.Path(file_okay=False), required=required,
+        "--run",
+        "run",
+        type=click.Path(file_okay=False),
+        required=required,
         help="Run directory (from `qsdaqec fit --out`).",
     )
 
@@ -95,23 +98,47 @@ def _run_opt(required: bool = False):
 
 @click.command("submit")
 @_run_opt(required=True)
-@click.option("--backend", required=True,
-              help="ibm:<device> (IBM Quantum, e.g. ibm:ibm_fez) or fake:<fake backend> "
-              "(local testing mode, e.g. fake:fake_manila, fake:fake_fez).")
-@click.option("--data", type=click.Path(exists=True),
-              help="Images to classify: ImageFolder/.npz (labels kept when class names match) or a "
-              "folder of images. Default: the run's test split.")
+@click.option(
+    "--backend",
+    required=True,
+    help="ibm:<device> (IBM Quantum, e.g. ibm:ibm_fez) or fake:<fake backend> "
+    "(local testing mode, e.g. fake:fake_manila, fake:fake_fez).",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True),
+    help="Images to classify: ImageFolder/.npz (labels kept when class names match) or a "
+    "folder of images. Default: the run's test split.",
+)
 @click.option("--shots", type=int, default=_OPT.shots, show_default=True, help="Shots per circuit.")
-@click.option("--mitigation", default=_OPT.mitigation, show_default=True,
-              help="none | readout (TREX) | zne | dd | twirling; combine with '+', e.g. readout+dd.")
-@click.option("--optimization-level", type=click.IntRange(0, 3), default=_OPT.optimization_level,
-              show_default=True, help="Transpiler optimization level (the head is transpiled once).")
-@click.option("--limit", type=click.IntRange(1), default=None,
-              help="Only the first N samples (e.g. a cheap first run).")
-@click.option("--max-samples-per-job", type=click.IntRange(1), default=None,
-              help="Split into jobs of at most N samples (default: as few jobs as IBM's limits allow).")
-def submit_cmd(run, backend, data, shots, mitigation, optimization_level, limit,
-               max_samples_per_job) -> None:
+@click.option(
+    "--mitigation",
+    default=_OPT.mitigation,
+    show_default=True,
+    help="none | readout (TREX) | zne | dd | twirling; combine with '+', e.g. readout+dd.",
+)
+@click.option(
+    "--optimization-level",
+    type=click.IntRange(0, 3),
+    default=_OPT.optimization_level,
+    show_default=True,
+    help="Transpiler optimization level (the head is transpiled once).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Only the first N samples (e.g. a cheap first run).",
+)
+@click.option(
+    "--max-samples-per-job",
+    type=click.IntRange(1),
+    default=None,
+    help="Split into jobs of at most N samples (default: as few jobs as IBM's limits allow).",
+)
+def submit_cmd(
+    run, backend, data, shots, mitigation, optimization_level, limit, max_samples_per_job
+) -> None:
     """Submit inference of a trained run's quantum head; write the job record.
 
     Features are computed locally with the run's backbone; the head is transpiled once for the
@@ -125,10 +152,13 @@ def submit_cmd(run, backend, data, shots, mitigation, optimization_level, limit,
       qsdaqec jobs submit --run runs/default --backend fake:fake_manila --limit 8
       qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
     """
-    options = J.JobOptions(shots=shots, mitigation=mitigation, optimization_level=optimization_level)
+    options = J.JobOptions(
+        shots=shots, mitigation=mitigation, optimization_level=optimization_level
+    )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
-    rec = J.submit_run(run, backend, data=data, limit=limit, options=options, limits=limits,
-                       echo=_err)
+    rec = J.submit_run(
+        run, backend, data=data, limit=limit, options=options, limits=limits, echo=_err
+    )
     click.echo(f"record: {rec.path}")
     _show(rec)
 
@@ -146,7 +176,9 @@ def list_cmd(run) -> None:
       qsdaqec jobs list --run runs/default
       qsdaqec jobs list
     """
-    runs = [Path(run)] if run else sorted(p.parent.parent for p in Path("runs").glob("*/jobs/*.json"))
+    runs = (
+        [Path(run)] if run else sorted(p.parent.parent for p in Path("runs").glob("*/jobs/*.json"))
+    )
     seen = set()
     any_found = False
     for r in runs:
@@ -194,7 +226,13 @@ def status_cmd(record, run) -> None:
 @_run_opt()
 @click.option("--wait", is_flag=True, help="Poll until every job has ended (see --timeout).")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
-@click.option("--poll", type=float, default=30.0, show_default=True, help="With --wait: seconds between polls.")
+@click.option(
+    "--poll",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="With --wait: seconds between polls.",
+)
 def fetch_cmd(record, run, wait, timeout, poll) -> None:
     """Download finished results, then write predictions and metrics.
 
@@ -217,13 +255,18 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
         from ..metrics import format_metrics
 
         m = {k: (float("nan") if v is None else v) for k, v in summary.metrics.items()}
-        click.echo(f"metrics: {format_metrics(m)}" + ("" if summary.metrics["complete"] else "  (partial)"))
+        click.echo(
+            f"metrics: {format_metrics(m)}" + ("" if summary.metrics["complete"] else "  (partial)")
+        )
         vs = summary.metrics.get("vs_exact")
         if vs:
             click.echo(
                 f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abs_error']:.3f}"
-                + (f", same prediction for {vs['same_prediction_fraction']:.0%}"
-                   if "same_prediction_fraction" in vs else "")
+                + (
+                    f", same prediction for {vs['same_prediction_fraction']:.0%}"
+                    if "same_prediction_fraction" in vs
+                    else ""
+                )
             )
 
 
@@ -252,9 +295,12 @@ def cancel_cmd(record, run) -> None:
 @click.command("retry")
 @click.argument("record")
 @_run_opt()
-@click.option("--resubmit-unknown", is_flag=True,
-              help="Also resubmit parts whose submit outcome is unknown (check the dashboard first: "
-              "a job may exist and would then run twice).")
+@click.option(
+    "--resubmit-unknown",
+    is_flag=True,
+    help="Also resubmit parts whose submit outcome is unknown (check the dashboard first: "
+    "a job may exist and would then run twice).",
+)
 def retry_cmd(record, run, resubmit_unknown) -> None:
     """Resubmit only the failed, cancelled, rejected, lost or unsent parts of a record.
 
@@ -267,7 +313,9 @@ def retry_cmd(record, run, resubmit_unknown) -> None:
     """
     rec = _one(record, run)
     parts = J.retry(rec, resubmit_unknown=resubmit_unknown, echo=_err)
-    click.echo(f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)"))
+    click.echo(
+        f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)")
+    )
     _show(rec)
 
 

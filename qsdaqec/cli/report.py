@@ -10,49 +10,130 @@ _D = NoiseReportConfig()
 
 
 def _join(values) -> str:
-    return ",".join("exact" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return ",".join(
+        "exact" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values
+    )
 
 
 @click.command("noise-report")
-@click.option("--run", "runs", multiple=True, required=True, metavar="DIR",
-              help="Run trained with the quantum head (repeat: one run per encoding, same data "
-              "and seed; the first is the primary run).")
-@click.option("--backends", default=",".join(_D.backends), show_default=True,
-              help="Comma-separated: aer_noisy[:<fake>] (noise scalable), fake:<fake> (runtime "
-              "local testing mode, the device's own noise), aer (noiseless, shots only).")
-@click.option("--noise-scales", default=_join(_D.noise_scales), show_default=True,
-              help="Factors on the device noise model (0 = noiseless, 1 = the device).")
-@click.option("--shots", default=_join(_D.shots), show_default=True,
-              help="Shot counts of the shots sweep ('exact' = exact expectation values).")
-@click.option("--mitigation", default=",".join(_D.mitigation), show_default=True,
-              help="Mitigation settings to compare: none, readout, zne, or a combination like "
-              "readout+zne.")
-@click.option("--encodings", default=None,
-              help="Encodings to report, each needs a --run trained with it [default: those of the runs].")
-@click.option("--classical-run", default=None, metavar="DIR",
-              help="Run trained with --head classical on the same data: the classical reference "
-              "[default: a logistic regression on the quantum run's frozen features].")
-@click.option("--design", type=click.Choice(["sweep", "full"]), default=_D.design, show_default=True,
-              help="sweep: one axis at a time around the centre; full: noise x shots x mitigation.")
-@click.option("--center-noise", type=float, default=_D.center_noise, show_default=True,
-              help="Noise scale of the centre point (shots and mitigation sweeps).")
-@click.option("--center-shots", default=None,
-              help="Shots of the centre point [default: exact expectation values where the "
-              "backend allows (aer, aer_noisy), else the largest --shots].")
-@click.option("--optimization-level", type=int, default=_D.optimization_level, show_default=True,
-              help="Transpiler optimisation level (0-3).")
-@click.option("--seed", type=int, default=_D.seed, show_default=True,
-              help="Seed of shot sampling and transpilation.")
-@click.option("--tolerance", type=float, default=_D.tolerance, show_default=True,
-              help="'Stays within' tolerance of the conclusion (0.01 = 1 accuracy point).")
-@click.option("--no-jobs", is_flag=True, default=False,
-              help="Leave out fetched hardware-job results found under RUN/jobs/.")
-@click.option("--out", required=True, metavar="DIR",
-              help="Report folder: report.html, results.json, results.csv, points/, plots/.")
+@click.option(
+    "--run",
+    "runs",
+    multiple=True,
+    required=True,
+    metavar="DIR",
+    help="Run trained with the quantum head (repeat: one run per encoding, same data "
+    "and seed; the first is the primary run).",
+)
+@click.option(
+    "--backends",
+    default=",".join(_D.backends),
+    show_default=True,
+    help="Comma-separated: aer_noisy[:<fake>] (noise scalable), fake:<fake> (runtime "
+    "local testing mode, the device's own noise), aer (noiseless, shots only).",
+)
+@click.option(
+    "--noise-scales",
+    default=_join(_D.noise_scales),
+    show_default=True,
+    help="Factors on the device noise model (0 = noiseless, 1 = the device).",
+)
+@click.option(
+    "--shots",
+    default=_join(_D.shots),
+    show_default=True,
+    help="Shot counts of the shots sweep ('exact' = exact expectation values).",
+)
+@click.option(
+    "--mitigation",
+    default=",".join(_D.mitigation),
+    show_default=True,
+    help="Mitigation settings to compare: none, readout, zne, or a combination like readout+zne.",
+)
+@click.option(
+    "--encodings",
+    default=None,
+    help="Encodings to report, each needs a --run trained with it [default: those of the runs].",
+)
+@click.option(
+    "--classical-run",
+    default=None,
+    metavar="DIR",
+    help="Run trained with --head classical on the same data: the classical reference "
+    "[default: a logistic regression on the quantum run's frozen features].",
+)
+@click.option(
+    "--design",
+    type=click.Choice(["sweep", "full"]),
+    default=_D.design,
+    show_default=True,
+    help="sweep: one axis at a time around the centre; full: noise x shots x mitigation.",
+)
+@click.option(
+    "--center-noise",
+    type=float,
+    default=_D.center_noise,
+    show_default=True,
+    help="Noise scale of the centre point (shots and mitigation sweeps).",
+)
+@click.option(
+    "--center-shots",
+    default=None,
+    help="Shots of the centre point [default: exact expectation values where the "
+    "backend allows (aer, aer_noisy), else the largest --shots].",
+)
+@click.option(
+    "--optimization-level",
+    type=int,
+    default=_D.optimization_level,
+    show_default=True,
+    help="Transpiler optimisation level (0-3).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=_D.seed,
+    show_default=True,
+    help="Seed of shot sampling and transpilation.",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=_D.tolerance,
+    show_default=True,
+    help="'Stays within' tolerance of the conclusion (0.01 = 1 accuracy point).",
+)
+@click.option(
+    "--no-jobs",
+    is_flag=True,
+    default=False,
+    help="Leave out fetched hardware-job results found under RUN/jobs/.",
+)
+@click.option(
+    "--out",
+    required=True,
+    metavar="DIR",
+    help="Report folder: report.html, results.json, results.csv, points/, plots/.",
+)
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
-def noise_report_cmd(runs, backends, noise_scales, shots, mitigation, encodings, classical_run,
-                     design, center_noise, center_shots, optimization_level, seed, tolerance,
-                     no_jobs, out, no_progress) -> None:
+def noise_report_cmd(
+    runs,
+    backends,
+    noise_scales,
+    shots,
+    mitigation,
+    encodings,
+    classical_run,
+    design,
+    center_noise,
+    center_shots,
+    optimization_level,
+    seed,
+    tolerance,
+    no_jobs,
+    out,
+    no_progress,
+) -> None:
     """How the trained quantum head holds up under device noise, shots, mitigation and encoding.
 
     For every point of the grid the run's test split goes through the head on the backend:

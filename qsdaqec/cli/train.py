@@ -22,7 +22,14 @@ def _d(name: str) -> str:
 
 def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, **kw):
     return click.option(
-        *decls, field, default=None, type=type, help=help, show_default=_d(field), is_flag=is_flag, **kw
+        *decls,
+        field,
+        default=None,
+        type=type,
+        help=help,
+        show_default=_d(field),
+        is_flag=is_flag,
+        **kw,
     )
 
 
@@ -32,41 +39,93 @@ def _err(msg: str) -> None:
 
 @click.command("fit")
 @_opt("--data", field="data", help="ImageFolder (one subfolder per class) or .npz.", type=str)
-@_opt("--backend", field="backend", type=str,
-      help="statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>. A non-exact "
-      "backend adds stage 2: the head fine-tuned on it with parameter-shift gradients.")
+@_opt(
+    "--backend",
+    field="backend",
+    type=str,
+    help="statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>. A non-exact "
+    "backend adds stage 2: the head fine-tuned on it with parameter-shift gradients.",
+)
 @_opt("--head", field="head", type=str, help="quantum | classical (Dense 256->2).")
 @_opt("--encoding", field="encoding", type=str, help="amplitude | angle.")
-@_opt("--model", field="model", type=str, help="sdaqec | resnet18 | mobilenet_v2 | densenet121 | vgg16.")
-@_opt("--weights", field="weights", type=str,
-      help="imagenet (local torch hub cache only, never downloaded; falls back to none) | none.")
-@_opt("--epochs", field="epochs", type=int, help="Stage-1 epochs (upper bound with early stopping).")
+@_opt(
+    "--model",
+    field="model",
+    type=str,
+    help="sdaqec | resnet18 | mobilenet_v2 | densenet121 | vgg16.",
+)
+@_opt(
+    "--weights",
+    field="weights",
+    type=str,
+    help="imagenet (local torch hub cache only, never downloaded; falls back to none) | none.",
+)
+@_opt(
+    "--epochs", field="epochs", type=int, help="Stage-1 epochs (upper bound with early stopping)."
+)
 @_opt("--batch-size", field="batch_size", type=int, help="Stage-1 batch size.")
 @_opt("--image-size", field="image_size", type=int, help="Image side in pixels (>= 32).")
 @_opt("--lr", field="lr", type=float, help="Adam learning rate of backbone + projection.")
 @_opt("--head-lr", field="head_lr", type=float, help="Adam learning rate of the head in stage 1.")
-@click.option("--augment/--no-augment", "augment", default=None, show_default=_d("augment"),
-              help="Forward-diffusion minority augmentation of the training split only.")
-@click.option("--flips/--no-flips", "flips", default=None, show_default=_d("flips"),
-              help="Random horizontal/vertical flips of training batches (seeded).")
+@click.option(
+    "--augment/--no-augment",
+    "augment",
+    default=None,
+    show_default=_d("augment"),
+    help="Forward-diffusion minority augmentation of the training split only.",
+)
+@click.option(
+    "--flips/--no-flips",
+    "flips",
+    default=None,
+    show_default=_d("flips"),
+    help="Random horizontal/vertical flips of training batches (seeded).",
+)
 @_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
 @_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
-@click.option("--class-weighted/--plain-ce", "class_weighted", default=None, show_default=_d("class_weighted"),
-              help="Class-weighted cross-entropy (inverse frequency) or plain cross-entropy.")
-@_opt("--monitor", field="monitor", type=str, help="Best checkpoint / early stopping on val auc | loss.")
+@click.option(
+    "--class-weighted/--plain-ce",
+    "class_weighted",
+    default=None,
+    show_default=_d("class_weighted"),
+    help="Class-weighted cross-entropy (inverse frequency) or plain cross-entropy.",
+)
+@_opt(
+    "--monitor",
+    field="monitor",
+    type=str,
+    help="Best checkpoint / early stopping on val auc | loss.",
+)
 @_opt("--patience", field="patience", type=int, help="Early-stopping patience in epochs (0 = off).")
 @_opt("--noisy-epochs", field="noisy_epochs", type=int, help="Stage-2 epochs on the backend.")
-@_opt("--noisy-subset", field="noisy_subset", type=int, help="Training samples per stage-2 epoch (0 = all).")
+@_opt(
+    "--noisy-subset",
+    field="noisy_subset",
+    type=int,
+    help="Training samples per stage-2 epoch (0 = all).",
+)
 @_opt("--noisy-lr", field="noisy_lr", type=float, help="Stage-2 Adam learning rate.")
-@_opt("--shots", field="shots", type=int, help="Shots per circuit on shot-based backends (default: the runner's).")
+@_opt(
+    "--shots",
+    field="shots",
+    type=int,
+    help="Shots per circuit on shot-based backends (default: the runner's).",
+)
 @_opt("--val-frac", field="val_frac", type=float, help="Validation fraction (stratified).")
 @_opt("--test-frac", field="test_frac", type=float, help="Test fraction (stratified).")
 @_opt("--seed", field="seed", type=int, help="Seed of split, augmentation, init, order, sampling.")
 @_opt("--num-threads", field="num_threads", type=int, help="torch CPU threads (default: torch's).")
 @_opt("--out", field="out", type=str, help="Run directory (default runs/<auto name>).")
-@click.option("--resume", is_flag=True, default=False, help="Continue an interrupted run in --out (its saved config is used).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    default=False,
+    help="Continue an interrupted run in --out (its saved config is used).",
+)
 @click.option("--force", is_flag=True, default=False, help="Replace the run in --out.")
-@click.option("--skip-bad", is_flag=True, default=False, help="Skip unreadable images (listed in run.json).")
+@click.option(
+    "--skip-bad", is_flag=True, default=False, help="Skip unreadable images (listed in run.json)."
+)
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bars.")
 def fit_cmd(**opts) -> None:
     """Train the SDA-QEC model (or a baseline) and evaluate it on the test split.
@@ -114,13 +173,25 @@ def _print_summary(run: Path) -> None:
 
 @click.command("evaluate")
 @click.option("--run", "run_dir", required=True, type=str, help="A finished run directory.")
-@click.option("--backend", default="statevector", show_default=True,
-              help="statevector | aer | aer_noisy[:<fake>] | fake:<name> (hardware: `qsdaqec jobs`).")
-@click.option("--balanced-test", is_flag=True, default=False,
-              help="Subsample the test split's majority class to the minority's size (seeded).")
-@click.option("--data", default=None, help="Other data (default: the run's); same split from the run's seed.")
+@click.option(
+    "--backend",
+    default="statevector",
+    show_default=True,
+    help="statevector | aer | aer_noisy[:<fake>] | fake:<name> (hardware: `qsdaqec jobs`).",
+)
+@click.option(
+    "--balanced-test",
+    is_flag=True,
+    default=False,
+    help="Subsample the test split's majority class to the minority's size (seeded).",
+)
+@click.option(
+    "--data", default=None, help="Other data (default: the run's); same split from the run's seed."
+)
 @click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
-@click.option("--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced]).")
+@click.option(
+    "--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced])."
+)
 def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
     """Re-score a run's test split with its head on BACKEND.
 
@@ -132,8 +203,12 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
     from ..metrics import format_metrics
     from ..train import evaluate
 
-    r = evaluate(run_dir, backend, balanced_test=balanced_test, data=data, shots=shots, out=out, log=_err)
-    click.echo(f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}")
+    r = evaluate(
+        run_dir, backend, balanced_test=balanced_test, data=data, shots=shots, out=out, log=_err
+    )
+    click.echo(
+        f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}"
+    )
     for w in r["test"]["warnings"]:
         click.echo(f"note: {w}")
     click.echo(f"written: {r['out']}")
@@ -144,7 +219,9 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
 @click.argument("images", nargs=-1, required=True)
 @click.option("--format", "fmt", default="json", show_default=True, help="json | csv.")
 @click.option("--out", default=None, help="Write to FILE instead of stdout.")
-@click.option("--backend", default="statevector", show_default=True, help="Backend of the quantum head.")
+@click.option(
+    "--backend", default="statevector", show_default=True, help="Backend of the quantum head."
+)
 @click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
 def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
     """Class probabilities and predicted label for each image (files or folders).
@@ -170,4 +247,3 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
 
 
 COMMANDS: list[click.Command] = [fit_cmd, evaluate_cmd, predict_cmd]
-

@@ -145,7 +145,9 @@ def _num(v: Any) -> float:
         return math.nan
 
 
-def collect_scores(o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], None]) -> dict[str, dict[str, float]]:
+def collect_scores(
+    o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], None]
+) -> dict[str, dict[str, float]]:
     """Scores of a finished fit for each of the spec's test sets (runs the balanced evaluation
     once when needed)."""
     m = read_json(o.run_dir / "metrics.json")
@@ -155,7 +157,9 @@ def collect_scores(o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], Non
             test = m["test"]
         else:
             backend = o.plan.config.get("backend", "statevector")
-            quantum = o.plan.config.get("model") == "sdaqec" and o.plan.config.get("head") == "quantum"
+            quantum = (
+                o.plan.config.get("model") == "sdaqec" and o.plan.config.get("head") == "quantum"
+            )
             test = _evaluate_balanced(o.run_dir, backend if quantum else "statevector", log)["test"]
         row = {k: _num(test.get(k)) for k in spec.metrics if k != "fit_seconds"}
         if "fit_seconds" in spec.metrics:
@@ -193,7 +197,12 @@ def run_experiment(
     total = len(outcomes)
     if dry_run:
         for o in outcomes:
-            o.status = {"finished": "skipped", "interrupted": "resume", "absent": "run", "stale": "redo"}[o.status]
+            o.status = {
+                "finished": "skipped",
+                "interrupted": "resume",
+                "absent": "run",
+                "stale": "redo",
+            }[o.status]
         return ExperimentResult(spec, out, fits_dir, outcomes, 0.0)
 
     previous = _previous_walls(out)
@@ -213,13 +222,17 @@ def run_experiment(
             with _fit_lock(o.run_dir) as mine:
                 if not mine:
                     o.status = "busy"
-                    echo(f"{head}: being fitted by another process (lock {_lock_path(o.run_dir)}); left out")
+                    echo(
+                        f"{head}: being fitted by another process (lock {_lock_path(o.run_dir)}); left out"
+                    )
                     continue
                 before = fit_state(o.run_dir, o.plan.config)  # another process may have finished it
                 if before == "stale":
                     aside = _move_aside(o.run_dir)
-                    echo(f"{head}: its fit predates a change of FitConfig defaults "
-                         f"({', '.join(_stale(o))}); kept as {aside.name}, fitting again")
+                    echo(
+                        f"{head}: its fit predates a change of FitConfig defaults "
+                        f"({', '.join(_stale(o))}); kept as {aside.name}, fitting again"
+                    )
                     before = "absent"
                 if before == "finished":
                     o.status = "skipped"
@@ -237,8 +250,16 @@ def run_experiment(
     return result
 
 
-def _run_one(o: FitOutcome, before: str, spec: ExperimentSpec, head: str, progress: bool,
-             num_threads: int | None, echo, fit_log) -> None:
+def _run_one(
+    o: FitOutcome,
+    before: str,
+    spec: ExperimentSpec,
+    head: str,
+    progress: bool,
+    num_threads: int | None,
+    echo,
+    fit_log,
+) -> None:
     from ..train import FitConfig
 
     if before == "absent" and o.run_dir.exists():

@@ -171,7 +171,11 @@ def _fit_types() -> dict[str, Any]:
     from ..train.config import FitConfig
 
     hints = typing.get_type_hints(FitConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(FitConfig) if f.name not in RESERVED_FIELDS}
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(FitConfig)
+        if f.name not in RESERVED_FIELDS
+    }
 
 
 def fit_fields(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -217,7 +221,14 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Stage-2 fields: they only matter for a quantum head on a non-exact backend.
-STAGE2_FIELDS = ("noisy_epochs", "noisy_subset", "noisy_calibration", "noisy_batch_size", "noisy_lr", "shots")
+STAGE2_FIELDS = (
+    "noisy_epochs",
+    "noisy_subset",
+    "noisy_calibration",
+    "noisy_batch_size",
+    "noisy_lr",
+    "shots",
+)
 
 
 def unused_fields(config: dict[str, Any]) -> set[str]:
@@ -289,10 +300,14 @@ def _unknown(where: str, key: str, valid: Sequence[str], what: str) -> ConfigErr
     return ConfigError(f"{where}.{key}: unknown {what}; {hint}valid: {', '.join(valid)}")
 
 
-def _check_fields(table: Any, where: str, types_: dict[str, Any], *, allow: Sequence[str] = ()) -> dict:
+def _check_fields(
+    table: Any, where: str, types_: dict[str, Any], *, allow: Sequence[str] = ()
+) -> dict:
     """Type-checked copy of a table of FitConfig overrides (``allow``: extra keys kept as is)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table of FitConfig fields, got {type(table).__name__}")
+        raise ConfigError(
+            f"{where}: must be a table of FitConfig fields, got {type(table).__name__}"
+        )
     out = {}
     for key, value in table.items():
         if key in allow:
@@ -322,7 +337,9 @@ def _check_seeds(seeds: Any, where: str) -> list[int]:
         raise ConfigError(f"{where}: must be a non-empty list of integers, e.g. seeds = [0, 1, 2]")
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ConfigError(f"{where}: {s!r} is not a seed; seeds are integers >= 0, e.g. [0, 1, 2]")
+            raise ConfigError(
+                f"{where}: {s!r} is not a seed; seeds are integers >= 0, e.g. [0, 1, 2]"
+            )
     if len(set(seeds)) != len(seeds):
         dup = sorted({s for s in seeds if seeds.count(s) > 1})
         raise ConfigError(f"{where}: seed(s) {dup} listed twice; list each seed once")
@@ -363,7 +380,9 @@ def load_spec(path: str | Path, *, profile: str | None = None) -> ExperimentSpec
     return parse_spec(data, path=path, profile=profile)
 
 
-def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile: str | None = None) -> ExperimentSpec:
+def parse_spec(
+    data: dict[str, Any], *, path: str | Path | None = None, profile: str | None = None
+) -> ExperimentSpec:
     """Validate a spec already read from TOML (a dict). See the module docstring for the layout."""
     src = str(path) if path is not None else "<spec>"
     types_ = _fit_types()
@@ -392,16 +411,22 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
         raise ConfigError(f"{src}: experiment.description: must be a string")
     seeds = _check_seeds(exp.get("seeds", [0]), f"{src}: experiment.seeds")
     test_sets = _check_names(
-        exp.get("test_sets", ["original"]), f"{src}: experiment.test_sets", TEST_SETS,
+        exp.get("test_sets", ["original"]),
+        f"{src}: experiment.test_sets",
+        TEST_SETS,
         'test_sets = ["original", "balanced"]',
     )
     metrics = _check_names(
-        exp.get("metrics", list(DEFAULT_METRICS)), f"{src}: experiment.metrics", METRICS,
+        exp.get("metrics", list(DEFAULT_METRICS)),
+        f"{src}: experiment.metrics",
+        METRICS,
         'metrics = ["accuracy", "auc"]',
     )
     labels = exp.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise ConfigError(f'{src}: experiment.labels: must be a table of strings, e.g. {{ diffusion_steps = "T" }}')
+        raise ConfigError(
+            f'{src}: experiment.labels: must be a table of strings, e.g. {{ diffusion_steps = "T" }}'
+        )
     for key in labels:
         if key not in types_:
             raise _unknown(f"{src}: experiment.labels", key, sorted(types_), "FitConfig field")
@@ -421,7 +446,9 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
     if profile is not None:
         if profile not in profiles:
             have = ", ".join(profiles) or "none defined"
-            raise ConfigError(f"{src}: profile {profile!r} not found; profiles in this spec: {have}")
+            raise ConfigError(
+                f"{src}: profile {profile!r} not found; profiles in this spec: {have}"
+            )
         chosen = dict(profiles[profile])
         if "seeds" in chosen:
             seeds = list(chosen.pop("seeds"))
@@ -430,7 +457,9 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
     # ---- variants
     raw_variants = data.get("variants", [])
     if not isinstance(raw_variants, list) or not all(isinstance(v, dict) for v in raw_variants):
-        raise ConfigError(f"{src}: variants: must be an array of tables ([[variants]] with a name each)")
+        raise ConfigError(
+            f"{src}: variants: must be an array of tables ([[variants]] with a name each)"
+        )
     variants: list[Variant] = []
     for i, table in enumerate(raw_variants):
         where = f"{src}: variants[{i}]"
@@ -442,15 +471,17 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
 
     grid = data.get("grid", {})
     if not isinstance(grid, dict):
-        raise ConfigError(f"{src}: grid: must be a table of lists, e.g. [grid] beta_end = [0.005, 0.02]")
+        raise ConfigError(
+            f"{src}: grid: must be a table of lists, e.g. [grid] beta_end = [0.005, 0.02]"
+        )
     axes: list[tuple[str, list[Any]]] = []
     for key, values in grid.items():
         where = f"{src}: grid.{key}"
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}: must be a non-empty list of values, e.g. {key} = [1, 5, 10]")
-        checked = [
-            _check_fields({key: v}, f"{src}: grid", types_)[key] for v in values
-        ]
+            raise ConfigError(
+                f"{where}: must be a non-empty list of values, e.g. {key} = [1, 5, 10]"
+            )
+        checked = [_check_fields({key: v}, f"{src}: grid", types_)[key] for v in values]
         if len({json.dumps(v) for v in checked}) != len(checked):
             raise ConfigError(f"{where}: a value is listed twice; list each once")
         for v in variants:
@@ -468,11 +499,17 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
         for v in base_variants:
             for combo in combos:
                 label = ", ".join(
-                    f"{labels.get(k, k)}={_fmt_value(val)}" for (k, _), val in zip(axes, combo, strict=True)
+                    f"{labels.get(k, k)}={_fmt_value(val)}"
+                    for (k, _), val in zip(axes, combo, strict=True)
                 )
                 vname = f"{v.name}, {label}" if v.name else label
-                expanded.append(Variant(vname, {**v.overrides, **dict(zip([k for k, _ in axes], combo, strict=True))},
-                                        v.source or "grid"))
+                expanded.append(
+                    Variant(
+                        vname,
+                        {**v.overrides, **dict(zip([k for k, _ in axes], combo, strict=True))},
+                        v.source or "grid",
+                    )
+                )
         variants = expanded
     if not variants:
         variants = [Variant("base", {}, "base")]
@@ -480,7 +517,9 @@ def parse_spec(data: dict[str, Any], *, path: str | Path | None = None, profile:
     names = [v.name for v in variants]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ConfigError(f"{src}: variants: name(s) {', '.join(map(repr, dup))} used twice; names must be unique")
+        raise ConfigError(
+            f"{src}: variants: name(s) {', '.join(map(repr, dup))} used twice; names must be unique"
+        )
 
     spec = ExperimentSpec(
         name=name,
@@ -534,7 +573,11 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
         FitConfig(**merged, seed=spec.seeds[0]).validate()
     except ConfigError as e:
         msg = str(e)
-        fields_ = [f for f in sorted(merged, key=len, reverse=True) if re.search(rf"\b{re.escape(f)}\b", msg)]
+        fields_ = [
+            f
+            for f in sorted(merged, key=len, reverse=True)
+            if re.search(rf"\b{re.escape(f)}\b", msg)
+        ]
         if not fields_:
             fields_ = [f for f in _fit_types() if re.search(rf"\b{re.escape(f)}\b", msg)]
         key = _origin(spec, v, fields_[0], profile) if fields_ else "variants"
@@ -544,7 +587,9 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
 
         d = FitConfig(**merged)
         try:
-            DiffusionConfig(steps=d.diffusion_steps, beta_end=d.beta_end, rho_target=d.rho_target).validate()
+            DiffusionConfig(
+                steps=d.diffusion_steps, beta_end=d.beta_end, rho_target=d.rho_target
+            ).validate()
         except ConfigError as e:
             msg = str(e)
             name = msg.split(":", 1)[0].strip()
@@ -559,4 +604,6 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
         try:
             parse_fit_backend(backend)
         except BackendError as e:
-            raise ConfigError(f"{src}: {_origin(spec, v, 'backend', profile)}{label}: {e}") from None
+            raise ConfigError(
+                f"{src}: {_origin(spec, v, 'backend', profile)}{label}: {e}"
+            ) from None

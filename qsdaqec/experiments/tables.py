@@ -35,7 +35,9 @@ LABELS = {
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     """(mean, sample standard deviation (ddof=1), n) over the finite values; std is NaN for n < 2."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(float(x))], dtype=np.float64)
+    v = np.asarray(
+        [x for x in values if x is not None and math.isfinite(float(x))], dtype=np.float64
+    )
     n = int(v.size)
     if n == 0:
         return math.nan, math.nan, 0
@@ -95,9 +97,12 @@ def markdown(result) -> str:
     agg = aggregate(result)
     multi = len(spec.test_sets) > 1
     metrics = list(spec.metrics)
-    head = ["Variant"] + (["Test set"] if multi else []) + ["Seeds"] + [
-        LABELS[m] + ("" if m == "fit_seconds" else " (%)") for m in metrics
-    ]
+    head = (
+        ["Variant"]
+        + (["Test set"] if multi else [])
+        + ["Seeds"]
+        + [LABELS[m] + ("" if m == "fit_seconds" else " (%)") for m in metrics]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for e in agg:
         cells = [e["variant"]] + ([e["test_set"]] if multi else []) + [str(len(e["seeds"]))]
@@ -117,7 +122,11 @@ def markdown(result) -> str:
         "Mean ± sample standard deviation (ddof = 1) over the seeds with a finished fit (column "
         "*Seeds*); metrics in % of the test split"
         + (f" (n = {', '.join(map(str, n_test))} images)" if n_test else "")
-        + ("; *Fit time*: training + test seconds from each fit's run.json" if "fit_seconds" in metrics else "")
+        + (
+            "; *Fit time*: training + test seconds from each fit's run.json"
+            if "fit_seconds" in metrics
+            else ""
+        )
         + ". A metric undefined for a split (e.g. AUC with one class) is left out of its mean.",
         "",
         *lines,
@@ -135,9 +144,11 @@ def markdown(result) -> str:
     threads = sorted({i[1] for i in infos if i[1] is not None})
     if sources:
         parts += [
-            "Data: " + ", ".join(f"`{s}`" for s in sources)
+            "Data: "
+            + ", ".join(f"`{s}`" for s in sources)
             + (" (**the fits used different data sets**)" if len(sources) > 1 else "")
-            + (f"; torch threads per fit: {', '.join(map(str, threads))}" if threads else "") + ".",
+            + (f"; torch threads per fit: {', '.join(map(str, threads))}" if threads else "")
+            + ".",
             "",
         ]
     walls = [o.wall_seconds for o in result.outcomes if o.wall_seconds is not None]
@@ -182,7 +193,11 @@ def _csv_value(v: Any) -> Any:
 def summary_rows(result) -> list[dict[str, Any]]:
     rows = []
     for e in aggregate(result):
-        r: dict[str, Any] = {"variant": e["variant"], "test_set": e["test_set"], "n_seeds": len(e["seeds"])}
+        r: dict[str, Any] = {
+            "variant": e["variant"],
+            "test_set": e["test_set"],
+            "n_seeds": len(e["seeds"]),
+        }
         for m in result.spec.metrics:
             mean, std, _ = e[m]
             r[f"{m}_mean"], r[f"{m}_std"] = mean, std
@@ -209,16 +224,37 @@ def plot_bars(path: str | Path, result) -> Path:
     for j, m in enumerate(metrics):
         means = np.array([100 * e[m][0] if e[m][2] else np.nan for e in agg])
         stds = np.array([100 * e[m][1] if e[m][2] > 1 else 0.0 for e in agg])
-        ax.bar(x + (j - (n_bars - 1) / 2) * width, np.nan_to_num(means), width, yerr=stds, capsize=2,
-               label=LABELS[m], error_kw={"lw": 0.8})
-    ax.set_xticks(x, names, rotation=30 if n_groups > 4 else 0, ha="right" if n_groups > 4 else "center",
-                  fontsize=8)
+        ax.bar(
+            x + (j - (n_bars - 1) / 2) * width,
+            np.nan_to_num(means),
+            width,
+            yerr=stds,
+            capsize=2,
+            label=LABELS[m],
+            error_kw={"lw": 0.8},
+        )
+    ax.set_xticks(
+        x,
+        names,
+        rotation=30 if n_groups > 4 else 0,
+        ha="right" if n_groups > 4 else "center",
+        fontsize=8,
+    )
     ax.set_ylabel("% (mean ± std over seeds)")
     ax.set_ylim(0, 105)
     ax.axhline(50, color="grey", lw=0.6, ls=":")
-    ax.set_title(f"{spec.name}" + (f" [{spec.profile}]" if spec.profile else "")
-                 + f", seeds {', '.join(map(str, spec.seeds))}", fontsize=9)
-    ax.legend(fontsize=7, ncol=min(5, n_bars), loc="upper center", bbox_to_anchor=(0.5, -0.22 if n_groups > 4 else -0.1))
+    ax.set_title(
+        f"{spec.name}"
+        + (f" [{spec.profile}]" if spec.profile else "")
+        + f", seeds {', '.join(map(str, spec.seeds))}",
+        fontsize=9,
+    )
+    ax.legend(
+        fontsize=7,
+        ncol=min(5, n_bars),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22 if n_groups > 4 else -0.1),
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -234,19 +270,45 @@ def write_results(result) -> list[Path]:
     rows = fit_rows(result)
     summ = summary_rows(result)
     files = [atomic_write_text(out / "results.md", markdown(result))]
-    cols = ["variant", "test_set", "n_seeds"] + [f"{m}_{s}" for m in spec.metrics for s in ("mean", "std")]
+    cols = ["variant", "test_set", "n_seeds"] + [
+        f"{m}_{s}" for m in spec.metrics for s in ("mean", "std")
+    ]
     files.append(atomic_write_text(out / "results.csv", _csv_text(summ, cols)))
-    run_cols = ["variant", "seed", "test_set", *spec.metrics, "n_test", "status", "wall_seconds", "run_dir"]
+    run_cols = [
+        "variant",
+        "seed",
+        "test_set",
+        *spec.metrics,
+        "n_test",
+        "status",
+        "wall_seconds",
+        "run_dir",
+    ]
     files.append(atomic_write_text(out / "runs.csv", _csv_text(rows, run_cols)))
     fits = [
-        {"variant": o.plan.variant, "seed": o.plan.seed, "run_dir": str(o.run_dir), "status": o.status,
-         "wall_seconds": o.wall_seconds, "key": o.plan.key, "config": o.plan.config}
+        {
+            "variant": o.plan.variant,
+            "seed": o.plan.seed,
+            "run_dir": str(o.run_dir),
+            "status": o.status,
+            "wall_seconds": o.wall_seconds,
+            "key": o.plan.key,
+            "config": o.plan.config,
+        }
         for o in result.outcomes
     ]
-    files.append(atomic_write_json(out / "results.json", {
-        **plan_json(result), "summary": summ, "rows": rows, "fits": fits,
-        "wall_seconds_this_invocation": result.wall_seconds,
-    }))
+    files.append(
+        atomic_write_json(
+            out / "results.json",
+            {
+                **plan_json(result),
+                "summary": summ,
+                "rows": rows,
+                "fits": fits,
+                "wall_seconds_this_invocation": result.wall_seconds,
+            },
+        )
+    )
     if rows:
         files.append(plot_bars(out / "results.png", result))
     return files

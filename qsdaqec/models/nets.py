@@ -76,7 +76,9 @@ class SDAQECModel(nn.Module):
 class BaselineModel(nn.Module):
     """A torchvision classifier split into ``body`` (features) and a 2-class ``head``."""
 
-    def __init__(self, arch: str, body: nn.Module, head: nn.Module, feature_dim: int, *, normalize: bool):
+    def __init__(
+        self, arch: str, body: nn.Module, head: nn.Module, feature_dim: int, *, normalize: bool
+    ):
         super().__init__()
         self.arch = arch
         self.prep = GrayToRGB(normalize)
@@ -110,7 +112,9 @@ def _split_baseline(arch: str, net: nn.Module, n_classes: int, normalize: bool) 
         body = nn.Sequential(net)
     elif arch == "mobilenet_v2":
         dim = net.classifier[-1].in_features
-        body = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), net.classifier[:-1])
+        body = nn.Sequential(
+            net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), net.classifier[:-1]
+        )
     elif arch == "densenet121":
         dim = net.classifier.in_features
         body = nn.Sequential(net.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(1))

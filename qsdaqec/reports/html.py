@@ -69,7 +69,9 @@ def table(
         attr = f' class="{esc(klass)}"' if klass else ""
         cells = "".join(f"<td>{esc(fmt(r.get(k)))}</td>" for k, _ in columns)
         body.append(f"<tr{attr}>{cells}</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 STYLE = """
@@ -92,6 +94,6 @@ code{background:#f3f3f6;padding:0 3px}
 
 def page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
     )

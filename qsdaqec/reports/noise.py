@@ -71,9 +71,28 @@ SWEEPS = ("noise", "shots", "mitigation")
 
 #: Columns of results.csv and of the HTML table, in order.
 CSV_COLUMNS = (
-    "key", "label", "kind", "status", "encoding", "backend", "noise_scale", "shots", "mitigation",
-    "sweeps", *METRIC_NAMES, "ev_mae", "ev_max", "agree_exact", "d_accuracy", "d_auc", "n",
-    "width", "depth", "two_qubit_gates", "seconds", "note",
+    "key",
+    "label",
+    "kind",
+    "status",
+    "encoding",
+    "backend",
+    "noise_scale",
+    "shots",
+    "mitigation",
+    "sweeps",
+    *METRIC_NAMES,
+    "ev_mae",
+    "ev_max",
+    "agree_exact",
+    "d_accuracy",
+    "d_auc",
+    "n",
+    "width",
+    "depth",
+    "two_qubit_gates",
+    "seconds",
+    "note",
 )
 
 
@@ -117,7 +136,10 @@ class NoiseReportConfig:
             raise ConfigError(f"design {self.design!r}: use one of {', '.join(DESIGNS)}")
         if not self.backends:
             raise ConfigError("--backends: empty list; name at least one backend")
-        for name, values in (("noise scale", self.noise_scales), ("noise scale", (self.center_noise,))):
+        for name, values in (
+            ("noise scale", self.noise_scales),
+            ("noise scale", (self.center_noise,)),
+        ):
             for v in values:
                 if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                     raise ConfigError(f"{name} {v!r}: must be a finite number >= 0")
@@ -125,7 +147,9 @@ class NoiseReportConfig:
             if s is not None and (int(s) != s or s < 1):
                 raise ConfigError(f"shots {s!r}: must be a positive integer (or 'exact')")
         if not self.noise_scales or not self.shots or not self.mitigation:
-            raise ConfigError("--noise-scales, --shots and --mitigation need at least one value each")
+            raise ConfigError(
+                "--noise-scales, --shots and --mitigation need at least one value each"
+            )
         if self.optimization_level not in (0, 1, 2, 3):
             raise ConfigError(f"optimization level {self.optimization_level}: use 0, 1, 2 or 3")
         if not (0 <= self.tolerance < 1):
@@ -149,7 +173,9 @@ class NoiseReportConfig:
 def _split(text: str, what: str) -> list[str]:
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(not p for p in parts):
-        raise ConfigError(f"{what} {text!r}: a comma-separated list without empty items, e.g. {_EXAMPLES[what]}")
+        raise ConfigError(
+            f"{what} {text!r}: a comma-separated list without empty items, e.g. {_EXAMPLES[what]}"
+        )
     return parts
 
 
@@ -168,9 +194,13 @@ def parse_noise_scales(text: str) -> tuple[float, ...]:
         try:
             v = float(p)
         except ValueError:
-            raise ConfigError(f"--noise-scales: {p!r} is not a number; e.g. {_EXAMPLES['--noise-scales']}") from None
+            raise ConfigError(
+                f"--noise-scales: {p!r} is not a number; e.g. {_EXAMPLES['--noise-scales']}"
+            ) from None
         if not math.isfinite(v) or v < 0:
-            raise ConfigError(f"--noise-scales: {p} must be a finite number >= 0 (0 = noiseless, 1 = the device)")
+            raise ConfigError(
+                f"--noise-scales: {p} must be a finite number >= 0 (0 = noiseless, 1 = the device)"
+            )
         out.append(v)
     return tuple(dict.fromkeys(out))
 
@@ -184,7 +214,9 @@ def parse_shots(text: str) -> tuple[int | None, ...]:
         try:
             v = int(p)
         except ValueError:
-            raise ConfigError(f"--shots: {p!r} is not a whole number; e.g. {_EXAMPLES['--shots']}") from None
+            raise ConfigError(
+                f"--shots: {p!r} is not a whole number; e.g. {_EXAMPLES['--shots']}"
+            ) from None
         if v < 1:
             raise ConfigError(f"--shots: {p} must be a positive number of shots")
         out.append(v)
@@ -316,11 +348,15 @@ def plan_points(cfg: NoiseReportConfig, encodings: Sequence[str]) -> list[PointS
     for enc in encodings:
         for b in cfg.backends:
             knob = noise_knob(b)
-            scales = list(cfg.noise_scales) if knob == "scalable" else [1.0 if knob == "device" else 0.0]
+            scales = (
+                list(cfg.noise_scales) if knob == "scalable" else [1.0 if knob == "device" else 0.0]
+            )
             center_noise = cfg.center_noise if knob == "scalable" else scales[0]
             shot_list = [s for s in cfg.shots if s is not None or exact_capable(b)]
             if not shot_list:
-                shot_list = [max(s for s in cfg.shots if s is not None)] if any(cfg.shots) else [1024]
+                shot_list = (
+                    [max(s for s in cfg.shots if s is not None)] if any(cfg.shots) else [1024]
+                )
             if cfg.center_shots is not None:
                 center_shots = cfg.center_shots
             elif exact_capable(b):
@@ -344,7 +380,9 @@ def plan_points(cfg: NoiseReportConfig, encodings: Sequence[str]) -> list[PointS
                             merged[k].add("mitigation")
                 continue
             # the centre belongs to every sweep (the reference the others move away from)
-            for sweep in ("noise", "shots", "mitigation") if knob == "scalable" else ("shots", "mitigation"):
+            for sweep in (
+                ("noise", "shots", "mitigation") if knob == "scalable" else ("shots", "mitigation")
+            ):
                 add(enc, b, center_noise, center_shots, "none", sweep)
             if knob == "scalable":
                 for n in scales:
@@ -485,9 +523,13 @@ def runner_config(point: PointSpec, cfg: NoiseReportConfig) -> Any:
 CHUNK = 16
 
 
-def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
-             factory: EstimatorFactory, on_chunk: Callable[[int], None] | None = None,
-             ) -> tuple[np.ndarray, np.ndarray]:
+def estimate(
+    src: HeadSource,
+    point: PointSpec,
+    cfg: NoiseReportConfig,
+    factory: EstimatorFactory,
+    on_chunk: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(evs, stds), each ``(N, 4)``: the test split through the head on the point's backend.
     One estimator per point; each call is one PUB of up to :data:`CHUNK` samples (parameter
     array broadcast against the 4 observables). ``on_chunk(n)`` after every call."""
@@ -509,7 +551,11 @@ def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
         res = est.run([pub], **kwargs).result()[0]
         evs = np.asarray(res.data.evs, dtype=np.float64).reshape(len(rows), -1)
         stds = getattr(res.data, "stds", None)
-        stds = np.zeros_like(evs) if stds is None else np.asarray(stds, dtype=np.float64).reshape(evs.shape)
+        stds = (
+            np.zeros_like(evs)
+            if stds is None
+            else np.asarray(stds, dtype=np.float64).reshape(evs.shape)
+        )
         evs_parts.append(evs)
         std_parts.append(stds)
         if on_chunk is not None:
@@ -517,8 +563,9 @@ def estimate(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
     return np.concatenate(evs_parts), np.concatenate(std_parts)
 
 
-def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig,
-                   factory: EstimatorFactory | None = None) -> dict[str, Any]:
+def transpile_info(
+    backend: str, src: HeadSource, cfg: NoiseReportConfig, factory: EstimatorFactory | None = None
+) -> dict[str, Any]:
     """Width (qubits the ISA circuit acts on), depth and two-qubit gates of the head on
     ``backend``: the runner's own (cached) transpilation, the one the points run."""
     from ..runner.backends import parse_backend
@@ -532,8 +579,14 @@ def transpile_info(backend: str, src: HeadSource, cfg: NoiseReportConfig,
     )
     prepare = getattr(est, "prepare", None)
     if prepare is None:  # an estimator without the runner's prepare(): nothing to report
-        return {"backend": backend, "encoding": src.encoding, "width": None, "depth": None,
-                "two_qubit_gates": None, "note": "estimator does not expose its transpiled circuit"}
+        return {
+            "backend": backend,
+            "encoding": src.encoding,
+            "width": None,
+            "depth": None,
+            "two_qubit_gates": None,
+            "note": "estimator does not expose its transpiled circuit",
+        }
     prog = prepare(src.circuit)
     isa = prog.circuit
     active = set()
@@ -574,7 +627,9 @@ def classical_reference(cfg: NoiseReportConfig, src: HeadSource) -> dict[str, An
 
         run = load_run(cfg.classical_run)
         if run.is_quantum:
-            raise RunError(f"{cfg.classical_run}: --classical-run must be a run with --head classical")
+            raise RunError(
+                f"{cfg.classical_run}: --classical-run must be a run with --head classical"
+            )
         feats, labels, ids = run.test_features()
         if sorted(map(str, ids)) != sorted(src.ids):
             raise RunError(
@@ -588,7 +643,10 @@ def classical_reference(cfg: NoiseReportConfig, src: HeadSource) -> dict[str, An
         logits = predict_logits(fn, feats, 64)
         prob = torch.softmax(logits, 1)[:, run.positive].numpy()
         m = classification_metrics(labels.numpy(), prob, positive=run.positive)
-        return {"source": f"run {cfg.classical_run} ({run.cfg.model}, classical head)", "metrics": m}
+        return {
+            "source": f"run {cfg.classical_run} ({run.cfg.model}, classical head)",
+            "metrics": m,
+        }
     return _linear_probe(src)
 
 
@@ -661,7 +719,9 @@ def job_points(src: HeadSource) -> list[dict[str, Any]]:
             "key": f"job_{rec.record_id}",
             "label": f"{src.encoding} | {rec.backend} | hardware job {rec.record_id}",
             "kind": "job",
-            "status": "ok" if rec.status == "complete" else f"partial ({len(idx)}/{rec.samples['count']})",
+            "status": "ok"
+            if rec.status == "complete"
+            else f"partial ({len(idx)}/{rec.samples['count']})",
             "encoding": src.encoding,
             "backend": rec.backend,
             "noise_scale": None,
@@ -670,7 +730,8 @@ def job_points(src: HeadSource) -> list[dict[str, Any]]:
             "sweeps": ["job"],
             "metrics": m,
             "n": int(len(idx)),
-            "width": None, "depth": rec.circuit.get("depth"),
+            "width": None,
+            "depth": rec.circuit.get("depth"),
             "two_qubit_gates": rec.circuit.get("two_qubit_gates"),
             "record": str(rec.path),
             "note": rec.options.get("note") or "",
@@ -678,11 +739,15 @@ def job_points(src: HeadSource) -> list[dict[str, Any]]:
         if all(i in by_id for i in ids):
             exact = src.exact_evs[[by_id[i] for i in ids]]
             row.update(_ev_errors(ev, exact, src))
-            row["note"] = (row["note"] + "; " if row["note"] else "") + "compared with this run's exact head"
+            row["note"] = (
+                row["note"] + "; " if row["note"] else ""
+            ) + "compared with this run's exact head"
         elif (rec.folder / "reference_evs.npy").is_file():
             ref = R.load_array(rec.folder / "reference_evs.npy")[idx]
             row.update(_ev_errors(ev, ref, src))
-            row["note"] = (row["note"] + "; " if row["note"] else "") + "samples outside this run's test split"
+            row["note"] = (
+                row["note"] + "; " if row["note"] else ""
+            ) + "samples outside this run's test split"
         out.append(row)
     return out
 
@@ -762,19 +827,33 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def compute_point(src: HeadSource, point: PointSpec, cfg: NoiseReportConfig,
-                  factory: EstimatorFactory, key: str,
-                  on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
+def compute_point(
+    src: HeadSource,
+    point: PointSpec,
+    cfg: NoiseReportConfig,
+    factory: EstimatorFactory,
+    key: str,
+    on_chunk: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     base = {
-        "key": key, "label": point.label, "kind": "simulation", **point.settings(),
-        "sweeps": list(point.sweeps), "n": int(len(src.labels)),
+        "key": key,
+        "label": point.label,
+        "kind": "simulation",
+        **point.settings(),
+        "sweeps": list(point.sweeps),
+        "n": int(len(src.labels)),
     }
     try:
         evs, stds = estimate(src, point, cfg, factory, on_chunk)
     except (ConfigError, BackendError) as e:
-        return {**base, "status": "unsupported", "note": str(e), "metrics": None,
-                "seconds": round(time.perf_counter() - t0, 2)}
+        return {
+            **base,
+            "status": "unsupported",
+            "note": str(e),
+            "metrics": None,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
     m = src.metrics(evs)
     return {
         **base,
@@ -804,8 +883,10 @@ def run_noise_report(
     by_enc = _check_sources(sources, cfg)
     primary = sources[0]
     encodings = list(by_enc)
-    log(f"test split: {len(primary.labels)} samples ({', '.join(primary.classes)}); "
-        f"encodings: {', '.join(f'{e} ({s.run_dir})' for e, s in by_enc.items())}")
+    log(
+        f"test split: {len(primary.labels)} samples ({', '.join(primary.classes)}); "
+        f"encodings: {', '.join(f'{e} ({s.run_dir})' for e, s in by_enc.items())}"
+    )
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
 
@@ -813,27 +894,57 @@ def run_noise_report(
     references: list[dict[str, Any]] = []
     for enc, src in by_enc.items():
         m = src.metrics(src.exact_evs)
-        references.append({
-            "key": f"exact_{enc}", "label": f"{enc} | exact quantum head (statevector)",
-            "kind": "exact", "status": "ok", "encoding": enc, "backend": "statevector",
-            "noise_scale": 0.0, "shots": None, "mitigation": "none", "sweeps": ["reference"],
-            "metrics": m, "ev_mae": 0.0, "ev_max": 0.0, "agree_exact": 1.0,
-            "n": int(len(src.labels)), "run": str(src.run_dir),
-        })
+        references.append(
+            {
+                "key": f"exact_{enc}",
+                "label": f"{enc} | exact quantum head (statevector)",
+                "kind": "exact",
+                "status": "ok",
+                "encoding": enc,
+                "backend": "statevector",
+                "noise_scale": 0.0,
+                "shots": None,
+                "mitigation": "none",
+                "sweeps": ["reference"],
+                "metrics": m,
+                "ev_mae": 0.0,
+                "ev_max": 0.0,
+                "agree_exact": 1.0,
+                "n": int(len(src.labels)),
+                "run": str(src.run_dir),
+            }
+        )
     classical = classical_reference(cfg, primary)
-    references.append({
-        "key": "classical", "label": "classical head", "kind": "classical", "status": "ok",
-        "encoding": None, "backend": "cpu", "noise_scale": None, "shots": None,
-        "mitigation": None, "sweeps": ["reference"], "metrics": classical["metrics"],
-        "n": int(len(primary.labels)), "note": classical["source"],
-    })
+    references.append(
+        {
+            "key": "classical",
+            "label": "classical head",
+            "kind": "classical",
+            "status": "ok",
+            "encoding": None,
+            "backend": "cpu",
+            "noise_scale": None,
+            "shots": None,
+            "mitigation": None,
+            "sweeps": ["reference"],
+            "metrics": classical["metrics"],
+            "n": int(len(primary.labels)),
+            "note": classical["source"],
+        }
+    )
 
     # ---- transpilation, once per backend and encoding (cached like the points)
     transpiled: dict[tuple[str, str], dict[str, Any]] = {}
     for enc, src in by_enc.items():
         for b in cfg.backends:
-            tkey = "transpile_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{enc}_{b}") + "_" + hashlib.sha256(
-                json.dumps(_context(src, cfg), sort_keys=True).encode()).hexdigest()[:10]
+            tkey = (
+                "transpile_"
+                + re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{enc}_{b}")
+                + "_"
+                + hashlib.sha256(
+                    json.dumps(_context(src, cfg), sort_keys=True).encode()
+                ).hexdigest()[:10]
+            )
             path = points_dir / f"{tkey}.json"
             if path.is_file():
                 transpiled[(enc, b)] = read_json(path)
@@ -848,8 +959,11 @@ def run_noise_report(
     pending = [(p, k) for p, k in keyed if not _load_point(points_dir / f"{k}.json")]
     reused = len(keyed) - len(pending)
     log(f"{len(keyed)} points: {reused} already computed, {len(pending)} to compute")
-    bar = _progress(sum(len(by_enc[p.encoding].labels) for p, _ in pending), cfg.progress,
-                    f"{len(pending)} point(s)")
+    bar = _progress(
+        sum(len(by_enc[p.encoding].labels) for p, _ in pending),
+        cfg.progress,
+        f"{len(pending)} point(s)",
+    )
     try:
         for p, k in pending:
             bar.set_postfix_str(p.label, refresh=True)
@@ -863,7 +977,12 @@ def run_noise_report(
     for p, k in keyed:
         row = _load_point(points_dir / f"{k}.json")
         row["sweeps"] = list(p.sweeps)  # sweep membership depends on the grid, not the result
-        row.update({f: transpiled[(p.encoding, p.backend)].get(f) for f in ("width", "depth", "two_qubit_gates")})
+        row.update(
+            {
+                f: transpiled[(p.encoding, p.backend)].get(f)
+                for f in ("width", "depth", "two_qubit_gates")
+            }
+        )
         rows.append(row)
 
     jobs: list[dict[str, Any]] = []
@@ -899,14 +1018,22 @@ def run_noise_report(
     for name, data in pngs.items():
         atomic_write_bytes(out / "plots" / f"{name}.png", data)
     html_path = atomic_write_text(out / "report.html", html_text)
-    return ReportResult(out, html_path, json_path, csv_path, len(pending), reused, all_rows, conclusion)
+    return ReportResult(
+        out, html_path, json_path, csv_path, len(pending), reused, all_rows, conclusion
+    )
 
 
 def _progress(total: int, enabled: bool, what: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"noise report, {what}", unit="sample",
-                disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=f"noise report, {what}",
+        unit="sample",
+        disable=not enabled or total == 0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def _load_point(path: Path) -> dict[str, Any] | None:
@@ -927,7 +1054,11 @@ def _flatten(r: dict[str, Any], exact: dict[str, Any] | None) -> None:
         r[name] = float("nan") if v is None else float(v)
     if exact is not None and r is not exact and r.get("metrics"):
         r["d_accuracy"] = r["accuracy"] - exact["accuracy"]
-        r["d_auc"] = r["auc"] - exact["auc"] if not (math.isnan(r["auc"]) or math.isnan(exact["auc"])) else float("nan")
+        r["d_auc"] = (
+            r["auc"] - exact["auc"]
+            if not (math.isnan(r["auc"]) or math.isnan(exact["auc"]))
+            else float("nan")
+        )
     elif r is exact:
         r["d_accuracy"], r["d_auc"] = 0.0, 0.0
     r.setdefault("note", "")
@@ -984,10 +1115,16 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
                     "accuracy cannot fall below that class's share; judge noise by AUC and the EV error."
                 )
             elif not math.isnan(ex["auc"]) and ex["auc"] < 0.6:
-                out.append(f"Caution ({enc}): the exact head is close to chance (AUC {ex['auc']:.3f}).")
+                out.append(
+                    f"Caution ({enc}): the exact head is close to chance (AUC {ex['auc']:.3f})."
+                )
         for b in cfg.backends:
             noise = sorted(
-                (r for r in sims if r["encoding"] == enc and r["backend"] == b and "noise" in r["sweeps"]),
+                (
+                    r
+                    for r in sims
+                    if r["encoding"] == enc and r["backend"] == b and "noise" in r["sweeps"]
+                ),
                 key=lambda r: r["noise_scale"],
             )
             if len(noise) >= 2:
@@ -1000,14 +1137,18 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
                 top = noise[-1]["noise_scale"]
                 scales = f"{_num(noise[0]['noise_scale'])}–{_num(top)}"
                 if within is None:
-                    s = (f"on {b}: accuracy is already more than {_pts(tol)} from exact at noise "
-                         f"scale {_num(noise[0]['noise_scale'])} ({noise[0]['accuracy']:.3f})")
+                    s = (
+                        f"on {b}: accuracy is already more than {_pts(tol)} from exact at noise "
+                        f"scale {_num(noise[0]['noise_scale'])} ({noise[0]['accuracy']:.3f})"
+                    )
                 elif within == top:
                     s = f"on {b}: accuracy stays within {_pts(tol)} of exact over the whole tested range (noise scale {scales})"
                 else:
                     nxt = next(r for r in noise if r["noise_scale"] > within)
-                    s = (f"on {b}: accuracy stays within {_pts(tol)} of exact up to noise scale "
-                         f"{_num(within)} (at {_num(nxt['noise_scale'])}: {nxt['accuracy']:.3f})")
+                    s = (
+                        f"on {b}: accuracy stays within {_pts(tol)} of exact up to noise scale "
+                        f"{_num(within)} (at {_num(nxt['noise_scale'])}: {nxt['accuracy']:.3f})"
+                    )
                 if classical:
                     below = next((r for r in noise if r["accuracy"] < c_acc), None)
                     if a0 < c_acc:
@@ -1015,35 +1156,68 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
                     elif below is None:
                         s += f"; it never falls below the classical head ({c_acc:.3f}) within the tested range"
                     else:
-                        s += (f"; it falls below the classical head ({c_acc:.3f}) at noise scale "
-                              f"{_num(below['noise_scale'])} ({below['accuracy']:.3f})")
+                        s += (
+                            f"; it falls below the classical head ({c_acc:.3f}) at noise scale "
+                            f"{_num(below['noise_scale'])} ({below['accuracy']:.3f})"
+                        )
                 if not (math.isnan(ex["auc"]) or math.isnan(noise[-1]["auc"])):
                     s += f"; AUC {ex['auc']:.3f} exact, {noise[-1]['auc']:.3f} at noise scale {_num(top)}"
                 dev = next((r for r in noise if r["noise_scale"] == 1.0), None)
                 if dev is not None:
-                    s += (f". At the device's noise (scale 1) the expectation values are off by "
-                          f"{dev['ev_mae']:.3f} on average (max {dev['ev_max']:.3f}) and "
-                          f"{100 * dev['agree_exact']:.0f}% of predictions equal the exact head's")
+                    s += (
+                        f". At the device's noise (scale 1) the expectation values are off by "
+                        f"{dev['ev_mae']:.3f} on average (max {dev['ev_max']:.3f}) and "
+                        f"{100 * dev['agree_exact']:.0f}% of predictions equal the exact head's"
+                    )
                 out.append(f"{enc}, " + s + ".")
             shots = sorted(
-                (r for r in sims if r["encoding"] == enc and r["backend"] == b and "shots" in r["sweeps"]
-                 and r["shots"] is not None),
+                (
+                    r
+                    for r in sims
+                    if r["encoding"] == enc
+                    and r["backend"] == b
+                    and "shots" in r["sweeps"]
+                    and r["shots"] is not None
+                ),
                 key=lambda r: r["shots"],
             )
             if shots:
-                center = next((r for r in sims if r["encoding"] == enc and r["backend"] == b
-                               and "shots" in r["sweeps"] and r["shots"] is None), None)
+                center = next(
+                    (
+                        r
+                        for r in sims
+                        if r["encoding"] == enc
+                        and r["backend"] == b
+                        and "shots" in r["sweeps"]
+                        and r["shots"] is None
+                    ),
+                    None,
+                )
                 ref = center or ex
                 what = "exact expectation values at the same noise" if center else "the exact head"
-                ok = next((r for r in shots if abs(r["accuracy"] - ref["accuracy"]) <= tol + 1e-12
-                           and all(abs(q["accuracy"] - ref["accuracy"]) <= tol + 1e-12
-                                   for q in shots if q["shots"] >= r["shots"])), None)
+                ok = next(
+                    (
+                        r
+                        for r in shots
+                        if abs(r["accuracy"] - ref["accuracy"]) <= tol + 1e-12
+                        and all(
+                            abs(q["accuracy"] - ref["accuracy"]) <= tol + 1e-12
+                            for q in shots
+                            if q["shots"] >= r["shots"]
+                        )
+                    ),
+                    None,
+                )
                 if ok is None:
                     s = f"no tested shot count ({', '.join(str(r['shots']) for r in shots)}) brings accuracy within {_pts(tol)} of {what}"
                 else:
                     s = f"{ok['shots']} shots or more keep accuracy within {_pts(tol)} of {what} ({ref['accuracy']:.3f})"
                 out.append(f"{enc}, on {b}: " + s + ".")
-            mits = [r for r in sims if r["encoding"] == enc and r["backend"] == b and "mitigation" in r["sweeps"]]
+            mits = [
+                r
+                for r in sims
+                if r["encoding"] == enc and r["backend"] == b and "mitigation" in r["sweeps"]
+            ]
             none = next((r for r in mits if r["mitigation"] == "none"), None)
             if none is not None and len(mits) > 1:
                 parts = []
@@ -1055,18 +1229,34 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
                         f"EV error {none['ev_mae']:.3f} → {r['ev_mae']:.3f}"
                     )
                 if parts:
-                    out.append(f"{enc}, on {b}, mitigation vs none at noise scale "
-                               f"{_num(none['noise_scale'])}: " + "; ".join(parts) + ".")
-            bad = [r for r in rows if r["kind"] == "simulation" and r["encoding"] == enc
-                   and r["backend"] == b and r.get("status") != "ok"]
+                    out.append(
+                        f"{enc}, on {b}, mitigation vs none at noise scale "
+                        f"{_num(none['noise_scale'])}: " + "; ".join(parts) + "."
+                    )
+            bad = [
+                r
+                for r in rows
+                if r["kind"] == "simulation"
+                and r["encoding"] == enc
+                and r["backend"] == b
+                and r.get("status") != "ok"
+            ]
             if bad:
-                out.append(f"{enc}, on {b}: {len(bad)} point(s) not supported by the backend "
-                           f"(e.g. {bad[0]['label']}: {bad[0].get('note', '')}).")
+                out.append(
+                    f"{enc}, on {b}: {len(bad)} point(s) not supported by the backend "
+                    f"(e.g. {bad[0]['label']}: {bad[0].get('note', '')})."
+                )
     if len(exact) > 1:
         parts = []
         for enc, ex in exact.items():
-            dev = [r for r in sims if r["encoding"] == enc and r["noise_scale"] == cfg.center_noise
-                   and r["mitigation"] == "none" and "noise" in r["sweeps"]]
+            dev = [
+                r
+                for r in sims
+                if r["encoding"] == enc
+                and r["noise_scale"] == cfg.center_noise
+                and r["mitigation"] == "none"
+                and "noise" in r["sweeps"]
+            ]
             s = f"{enc} {ex['accuracy']:.3f} exact"
             if dev:
                 s += f", {dev[0]['accuracy']:.3f} on {dev[0]['backend']} at noise {_num(cfg.center_noise)}"
@@ -1081,7 +1271,11 @@ def conclude(rows: Sequence[dict[str, Any]], cfg: NoiseReportConfig, n_test: int
     step = 1.0 / n_test if n_test else float("nan")
     out.append(
         f"Test split: {n_test} samples, so one sample moves accuracy by {_pts(step)}"
-        + (f" (more than the {_pts(tol)} tolerance: 'within tolerance' means no prediction changed)"
-           if step > tol else "") + "."
+        + (
+            f" (more than the {_pts(tol)} tolerance: 'within tolerance' means no prediction changed)"
+            if step > tol
+            else ""
+        )
+        + "."
     )
     return out

@@ -39,8 +39,13 @@ def _refs(ax, rows, metric: str, encodings: Sequence[str]) -> None:
     for i, enc in enumerate(encodings):
         ex = next((r for r in rows if r["kind"] == "exact" and r["encoding"] == enc), None)
         if ex is not None and not math.isnan(ex[metric]):
-            ax.axhline(ex[metric], ls=":", lw=1.2, c="#555" if len(encodings) == 1 else _series_color(i),
-                       label=f"exact ({enc})")
+            ax.axhline(
+                ex[metric],
+                ls=":",
+                lw=1.2,
+                c="#555" if len(encodings) == 1 else _series_color(i),
+                label=f"exact ({enc})",
+            )
     cl = next((r for r in rows if r["kind"] == "classical"), None)
     if cl is not None and not math.isnan(cl.get(metric, math.nan)):
         ax.axhline(cl[metric], ls="-.", lw=1.2, c="black", label="classical head")
@@ -79,8 +84,11 @@ def _sweep(rows, enc, backend, sweep) -> list[dict[str, Any]]:
 
 
 def plot_shots(rows) -> bytes | None:
-    series = [(e, b) for e, b in _series(rows)
-              if len([r for r in _sweep(rows, e, b, "shots") if r["shots"] is not None]) >= 1]
+    series = [
+        (e, b)
+        for e, b in _series(rows)
+        if len([r for r in _sweep(rows, e, b, "shots") if r["shots"] is not None]) >= 1
+    ]
     if not series:
         return None
     p = plt()
@@ -96,8 +104,12 @@ def plot_shots(rows) -> bytes | None:
         axes[0].plot(xs, [r["accuracy"] for r in pts], "o-", c=c, label=lab)
         axes[1].plot(xs, [r["ev_mae"] for r in pts], "o-", c=c, label=lab)
         if exact is not None:
-            axes[0].axhline(exact["accuracy"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs")
-            axes[1].axhline(exact["ev_mae"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs")
+            axes[0].axhline(
+                exact["accuracy"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs"
+            )
+            axes[1].axhline(
+                exact["ev_mae"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs"
+            )
     _refs(axes[0], rows, "accuracy", encs)
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_title("accuracy vs shots", fontsize=10)
@@ -118,7 +130,14 @@ def _bars(ax, groups: list[str], names: list[str], values: dict[tuple[str, str],
         bars = ax.bar(xs, ys, width * 0.95, color=_series_color(j), label=name)
         for bar, y in zip(bars, ys, strict=True):
             if not math.isnan(y):
-                ax.text(bar.get_x() + bar.get_width() / 2, y, f"{y:.3f}", ha="center", va="bottom", fontsize=6)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    y,
+                    f"{y:.3f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
     ax.set_xticks(range(len(groups)), groups, fontsize=7)
 
 
@@ -166,10 +185,18 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
             acc[(r["encoding"], "exact")] = r["accuracy"]
             auc[(r["encoding"], "exact")] = r["auc"]
     for r in rows:
-        if r["kind"] == "simulation" and r.get("status") == "ok" and r["mitigation"] == "none" and (
-            ("noise" in r["sweeps"] and r["noise_scale"] == center_noise)
-            or (r["backend"].split(":")[0] != "aer_noisy" and "shots" in r["sweeps"]
-                and "mitigation" in r["sweeps"])
+        if (
+            r["kind"] == "simulation"
+            and r.get("status") == "ok"
+            and r["mitigation"] == "none"
+            and (
+                ("noise" in r["sweeps"] and r["noise_scale"] == center_noise)
+                or (
+                    r["backend"].split(":")[0] != "aer_noisy"
+                    and "shots" in r["sweeps"]
+                    and "mitigation" in r["sweeps"]
+                )
+            )
         ):
             name = f"{r['backend']} (noise {r['noise_scale']:g}, shots {r['shots'] or 'exact'})"
             if name not in names:
@@ -183,7 +210,9 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
             acc[(r["encoding"], name)] = r["accuracy"]
             auc[(r["encoding"], name)] = r["auc"]
     p = plt()
-    fig, axes = p.subplots(1, 2, figsize=(max(8, 2.5 * len(encs) * max(1, len(names)) / 2 + 4), 3.8))
+    fig, axes = p.subplots(
+        1, 2, figsize=(max(8, 2.5 * len(encs) * max(1, len(names)) / 2 + 4), 3.8)
+    )
     _bars(axes[0], encs, names, acc)
     _bars(axes[1], encs, names, auc)
     _refs(axes[0], rows, "accuracy", [])
@@ -197,21 +226,40 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
 
 
 TABLE_COLUMNS = [
-    ("key", "key"), ("label", "point"), ("kind", "kind"), ("status", "status"), ("sweeps", "sweeps"),
-    ("accuracy", "acc"), ("auc", "AUC"), ("f1", "F1"), ("sensitivity", "sens"),
-    ("specificity", "spec"), ("d_accuracy", "Δacc vs exact"), ("ev_mae", "EV err mean"),
-    ("ev_max", "EV err max"), ("agree_exact", "same pred as exact"), ("width", "width"),
-    ("depth", "depth"), ("two_qubit_gates", "2q gates"), ("n", "n"), ("seconds", "s"),
+    ("key", "key"),
+    ("label", "point"),
+    ("kind", "kind"),
+    ("status", "status"),
+    ("sweeps", "sweeps"),
+    ("accuracy", "acc"),
+    ("auc", "AUC"),
+    ("f1", "F1"),
+    ("sensitivity", "sens"),
+    ("specificity", "spec"),
+    ("d_accuracy", "Δacc vs exact"),
+    ("ev_mae", "EV err mean"),
+    ("ev_max", "EV err max"),
+    ("agree_exact", "same pred as exact"),
+    ("width", "width"),
+    ("depth", "depth"),
+    ("two_qubit_gates", "2q gates"),
+    ("n", "n"),
+    ("seconds", "s"),
     ("note", "note"),
 ]
 
 
-def render_html(payload: dict[str, Any], rows: list[dict[str, Any]], cfg: Any) -> tuple[str, dict[str, bytes]]:
+def render_html(
+    payload: dict[str, Any], rows: list[dict[str, Any]], cfg: Any
+) -> tuple[str, dict[str, bytes]]:
     """The page and the PNGs embedded in it (also written beside it by the caller)."""
     pngs: dict[str, bytes] = {}
-    for name, fn in (("noise", lambda: plot_noise(rows)), ("shots", lambda: plot_shots(rows)),
-                     ("mitigation", lambda: plot_mitigation(rows)),
-                     ("encoding", lambda: plot_encodings(rows, cfg.center_noise))):
+    for name, fn in (
+        ("noise", lambda: plot_noise(rows)),
+        ("shots", lambda: plot_shots(rows)),
+        ("mitigation", lambda: plot_mitigation(rows)),
+        ("encoding", lambda: plot_encodings(rows, cfg.center_noise)),
+    ):
         png = fn()
         if png is not None:
             pngs[name] = png
@@ -219,12 +267,13 @@ def render_html(payload: dict[str, Any], rows: list[dict[str, Any]], cfg: Any) -
     design = (
         "one-at-a-time sweeps around a centre point (noise scale "
         f"{cfg.center_noise:g}, shots {'exact expectation values where the backend allows, else the largest --shots' if cfg.center_shots is None else cfg.center_shots}, no mitigation)"
-        if cfg.design == "sweep" else "the full cross product noise x shots x mitigation"
+        if cfg.design == "sweep"
+        else "the full cross product noise x shots x mitigation"
     )
     parts = [
         "<h1>Noise-robustness report</h1>",
         f'<p class="meta">runs {runs} · test split {payload["n_test"]} samples '
-        f'(positive class: {esc(payload["positive"])}) · created {esc(payload["created"])} · '
+        f"(positive class: {esc(payload['positive'])}) · created {esc(payload['created'])} · "
         f"grid: {esc(design)}</p>",
         '<div class="conclusion"><b>Conclusion</b><ul>'
         + "".join(f"<li>{esc(s)}</li>" for s in payload["conclusion"])
@@ -235,41 +284,64 @@ def render_html(payload: dict[str, Any], rows: list[dict[str, Any]], cfg: Any) -
         "predicted class equals the exact head's.</p>",
     ]
     titles = {
-        "noise": ("Metrics vs noise scale",
-                  "The device noise model scaled by a factor (0 = noiseless, 1 = the device, 2 = twice "
-                  "as noisy), at the centre's shots, no mitigation."),
+        "noise": (
+            "Metrics vs noise scale",
+            "The device noise model scaled by a factor (0 = noiseless, 1 = the device, 2 = twice "
+            "as noisy), at the centre's shots, no mitigation.",
+        ),
         "shots": ("Metrics vs shots", "Shot noise at the centre's noise scale, no mitigation."),
         "mitigation": ("Mitigation comparison", "At the centre's noise scale and shots."),
-        "encoding": ("Encoding comparison",
-                     "Runs trained with each encoding on the same data and test split."),
+        "encoding": (
+            "Encoding comparison",
+            "Runs trained with each encoding on the same data and test split.",
+        ),
     }
     for name, (title, note) in titles.items():
-        parts.append(f"<h2>{esc(title)}</h2><p class=\"note\">{esc(note)}</p>")
+        parts.append(f'<h2>{esc(title)}</h2><p class="note">{esc(note)}</p>')
         if name in pngs:
             parts.append(f'<div class="figs">{img_tag(pngs[name], title)}</div>')
         elif name == "encoding":
-            parts.append('<p class="note">Only one encoding: pass a second --run trained with the other '
-                         "encoding on the same data to compare.</p>")
+            parts.append(
+                '<p class="note">Only one encoding: pass a second --run trained with the other '
+                "encoding on the same data to compare.</p>"
+            )
         else:
             parts.append('<p class="note">No points of this sweep in the grid.</p>')
     parts.append("<h2>Transpiled circuits</h2>")
-    parts.append(table(
-        [("encoding", "encoding"), ("backend", "backend"), ("width", "active qubits"),
-         ("device_qubits", "device qubits"), ("depth", "depth"), ("two_qubit_gates", "2q gates"),
-         ("layout", "layout (logical → physical)"), ("optimization_level", "opt. level")],
-        payload["transpiled"],
-    ))
+    parts.append(
+        table(
+            [
+                ("encoding", "encoding"),
+                ("backend", "backend"),
+                ("width", "active qubits"),
+                ("device_qubits", "device qubits"),
+                ("depth", "depth"),
+                ("two_qubit_gates", "2q gates"),
+                ("layout", "layout (logical → physical)"),
+                ("optimization_level", "opt. level"),
+            ],
+            payload["transpiled"],
+        )
+    )
     parts.append("<h2>Every point</h2>")
-    parts.append('<p class="note">Yellow: references; green: fetched hardware jobs; grey: points the '
-                 "backend does not support. The same numbers are in results.json and results.csv.</p>")
+    parts.append(
+        '<p class="note">Yellow: references; green: fetched hardware jobs; grey: points the '
+        "backend does not support. The same numbers are in results.json and results.csv.</p>"
+    )
     table_rows = []
     for r in rows:
         tr = dict(r)
         tr["sweeps"] = "+".join(r.get("sweeps") or [])
         table_rows.append(tr)
-    parts.append(table(
-        TABLE_COLUMNS, table_rows,
-        row_class=lambda r: "ref" if r["kind"] in ("exact", "classical") else (
-            "job" if r["kind"] == "job" else ("bad" if r.get("status") != "ok" else None)),
-    ))
+    parts.append(
+        table(
+            TABLE_COLUMNS,
+            table_rows,
+            row_class=lambda r: (
+                "ref"
+                if r["kind"] in ("exact", "classical")
+                else ("job" if r["kind"] == "job" else ("bad" if r.get("status") != "ok" else None))
+            ),
+        )
+    )
     return page("Noise-robustness report", "\n".join(parts)), pngs

@@ -82,8 +82,15 @@ def plot_confusion(
     vmax = cm.max() if cm.size else 0
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
-                    color="white" if vmax and cm[i, j] > vmax / 2 else "black", fontsize=12)
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                color="white" if vmax and cm[i, j] > vmax / 2 else "black",
+                fontsize=12,
+            )
     ax.set_xticks([0, 1], names)
     ax.set_yticks([0, 1], names)
     ax.set_xlabel("predicted")
@@ -112,7 +119,13 @@ def plot_curves(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
     stage2 = [i for i, r in zip(xs, history, strict=False) if r.get("stage") == 2]
     for ax in (a1, a2):
         if stage2:
-            ax.axvspan(stage2[0] - 0.5, stage2[-1] + 0.5, color="orange", alpha=0.12, label="stage 2 (backend)")
+            ax.axvspan(
+                stage2[0] - 0.5,
+                stage2[-1] + 0.5,
+                color="orange",
+                alpha=0.12,
+                label="stage 2 (backend)",
+            )
         ax.set_xlabel("epoch (stage 1, then stage 2)")
         ax.legend(fontsize=8)
     a1.set_title("loss", fontsize=9)

@@ -29,7 +29,7 @@ DEFAULT_FAKE = "fake_torino"  # Heron r1, 133 qubits, CZ basis
 TOKEN_ENV = "QISKIT_IBM_TOKEN"
 
 _SAVE_ACCOUNT_HINT = (
-    "save an IBM Quantum account once with: python -c \"from qiskit_ibm_runtime import "
+    'save an IBM Quantum account once with: python -c "from qiskit_ibm_runtime import '
     "QiskitRuntimeService as S; S.save_account(channel='ibm_quantum_platform', "
     "token='<API key>', instance='<CRN>', set_as_default=True)\" (or export QISKIT_IBM_TOKEN)"
 )
@@ -116,7 +116,9 @@ def parse_backend(spec: str | BackendSpec) -> BackendSpec:
     arg = arg.strip()
     if kind in ("statevector", "aer"):
         if arg:
-            raise BackendError(f"backend {spec!r}: {kind} takes no ':<name>'; valid: {_valid_forms()}")
+            raise BackendError(
+                f"backend {spec!r}: {kind} takes no ':<name>'; valid: {_valid_forms()}"
+            )
         return BackendSpec(kind)
     if kind == "aer_noisy":
         return BackendSpec(kind, _canonical_fake(arg or DEFAULT_FAKE, spec))
@@ -209,7 +211,9 @@ def make_service(**kwargs: Any) -> Any:
         raise CredentialsError(f"no IBM Quantum account found; {_SAVE_ACCOUNT_HINT}") from None
     except Exception as e:  # network, auth, bad instance: one line, token scrubbed
         msg = _scrub(f"{type(e).__name__}: {e}").splitlines()[0][:300]
-        raise BackendError(f"could not connect to IBM Quantum ({msg}); check the saved account") from None
+        raise BackendError(
+            f"could not connect to IBM Quantum ({msg}); check the saved account"
+        ) from None
 
 
 def ibm_backend(name: str, service: Any | None = None) -> Any:

@@ -83,9 +83,7 @@ class RunnerConfig:
         if self.shots is not None and (int(self.shots) != self.shots or self.shots < 1):
             raise ConfigError(f"shots={self.shots}: must be a positive integer or None (exact)")
         if self.shots is not None and self.shots > self.limits.max_shots:
-            raise ConfigError(
-                f"shots={self.shots}: above limits.max_shots={self.limits.max_shots}"
-            )
+            raise ConfigError(f"shots={self.shots}: above limits.max_shots={self.limits.max_shots}")
         if self.precision is not None and not (0 < self.precision < 1):
             raise ConfigError(f"precision={self.precision}: must be in (0, 1) or None")
         if self.optimization_level not in (0, 1, 2, 3):

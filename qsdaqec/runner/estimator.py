@@ -149,7 +149,11 @@ class RunnerEstimator(BaseEstimatorV2):
             nparam = vals.shape[-1]
             nrows = int(np.prod(shape, dtype=np.int64))
             vals = np.broadcast_to(vals, shape + (nparam,)).reshape(nrows, nparam)
-            obs = np.broadcast_to(pub.observables, shape).ravel() if shape else [pub.observables.ravel()[0]]
+            obs = (
+                np.broadcast_to(pub.observables, shape).ravel()
+                if shape
+                else [pub.observables.ravel()[0]]
+            )
             row0 = g["n"]
             g["rows"].append(vals)
             g["n"] += vals.shape[0]
@@ -166,7 +170,11 @@ class RunnerEstimator(BaseEstimatorV2):
         task_of: dict[tuple, tuple[int, np.ndarray]] = {}
         for gkey, g in groups.items():
             prog = g["program"]
-            rows = np.concatenate(g["rows"], axis=0)[:, prog.param_index] if prog.param_index.size else np.zeros((g["n"], 0))
+            rows = (
+                np.concatenate(g["rows"], axis=0)[:, prog.param_index]
+                if prog.param_index.size
+                else np.zeros((g["n"], 0))
+            )
             uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
             labels = [prog.map_pauli_label(lab) for lab in g["labels"]]
             task_of[gkey] = (len(tasks), inverse.reshape(-1))
@@ -190,7 +198,9 @@ class RunnerEstimator(BaseEstimatorV2):
             results = []
             for chunks in plan.jobs:
                 t0 = time.perf_counter()
-                results.append([self._run_local(plan.tasks[c.task], c.start, c.stop) for c in chunks])
+                results.append(
+                    [self._run_local(plan.tasks[c.task], c.start, c.stop) for c in chunks]
+                )
                 self._log(chunks, plan, time.perf_counter() - t0, None)
         for chunks, res in zip(plan.jobs, results, strict=False):
             for c, (evs, stds) in zip(chunks, res, strict=False):
@@ -200,7 +210,9 @@ class RunnerEstimator(BaseEstimatorV2):
 
     def assemble(self, plan: Plan, results) -> PrimitiveResult:
         pub_results = []
-        for (shape, ti, rows, terms, meta), precision in zip(plan.pubs, plan.precision, strict=False):
+        for (shape, ti, rows, terms, meta), precision in zip(
+            plan.pubs, plan.precision, strict=False
+        ):
             evs_t, stds_t = results[ti]
             evs = np.zeros(len(terms))
             var = np.zeros(len(terms))
@@ -265,9 +277,7 @@ class RunnerEstimator(BaseEstimatorV2):
                     options_key({"fp": fp, "basis": "aer"}),
                     lambda: _aer_pass_manager().run(circuit),
                 )
-            return IsaProgram(
-                key, isa, nlog, tuple(range(nlog)), None, _param_index(circuit, isa)
-            )
+            return IsaProgram(key, isa, nlog, tuple(range(nlog)), None, _param_index(circuit, isa))
         backend = self._backend
         opts = {
             "fp": fp,
@@ -325,7 +335,9 @@ class RunnerEstimator(BaseEstimatorV2):
         for ti, t in enumerate(tasks):
             q = max(1, len(t.labels))
             shots = t.shots or 1
-            per_pub = min(lim.max_params_per_pub, lim.max_params_per_job, lim.max_shots_per_job // shots)
+            per_pub = min(
+                lim.max_params_per_pub, lim.max_params_per_job, lim.max_shots_per_job // shots
+            )
             rows = max(1, per_pub // q)
             for start in range(0, len(t.values), rows):
                 stop = min(start + rows, len(t.values))
@@ -354,7 +366,9 @@ class RunnerEstimator(BaseEstimatorV2):
             {
                 "job_id": job_id,
                 "pubs": len(chunks),
-                "param_sets": sum((c.stop - c.start) * len(plan.tasks[c.task].labels) for c in chunks),
+                "param_sets": sum(
+                    (c.stop - c.start) * len(plan.tasks[c.task].labels) for c in chunks
+                ),
                 "seconds": round(seconds, 4),
             }
         )
@@ -373,7 +387,9 @@ class RunnerEstimator(BaseEstimatorV2):
 
         prog = task.program
         values = task.values[start:stop]
-        support = sorted({j for lab in task.labels for j, ch in enumerate(reversed(lab)) if ch != "I"})
+        support = sorted(
+            {j for lab in task.labels for j, ch in enumerate(reversed(lab)) if ch != "I"}
+        )
         if not support:
             n = len(values)
             return np.tile([1.0] * len(task.labels), (n, 1)), np.zeros((n, len(task.labels)))
@@ -396,7 +412,12 @@ class RunnerEstimator(BaseEstimatorV2):
                 mitigation = calibrate_readout(readout, task.shots, self._rng)
             runs.append(
                 expectations(
-                    rhos, sub, readout=readout, shots=task.shots, mitigation=mitigation, rng=self._rng
+                    rhos,
+                    sub,
+                    readout=readout,
+                    shots=task.shots,
+                    mitigation=mitigation,
+                    rng=self._rng,
                 )
             )
         if len(runs) == 1:
@@ -450,8 +471,14 @@ class RunnerEstimator(BaseEstimatorV2):
                     self._log(chunks, plan, time.perf_counter() - t0, job.job_id())
                     results.append(
                         [
-                            (np.asarray(r.data.evs).reshape(len(plan.tasks[c.task].labels), -1).T,
-                             np.asarray(r.data.stds).reshape(len(plan.tasks[c.task].labels), -1).T)
+                            (
+                                np.asarray(r.data.evs)
+                                .reshape(len(plan.tasks[c.task].labels), -1)
+                                .T,
+                                np.asarray(r.data.stds)
+                                .reshape(len(plan.tasks[c.task].labels), -1)
+                                .T,
+                            )
                             for c, r in zip(chunks, res, strict=False)
                         ]
                     )
@@ -477,7 +504,12 @@ def runtime_pub(task: Task, start: int, stop: int, cfg: RunnerConfig | None = No
         precision = 1 / float(np.sqrt(task.shots))
     if vals is None:
         # no parameters: broadcast one evaluation over the rows by repeating the observables
-        return (task.program.circuit, [[lab] * (stop - start) for lab in task.labels], None, precision)
+        return (
+            task.program.circuit,
+            [[lab] * (stop - start) for lab in task.labels],
+            None,
+            precision,
+        )
     return (task.program.circuit, obs, vals, precision)
 
 

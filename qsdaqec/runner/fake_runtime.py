@@ -52,8 +52,15 @@ class AfterCreate:
 
 
 class FakeJob:
-    def __init__(self, service: FakeRuntimeService, job_id: str, pubs: list, tags: list[str],
-                 final: str, steps: int):
+    def __init__(
+        self,
+        service: FakeRuntimeService,
+        job_id: str,
+        pubs: list,
+        tags: list[str],
+        final: str,
+        steps: int,
+    ):
         self._service = service
         self._id = job_id
         self._pubs = pubs
@@ -90,7 +97,9 @@ class FakeJob:
 
         self._service._fault("cancel")
         if self._state in ("DONE", "ERROR", "CANCELLED"):
-            raise RuntimeInvalidStateError(f"Job cannot be cancelled: job {self._id} is {self._state}")
+            raise RuntimeInvalidStateError(
+                f"Job cannot be cancelled: job {self._id} is {self._state}"
+            )
         self._state = "CANCELLED"
         self._final = "CANCELLED"
 

@@ -447,7 +447,9 @@ def plan_parts(
     q = max(1, n_observables)
     if shots > lim.max_shots:
         raise ConfigError(f"{shots} shots: above the service limit of {lim.max_shots} per circuit")
-    per_pub = min(lim.max_params_per_pub, lim.max_params_per_job, lim.max_shots_per_job // shots) // q
+    per_pub = (
+        min(lim.max_params_per_pub, lim.max_params_per_job, lim.max_shots_per_job // shots) // q
+    )
     if per_pub < 1:
         raise ConfigError(
             f"{shots} shots x {q} observables per sample exceed the per-job limits "
@@ -1012,8 +1014,10 @@ def fetch(
                     break
                 states = ", ".join(f"{p.job_id} {p.state}" for p in live[:3])
                 more = f" (+{len(live) - 3} more)" if len(live) > 3 else ""
-                ctx.echo(f"waiting for {len(live)} job(s): {states}{more}; next poll in "
-                         f"{poll_interval:g} s")
+                ctx.echo(
+                    f"waiting for {len(live)} job(s): {states}{more}; next poll in "
+                    f"{poll_interval:g} s"
+                )
                 ctx.sleep(poll_interval)
         else:
             refresh(record, None)

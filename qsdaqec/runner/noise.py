@@ -106,7 +106,5 @@ def build_local_noise(backend: Any, active: tuple[int, ...], scale: float = 1.0)
         p01, p10 = min(scale * p01, 0.5), min(scale * p10, 0.5)
         readout[i] = [[1 - p01, p10], [p01, 1 - p10]]  # A[measured, prepared]
         if p01 or p10:
-            model.add_readout_error(
-                ReadoutError([[1 - p01, p01], [p10, 1 - p10]]), [i]
-            )
+            model.add_readout_error(ReadoutError([[1 - p01, p01], [p10, 1 - p10]]), [i])
     return LocalNoise(model, readout, float(scale), active)

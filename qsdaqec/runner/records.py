@@ -59,8 +59,19 @@ REJECTED = "rejected"
 UNKNOWN = "unknown"
 LOST = "lost"
 
-STATES = (PENDING, SUBMITTING, QUEUED, RUNNING, DONE, FETCHED, FAILED, CANCELLED, REJECTED,
-          UNKNOWN, LOST)
+STATES = (
+    PENDING,
+    SUBMITTING,
+    QUEUED,
+    RUNNING,
+    DONE,
+    FETCHED,
+    FAILED,
+    CANCELLED,
+    REJECTED,
+    UNKNOWN,
+    LOST,
+)
 ACTIVE = frozenset({QUEUED, RUNNING, DONE})  # a job exists and its result may still come
 RESUBMITTABLE = frozenset({PENDING, FAILED, CANCELLED, REJECTED, LOST})  # safe: no live job
 FINAL = frozenset({FETCHED, FAILED, CANCELLED, REJECTED, LOST})
@@ -211,7 +222,9 @@ class JobRecord:
         fields = {f.name for f in dataclasses.fields(cls)} - {"path"}
         kw = {k: v for k, v in data.items() if k in fields}
         part_fields = {f.name for f in dataclasses.fields(Part)}
-        kw["parts"] = [Part(**{k: v for k, v in p.items() if k in part_fields}) for p in data["parts"]]
+        kw["parts"] = [
+            Part(**{k: v for k, v in p.items() if k in part_fields}) for p in data["parts"]
+        ]
         return cls(**kw, path=path)
 
     def save(self) -> Path:

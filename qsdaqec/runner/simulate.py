@@ -123,7 +123,10 @@ def expectations(
         if readout is not None:
             probs = apply_readout(probs, readout)
         if shots is not None:
-            probs = rng.multinomial(int(shots), np.clip(probs, 0, None) / probs.sum(1, keepdims=True)) / shots
+            probs = (
+                rng.multinomial(int(shots), np.clip(probs, 0, None) / probs.sum(1, keepdims=True))
+                / shots
+            )
         if inverse is not None:
             probs = apply_readout(probs, inverse)
         for i in members:
@@ -142,7 +145,9 @@ def expectations(
     return evs, stds
 
 
-def calibrate_readout(readout: np.ndarray, shots: int | None, rng: np.random.Generator) -> np.ndarray:
+def calibrate_readout(
+    readout: np.ndarray, shots: int | None, rng: np.random.Generator
+) -> np.ndarray:
     """Assignment matrices as a calibration run would measure them: prepare |0> and |1> on each
     qubit, ``shots`` each (exact model matrices when ``shots`` is None)."""
     if shots is None:

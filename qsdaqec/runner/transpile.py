@@ -147,7 +147,9 @@ def _param_index(logical: QuantumCircuit, isa: QuantumCircuit) -> np.ndarray:
     try:
         return np.array([names[p.name] for p in isa.parameters], dtype=np.int64)
     except KeyError as e:
-        raise BackendError(f"transpiled circuit has parameter {e} not in the logical circuit") from None
+        raise BackendError(
+            f"transpiled circuit has parameter {e} not in the logical circuit"
+        ) from None
 
 
 def _dumps(circuit: QuantumCircuit) -> bytes:

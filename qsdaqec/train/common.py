@@ -123,7 +123,9 @@ def runner_config(cfg: FitConfig, shots: int | None = None) -> Any:
     return RunnerConfig(**kwargs)
 
 
-def make_backend_head(cfg: FitConfig, backend: str, *, shots: int | None = None, gradient: bool = True):
+def make_backend_head(
+    cfg: FitConfig, backend: str, *, shots: int | None = None, gradient: bool = True
+):
     """A ``QuantumHead`` whose estimator (and parameter-shift gradient) run on ``backend``."""
     from ..models import build_head
 
@@ -204,7 +206,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
     """Index batches over ``range(n)`` (shuffled with ``generator``); a last batch of 1 is dropped
     in training (``generator`` given) because batch norm needs two samples."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)

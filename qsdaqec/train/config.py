@@ -121,11 +121,19 @@ class FitConfig:
         if self.monitor not in MONITORS:
             raise bad(f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if self.image_size < 32:
-            raise bad(f"image_size={self.image_size}: must be at least 32 (the backbones downsample 32x)")
+            raise bad(
+                f"image_size={self.image_size}: must be at least 32 (the backbones downsample 32x)"
+            )
         for name in ("epochs", "batch_size", "noisy_batch_size"):
             if getattr(self, name) < 1:
                 raise bad(f"{name}={getattr(self, name)}: must be at least 1")
-        for name in ("noisy_epochs", "noisy_subset", "noisy_calibration", "patience", "bn_recalibrate"):
+        for name in (
+            "noisy_epochs",
+            "noisy_subset",
+            "noisy_calibration",
+            "patience",
+            "bn_recalibrate",
+        ):
             if getattr(self, name) < 0:
                 raise bad(f"{name}={getattr(self, name)}: must be >= 0")
         if self.batch_size < 2:
@@ -133,7 +141,9 @@ class FitConfig:
         for name in ("lr", "head_lr", "noisy_lr"):
             if not getattr(self, name) > 0:
                 raise bad(f"{name}={getattr(self, name)}: must be > 0")
-        if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
+        if not (
+            0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1
+        ):
             raise bad(
                 f"val_frac={self.val_frac}, test_frac={self.test_frac}: each must lie in (0, 1) "
                 "and their sum below 1"

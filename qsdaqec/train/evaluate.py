@@ -76,7 +76,9 @@ def evaluate(
     note = None
     if balanced_test:
         if int(torch.bincount(labels, minlength=2).min()) == 0:
-            raise DataError("--balanced-test: the test split has one class only; nothing to balance")
+            raise DataError(
+                "--balanced-test: the test split has one class only; nothing to balance"
+            )
         keep = balanced_subset(labels, run.cfg.seed)
         note = f"balanced: majority subsampled to {int(keep.numel()) // 2} per class (seed {run.cfg.seed})"
         feats, labels, ids = feats[keep], labels[keep], [ids[int(i)] for i in keep]
@@ -96,12 +98,20 @@ def evaluate(
         "seconds": round(time.perf_counter() - t0, 2),
         "run": str(run.run_dir),
     }
-    dest = Path(out) if out else run.run_dir / "eval" / (_slug(where) + ("-balanced" if balanced_test else ""))
+    dest = (
+        Path(out)
+        if out
+        else run.run_dir / "eval" / (_slug(where) + ("-balanced" if balanced_test else ""))
+    )
     atomic_write_json(dest / "metrics.json", result)
-    atomic_write_text(dest / "predictions.csv", _predictions_csv(ids, labels, prob, run.classes, pos))
+    atomic_write_text(
+        dest / "predictions.csv", _predictions_csv(ids, labels, prob, run.classes, pos)
+    )
     title = f"{run.run_dir.name} on {where}" + (" (balanced test)" if balanced_test else "")
     plot_roc(dest / "roc.png", labels.numpy(), prob[:, pos].numpy(), positive=pos, title=title)
-    plot_confusion(dest / "confusion.png", m["confusion_matrix"], run.classes, positive=pos, title=title)
+    plot_confusion(
+        dest / "confusion.png", m["confusion_matrix"], run.classes, positive=pos, title=title
+    )
     result["out"] = str(dest)
     log(f"test on {where}{' (balanced)' if balanced_test else ''}: {format_metrics(m)} -> {dest}")
     return result
@@ -113,7 +123,9 @@ def _predictions_csv(ids, labels, prob, classes, pos) -> str:
     w.writerow(["id", "label", *[f"p_{c}" for c in classes], "predicted"])
     for i, sid in enumerate(ids):
         pred = pos if float(prob[i, pos]) >= 0.5 else 1 - pos
-        w.writerow([sid, classes[int(labels[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]])
+        w.writerow(
+            [sid, classes[int(labels[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]]
+        )
     return buf.getvalue()
 
 

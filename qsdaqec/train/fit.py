@@ -145,7 +145,9 @@ def _score_value(m: dict[str, Any], monitor: str) -> float:
     return -m["loss"]
 
 
-def _row(stage: int, epoch: int, train_loss: float, val: dict[str, Any], seconds: float, **kw) -> dict[str, Any]:
+def _row(
+    stage: int, epoch: int, train_loss: float, val: dict[str, Any], seconds: float, **kw
+) -> dict[str, Any]:
     row = {"stage": stage, "epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"]}
     for k in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
         row[f"val_{k}"] = val[k]
@@ -177,10 +179,17 @@ class _Ctx:
     def bar(self, total: int, desc: str):
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=desc, leave=False, disable=not self.cfg.progress, file=sys.stderr)
+        return tqdm(
+            total=total, desc=desc, leave=False, disable=not self.cfg.progress, file=sys.stderr
+        )
 
 
-def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_end: EpochHook | None = None) -> Path:
+def fit(
+    cfg: FitConfig,
+    *,
+    log: Callable[[str], None] | None = None,
+    on_epoch_end: EpochHook | None = None,
+) -> Path:
     """Train (or resume) a run; returns its directory. See the module docstring for the stages."""
     log = log or _log_default
     cfg.validate()
@@ -232,7 +241,10 @@ def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_en
         from ..augment import DiffusionConfig, augment_training_split
 
         dcfg = DiffusionConfig(
-            steps=cfg.diffusion_steps, beta_end=cfg.beta_end, rho_target=cfg.rho_target, seed=cfg.seed
+            steps=cfg.diffusion_steps,
+            beta_end=cfg.beta_end,
+            rho_target=cfg.rho_target,
+            seed=cfg.seed,
         )
         aug = augment_training_split(ds.images, ds.labels, prep.split, dcfg, minority=positive)
         x_tr, y_tr = aug.images, aug.labels
@@ -251,7 +263,9 @@ def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_en
                     "classes": list(ds.classes),
                     "positive": positive,
                     "skipped": list(getattr(ds, "skipped", []) or []),
-                    "split_sizes": {k: len(getattr(prep.split, k)) for k in ("train", "val", "test")},
+                    "split_sizes": {
+                        k: len(getattr(prep.split, k)) for k in ("train", "val", "test")
+                    },
                     "train_size_after_augmentation": int(y_tr.numel()),
                     "train_class_counts": torch.bincount(y_tr, minlength=2).tolist(),
                 },
@@ -269,18 +283,25 @@ def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_en
                 "num_threads": threads,
                 "device": "cpu",
                 "plan": (
-                    ["stage 1: end-to-end on the exact fast path",
-                     f"stage 2: noisy fine-tune of the head on {cfg.backend}"]
+                    [
+                        "stage 1: end-to-end on the exact fast path",
+                        f"stage 2: noisy fine-tune of the head on {cfg.backend}",
+                    ]
                     if two_stage
-                    else ["stage 1: end-to-end" + (" on the exact fast path" if cfg.is_quantum else "")]
+                    else [
+                        "stage 1: end-to-end"
+                        + (" on the exact fast path" if cfg.is_quantum else "")
+                    ]
                 ),
             }
         )
         atomic_write_json(
             run / "split.json",
             {
-                k: {"index": [int(i) for i in getattr(prep.split, k)],
-                    "ids": [ds.ids[int(i)] for i in getattr(prep.split, k)]}
+                k: {
+                    "index": [int(i) for i in getattr(prep.split, k)],
+                    "ids": [ds.ids[int(i)] for i in getattr(prep.split, k)],
+                }
                 for k in ("train", "val", "test")
             },
         )
@@ -299,8 +320,17 @@ def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_en
     # ---- stage 1
     s1 = ctx.stage_record(1)
     if s1 is None or s1.get("status") != "done":
-        _stage1(ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive,
-                ckpt if ckpt is not None and ckpt.get("stage") == 1 else None)
+        _stage1(
+            ctx,
+            model,
+            x_tr,
+            y_tr,
+            x_va,
+            y_va,
+            criterion,
+            positive,
+            ckpt if ckpt is not None and ckpt.get("stage") == 1 else None,
+        )
         ckpt = None
     model.load_state_dict(load_checkpoint(run / STAGE1_BEST)["model"])
 
@@ -310,8 +340,14 @@ def fit(cfg: FitConfig, *, log: Callable[[str], None] | None = None, on_epoch_en
         feats = _cache_features(ctx, model, x_tr, y_tr, prep)
         s2 = ctx.stage_record(2)
         if s2 is None or s2.get("status") != "done":
-            _stage2(ctx, model, feats, criterion, positive,
-                    ckpt if ckpt is not None and ckpt.get("stage") == 2 else None)
+            _stage2(
+                ctx,
+                model,
+                feats,
+                criterion,
+                positive,
+                ckpt if ckpt is not None and ckpt.get("stage") == 2 else None,
+            )
         best_head = load_checkpoint(run / "stage2_best.pt")["head"]
         model.head = _noisy_head(cfg, gradient=False)
         model.head.load_state_dict(best_head)
@@ -406,15 +442,27 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
         sched.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
         start = int(ckpt["epoch"]) + 1
-        best_score, best_epoch, bad = float(ckpt["best_score"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
+        best_score, best_epoch, bad = (
+            float(ckpt["best_score"]),
+            int(ckpt["best_epoch"]),
+            int(ckpt["bad_epochs"]),
+        )
         seconds = float(ckpt.get("seconds", 0.0))
         ctx.log(f"stage 1: resuming after epoch {start - 1}")
     ctx.info["stages"] = [s for s in ctx.info["stages"] if s["stage"] != 1] + [
-        {"stage": 1, "name": "end-to-end", "backend": "exact (fast path)" if cfg.is_quantum else "classical",
-         "status": "running", "epochs": start - 1, "seconds": round(seconds, 2)}
+        {
+            "stage": 1,
+            "name": "end-to-end",
+            "backend": "exact (fast path)" if cfg.is_quantum else "classical",
+            "status": "running",
+            "epochs": start - 1,
+            "seconds": round(seconds, 2),
+        }
     ]
     ctx.save_info()
-    n_batches = sum(1 for _ in batches(y_tr.numel(), cfg.batch_size, torch.Generator().manual_seed(0)))
+    n_batches = sum(
+        1 for _ in batches(y_tr.numel(), cfg.batch_size, torch.Generator().manual_seed(0))
+    )
     stopped_early = False
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -448,17 +496,27 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
             bad += 1
         dt = time.perf_counter() - t0
         seconds += dt
-        row = _row(1, epoch, total / max(count, 1), val, dt, lr=opt.param_groups[0]["lr"], best=improved)
+        row = _row(
+            1, epoch, total / max(count, 1), val, dt, lr=opt.param_groups[0]["lr"], best=improved
+        )
         ctx.history.append(row)
         _write_history(run, ctx.history)
         stopped_early = cfg.patience > 0 and bad >= cfg.patience and epoch < cfg.epochs
         save_checkpoint(
             run / CHECKPOINT,
             {
-                "stage": 1, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "rng": rng_state(), "best_score": best_score,
-                "best_epoch": best_epoch, "bad_epochs": bad, "history": ctx.history,
-                "seconds": seconds, "stopped_early": stopped_early,
+                "stage": 1,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": rng_state(),
+                "best_score": best_score,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad,
+                "history": ctx.history,
+                "seconds": seconds,
+                "stopped_early": stopped_early,
             },
         )
         rec = ctx.stage_record(1)
@@ -474,7 +532,12 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
             ctx.log(f"stage 1: early stop (no validation improvement for {cfg.patience} epochs)")
             break
     rec = ctx.stage_record(1)
-    rec.update(status="done", best_epoch=best_epoch, early_stopped=stopped_early, monitor=f"val {cfg.monitor}")
+    rec.update(
+        status="done",
+        best_epoch=best_epoch,
+        early_stopped=stopped_early,
+        monitor=f"val {cfg.monitor}",
+    )
     ctx.save_info()
 
 
@@ -503,7 +566,9 @@ def _cache_features(ctx: _Ctx, model, x_tr, y_tr, prep: PreparedData) -> dict[st
             if ids is not None:
                 out[name]["ids"] = list(ids)
     save_checkpoint(path, out)
-    ctx.log(f"cached 256-d features of train/val/test in {time.perf_counter() - t0:.1f}s -> {path.name}")
+    ctx.log(
+        f"cached 256-d features of train/val/test in {time.perf_counter() - t0:.1f}s -> {path.name}"
+    )
     return out
 
 
@@ -527,7 +592,9 @@ def _resolved(backend: str) -> str:
     return str(parse_backend(backend))
 
 
-def _refit_readout(readout: nn.Linear, z: torch.Tensor, y: torch.Tensor, criterion, steps: int = 300) -> None:
+def _refit_readout(
+    readout: nn.Linear, z: torch.Tensor, y: torch.Tensor, criterion, steps: int = 300
+) -> None:
     """Fit the output layer on fixed backend expectation values ``z`` (cheap: no circuits)."""
     z = z.to(readout.weight.dtype)
     opt = torch.optim.Adam(readout.parameters(), lr=0.05)
@@ -558,12 +625,19 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         seconds += float(ckpt.get("seconds", 0.0))
         ctx.log(f"stage 2: resuming after epoch {start - 1}")
     ctx.info["stages"] = [s for s in ctx.info["stages"] if s["stage"] != 2] + [
-        {"stage": 2, "name": "noisy fine-tune (frozen backbone, cached features)",
-         "backend": cfg.backend, "backend_resolved": _resolved(cfg.backend),
-         "gradient": "parameter-shift (runner)",
-         "runner_config": _asdict(rcfg) if rcfg is not None else None,
-         "trains": "quantum weights + output layer", "samples_per_epoch": cfg.noisy_subset or int(y_tr.numel()),
-         "status": "running", "epochs": max(start - 1, 0), "seconds": round(seconds, 2)}
+        {
+            "stage": 2,
+            "name": "noisy fine-tune (frozen backbone, cached features)",
+            "backend": cfg.backend,
+            "backend_resolved": _resolved(cfg.backend),
+            "gradient": "parameter-shift (runner)",
+            "runner_config": _asdict(rcfg) if rcfg is not None else None,
+            "trains": "quantum weights + output layer",
+            "samples_per_epoch": cfg.noisy_subset or int(y_tr.numel()),
+            "status": "running",
+            "epochs": max(start - 1, 0),
+            "seconds": round(seconds, 2),
+        }
     ]
     ctx.save_info()
 
@@ -576,9 +650,17 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
     def checkpoint(epoch: int) -> None:
         save_checkpoint(
             run / CHECKPOINT,
-            {"stage": 2, "epoch": epoch, "head": head.state_dict(), "optimizer": opt.state_dict(),
-             "rng": rng_state(), "best_score": best_score, "best_epoch": best_epoch,
-             "history": ctx.history, "seconds": seconds},
+            {
+                "stage": 2,
+                "epoch": epoch,
+                "head": head.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rng": rng_state(),
+                "best_score": best_score,
+                "best_epoch": best_epoch,
+                "history": ctx.history,
+                "seconds": seconds,
+            },
         )
         rec = ctx.stage_record(2)
         rec.update(epochs=epoch, seconds=round(seconds, 2), best_epoch=best_epoch)
@@ -601,7 +683,9 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         ctx.history.append(row)
         _write_history(run, ctx.history)
         checkpoint(0)
-        ctx.log(f"stage 2 epoch 0 (stage-1 head on {cfg.backend}, output layer refit): val {format_metrics(val)}  ({dt:.1f}s)")
+        ctx.log(
+            f"stage 2 epoch 0 (stage-1 head on {cfg.backend}, output layer refit): val {format_metrics(val)}  ({dt:.1f}s)"
+        )
         start = 1
     for epoch in range(start, cfg.noisy_epochs + 1):
         t0 = time.perf_counter()
@@ -647,7 +731,9 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
 # ============================================================================ final evaluation
 
 
-def _final_eval(ctx: _Ctx, model, prep: PreparedData, feats, criterion, positive, two_stage) -> None:
+def _final_eval(
+    ctx: _Ctx, model, prep: PreparedData, feats, criterion, positive, two_stage
+) -> None:
     from ..reports.plots import plot_confusion, plot_curves, plot_roc
 
     cfg, run = ctx.cfg, ctx.run
@@ -658,16 +744,24 @@ def _final_eval(ctx: _Ctx, model, prep: PreparedData, feats, criterion, positive
         f_te = feats["test"]["features"]
     else:
         f_te = _features(model, x_te)
-    with ctx.bar(-(-f_te.shape[0] // 32), f"test on {cfg.backend if two_stage else 'exact'}") as bar:
+    with ctx.bar(
+        -(-f_te.shape[0] // 32), f"test on {cfg.backend if two_stage else 'exact'}"
+    ) as bar:
         logits = predict_logits(model.head, f_te, 32, bar)
     test = _scores(logits, y_te, positive, criterion)
     where = cfg.backend if two_stage else ("exact (fast path)" if cfg.is_quantum else "classical")
-    metrics: dict[str, Any] = {"test": test, "test_backend": where, "positive_class": prep.data.classes[positive]}
+    metrics: dict[str, Any] = {
+        "test": test,
+        "test_backend": where,
+        "positive_class": prep.data.classes[positive],
+    }
     if two_stage:
         exact = FitConfig.from_dict({**cfg.to_dict(), "backend": "statevector"})
         head_exact, _ = make_backend_head(exact, "statevector")
         head_exact.load_state_dict(model.head.state_dict())
-        metrics["test_exact"] = _scores(predict_logits(head_exact.eval(), f_te, 64), y_te, positive, criterion)
+        metrics["test_exact"] = _scores(
+            predict_logits(head_exact.eval(), f_te, 64), y_te, positive, criterion
+        )
     best_rows = [r for r in ctx.history if r.get("best")]
     metrics["best_val"] = best_rows[-1] if best_rows else None
     atomic_write_json(run / "metrics.json", metrics)
@@ -678,11 +772,17 @@ def _final_eval(ctx: _Ctx, model, prep: PreparedData, feats, criterion, positive
     w.writerow(["id", "label", *[f"p_{c}" for c in classes], "predicted"])
     for i, sid in enumerate(id_te):
         pred = positive if float(prob[i, positive]) >= 0.5 else 1 - positive
-        w.writerow([sid, classes[int(y_te[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]])
+        w.writerow(
+            [sid, classes[int(y_te[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]]
+        )
     atomic_write_text(run / "predictions_test.csv", buf.getvalue())
     title = f"{cfg.model}/{cfg.head if cfg.model == 'sdaqec' else 'linear'} on {where}"
-    plot_roc(run / "roc.png", y_te.numpy(), prob[:, positive].numpy(), positive=positive, title=title)
-    plot_confusion(run / "confusion.png", test["confusion_matrix"], classes, positive=positive, title=title)
+    plot_roc(
+        run / "roc.png", y_te.numpy(), prob[:, positive].numpy(), positive=positive, title=title
+    )
+    plot_confusion(
+        run / "confusion.png", test["confusion_matrix"], classes, positive=positive, title=title
+    )
     plot_curves(run / "curves.png", ctx.history)
     ctx.info["evaluation"] = {"test_backend": where, "seconds": round(time.perf_counter() - t0, 2)}
     ctx.log(f"test ({where}): {format_metrics(test)}")

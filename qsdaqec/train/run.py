@@ -65,7 +65,9 @@ class LoadedRun(NamedTuple):
             parts[name] = np.array([pos[sid] for sid in ids], dtype=np.int64)
         from ..data import Split
 
-        return PreparedData(prep.data, Split(parts["train"], parts["val"], parts["test"]), prep.source)
+        return PreparedData(
+            prep.data, Split(parts["train"], parts["val"], parts["test"]), prep.source
+        )
 
     def cached_features(self) -> dict[str, Any] | None:
         p = self.run_dir / "features.pt"
@@ -77,7 +79,9 @@ class LoadedRun(NamedTuple):
         self.model.eval()
         return predict_logits(self.model.features, images, batch_size)
 
-    def test_features(self, data: str | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    def test_features(
+        self, data: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """(features, labels, ids) of the test split: from ``features.pt`` when the run cached
         them and ``data`` is the run's own, else computed with the backbone."""
         if data is None:
@@ -89,7 +93,9 @@ class LoadedRun(NamedTuple):
         x, y, ids = prep.part("test")
         return self.features(x), y, ids
 
-    def head_on(self, backend: str = "statevector", *, shots: int | None = None, gradient: bool = False) -> nn.Module:
+    def head_on(
+        self, backend: str = "statevector", *, shots: int | None = None, gradient: bool = False
+    ) -> nn.Module:
         """The trained head with its estimator on ``backend`` (a classical head is returned as is)."""
         if not self.cfg.is_quantum:
             return self.model.head
@@ -123,6 +129,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise RunError(f"{run}/model.pt: does not match the run's config ({str(e).splitlines()[0]})") from None
+        raise RunError(
+            f"{run}/model.pt: does not match the run's config ({str(e).splitlines()[0]})"
+        ) from None
     model.eval()
     return LoadedRun(model, cfg, run, info)

@@ -22,7 +22,9 @@ def pixels(path):
 @pytest.fixture(scope="module")
 def simple_out(tiny_angio, tmp_path_factory):
     out = tmp_path_factory.mktemp("aug") / "out"
-    r = run("--data", tiny_angio, "--out", out, "--seed", "0", "--val-frac", "0.2", "--test-frac", "0.2")
+    r = run(
+        "--data", tiny_angio, "--out", out, "--seed", "0", "--val-frac", "0.2", "--test-frac", "0.2"
+    )
     assert r.exit_code == 0, r.output
     return out, r.output
 
@@ -76,7 +78,9 @@ def test_split_is_the_stratified_split_of_the_data_layer(simple_out, tiny_angio)
     split = stratified_split(data.labels, 0.2, 0.2, seed=0)
     files = json.loads((out / "manifest.json").read_text())["files"]
     for name in ("val", "test"):
-        assert {f["id"] for f in files if f["split"] == name} == {data.ids[i] for i in getattr(split, name)}
+        assert {f["id"] for f in files if f["split"] == name} == {
+            data.ids[i] for i in getattr(split, name)
+        }
 
 
 def test_preview_grid(simple_out):
@@ -90,7 +94,18 @@ def test_preview_grid(simple_out):
 def test_deterministic_rerun(simple_out, tiny_angio, tmp_path):
     out, _ = simple_out
     out2 = tmp_path / "again"
-    r = run("--data", tiny_angio, "--out", out2, "--seed", "0", "--val-frac", "0.2", "--test-frac", "0.2")
+    r = run(
+        "--data",
+        tiny_angio,
+        "--out",
+        out2,
+        "--seed",
+        "0",
+        "--val-frac",
+        "0.2",
+        "--test-frac",
+        "0.2",
+    )
     assert r.exit_code == 0, r.output
     a = json.loads((out / "manifest.json").read_text())
     b = json.loads((out2 / "manifest.json").read_text())
@@ -104,7 +119,9 @@ def test_existing_out_needs_overwrite(simple_out, tiny_angio, tmp_path):
     assert run("--data", tiny_angio, "--out", out, "--no-distance").exit_code == 0
     r = run("--data", tiny_angio, "--out", out, "--no-distance")
     assert r.exit_code == 2 and "already exists" in r.output and "--overwrite" in r.output
-    r = run("--data", tiny_angio, "--out", out, "--no-distance", "--overwrite", "--rho-target", "1.0")
+    r = run(
+        "--data", tiny_angio, "--out", out, "--no-distance", "--overwrite", "--rho-target", "1.0"
+    )
     assert r.exit_code == 0, r.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -118,7 +135,9 @@ def test_ratio_already_met_says_nothing_generated(tiny_angio, tmp_path):
 
 
 def test_bad_config_is_one_line_naming_the_field(tiny_angio, tmp_path):
-    r = run("--data", tiny_angio, "--out", tmp_path / "o", "--beta-start", "0.05", "--beta-end", "0.02")
+    r = run(
+        "--data", tiny_angio, "--out", tmp_path / "o", "--beta-start", "0.05", "--beta-end", "0.02"
+    )
     assert r.exit_code == 2 and "beta_start" in r.output and "Traceback" not in r.output
     r = run("--data", tiny_angio, "--out", tmp_path / "o", "--steps", "0")
     assert r.exit_code == 2 and "steps" in r.output
@@ -128,7 +147,17 @@ def test_bad_config_is_one_line_naming_the_field(tiny_angio, tmp_path):
 
 
 def test_high_beta_end_warns_with_snr(tiny_angio, tmp_path):
-    r = run("--data", tiny_angio, "--out", tmp_path / "o", "--beta-end", "0.4", "--t", "5", "--no-distance")
+    r = run(
+        "--data",
+        tiny_angio,
+        "--out",
+        tmp_path / "o",
+        "--beta-end",
+        "0.4",
+        "--t",
+        "5",
+        "--no-distance",
+    )
     assert r.exit_code == 0, r.output
     assert "warning:" in r.output and "measured SNR" in r.output and "dB" in r.output
     m = json.loads((tmp_path / "o" / "manifest.json").read_text())
@@ -158,13 +187,30 @@ def test_interrupted_write_leaves_nothing(tiny_angio, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "save_png", flaky)
     with pytest.raises(OSError):
-        run_augment(AugmentOptions(data=tiny_angio, out=tmp_path / "o", distance=False), echo=lambda s: None)
+        run_augment(
+            AugmentOptions(data=tiny_angio, out=tmp_path / "o", distance=False), echo=lambda s: None
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_ddpm_cli_tiny(tiny_angio, tmp_path):
-    r = run("--data", tiny_angio, "--out", tmp_path / "o", "--augmentor", "ddpm", "--ddpm-size", "8",
-            "--ddpm-steps", "10", "--ddpm-train-steps", "2", "--ddpm-channels", "4", "--no-distance")
+    r = run(
+        "--data",
+        tiny_angio,
+        "--out",
+        tmp_path / "o",
+        "--augmentor",
+        "ddpm",
+        "--ddpm-size",
+        "8",
+        "--ddpm-steps",
+        "10",
+        "--ddpm-train-steps",
+        "2",
+        "--ddpm-channels",
+        "4",
+        "--no-distance",
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "o" / "manifest.json").read_text())
     syn = [f for f in m["files"] if f["synthetic"]]

@@ -7,15 +7,25 @@ from qsdaqec.errors import ConfigError
 
 
 def tiny_cfg(**kw):
-    base = dict(image_size=8, steps=10, train_steps=3, base_channels=4, channel_mults=(1, 2),
-                batch_size=4, sample_batch=8, seed=0)
+    base = dict(
+        image_size=8,
+        steps=10,
+        train_steps=3,
+        base_channels=4,
+        channel_mults=(1, 2),
+        batch_size=4,
+        sample_batch=8,
+        seed=0,
+    )
     base.update(kw)
     return DDPMConfig(**base)
 
 
 def toy(n_major=12, n_minor=4, size=16):
     g = torch.Generator().manual_seed(0)
-    return torch.rand(n_major + n_minor, 1, size, size, generator=g), torch.tensor([0] * n_major + [1] * n_minor)
+    return torch.rand(n_major + n_minor, 1, size, size, generator=g), torch.tensor(
+        [0] * n_major + [1] * n_minor
+    )
 
 
 def test_unet_shapes_and_default_size():
@@ -60,7 +70,11 @@ def test_ddpm_only_sees_training_minority():
     x, y = toy(20, 8)
 
     class Split:
-        train, val, test = list(range(0, 14)) + [20, 21, 22, 23], [14, 15, 16, 24, 25], [17, 18, 19, 26, 27]
+        train, val, test = (
+            list(range(0, 14)) + [20, 21, 22, 23],
+            [14, 15, 16, 24, 25],
+            [17, 18, 19, 26, 27],
+        )
 
     aug = DDPMAugmentor(tiny_cfg())
     out = augment_training_split(x, y, Split, augmentor=aug)
@@ -70,9 +84,15 @@ def test_ddpm_only_sees_training_minority():
 
 @pytest.mark.parametrize(
     "kw,field",
-    [({"image_size": 12}, "image_size"), ({"steps": 1}, "steps"), ({"schedule": "sqrt"}, "schedule"),
-     ({"beta_start": 0.5, "beta_end": 0.1}, "beta_start"), ({"train_steps": -1}, "train_steps"),
-     ({"rho_target": 0}, "rho_target"), ({"ema_decay": 1.0}, "ema_decay")],
+    [
+        ({"image_size": 12}, "image_size"),
+        ({"steps": 1}, "steps"),
+        ({"schedule": "sqrt"}, "schedule"),
+        ({"beta_start": 0.5, "beta_end": 0.1}, "beta_start"),
+        ({"train_steps": -1}, "train_steps"),
+        ({"rho_target": 0}, "rho_target"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+    ],
 )
 def test_ddpm_bad_config(kw, field):
     with pytest.raises(ConfigError, match=f"^{field}:"):

@@ -32,7 +32,9 @@ def toy(n_major=20, n_minor=6, size=8, seed=0):
 
 def test_linear_schedule_and_alpha_bar_values():
     betas = linear_beta_schedule(5, 1e-4, 0.02)
-    assert torch.allclose(betas, torch.tensor([1e-4, 0.005075, 0.01005, 0.015025, 0.02], dtype=torch.float64))
+    assert torch.allclose(
+        betas, torch.tensor([1e-4, 0.005075, 0.01005, 0.015025, 0.02], dtype=torch.float64)
+    )
     ab = alpha_bars(betas)
     expected = np.cumprod(1 - np.array([1e-4, 0.005075, 0.01005, 0.015025, 0.02]))
     assert np.allclose(ab.numpy(), expected)
@@ -50,7 +52,9 @@ def test_snr_formula():
     assert snr_db(0.9) == pytest.approx(10 * math.log10(9))
     # measured SNR of unit-variance signal with unit noise equals the nominal one
     x = torch.randn(64, 1, 32, 32, generator=torch.Generator().manual_seed(0))
-    x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) / x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+    x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) / x.std(
+        dim=(1, 2, 3), keepdim=True, unbiased=False
+    )
     assert measured_snr_db(x, 0.9) == pytest.approx(snr_db(0.9), abs=1e-6)
 
 
@@ -72,7 +76,9 @@ def test_ratio_reached_exactly():
     assert res.minority == 1 and res.majority == 0
 
 
-@pytest.mark.parametrize("n_maj,n_min,rho", [(100, 10, 0.7), (7, 1, 0.33), (320, 80, 0.5), (10, 3, 1.0)])
+@pytest.mark.parametrize(
+    "n_maj,n_min,rho", [(100, 10, 0.7), (7, 1, 0.33), (320, 80, 0.5), (10, 3, 1.0)]
+)
 def test_ratio_smallest_count_that_reaches_target(n_maj, n_min, rho):
     k = n_to_generate(n_min, n_maj, rho)
     assert (n_min + k) / n_maj >= rho - 1e-12

@@ -100,5 +100,7 @@ def test_fid_with_user_supplied_inception_weights(tmp_path):
     path = tmp_path / "inception.pth"
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
     out = compare(blobs(6, 1, 64), blobs(6, 2, 64), inception_weights=path)
-    assert np.isfinite(out["fid_inception"]) and out["fid_feature_net"] == "inception_v3(user weights)"
+    assert (
+        np.isfinite(out["fid_inception"]) and out["fid_feature_net"] == "inception_v3(user weights)"
+    )
     assert "biased" in out["fid_note"]

@@ -40,10 +40,20 @@ def svc(monkeypatch):
 def make_record(tmp_path, service, **kw):
     prob = tiny_problem(n=5, seed=4)
     return J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
-        backend="ibm:fake_manila", run_dir=tmp_path, labels=prob.labels, classes=prob.classes,
-        output_layer=prob.output_layer, service=service, sleep=lambda s: None,
-        limits=J.JobLimits(max_samples_per_job=2), **kw,
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values,
+        prob.sample_ids,
+        backend="ibm:fake_manila",
+        run_dir=tmp_path,
+        labels=prob.labels,
+        classes=prob.classes,
+        output_layer=prob.output_layer,
+        service=service,
+        sleep=lambda s: None,
+        limits=J.JobLimits(max_samples_per_job=2),
+        **kw,
     )
 
 
@@ -131,7 +141,9 @@ def test_token_never_printed_or_written(tmp_path, monkeypatch):
     rec = make_record(tmp_path, FakeRuntimeService())
 
     def rejected(*a, **k):
-        raise RuntimeError(f"401 Client Error: Unauthorized for url: https://iam/token?apikey={TOKEN}")
+        raise RuntimeError(
+            f"401 Client Error: Unauthorized for url: https://iam/token?apikey={TOKEN}"
+        )
 
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", rejected)
     outputs = [invoke(cmd, rec.path) for cmd in ("status", "fetch", "cancel", "retry")]
@@ -169,17 +181,37 @@ def angle_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("jobsrun")
     data = _image_folder(base / "data")
     cfg = FitConfig(
-        data=str(data), out=str(base / "run"), image_size=32, epochs=1, batch_size=8,
-        weights="none", val_frac=0.25, test_frac=0.3, progress=False, num_threads=1,
-        head="quantum", encoding="angle", backend="statevector", augment=False,
+        data=str(data),
+        out=str(base / "run"),
+        image_size=32,
+        epochs=1,
+        batch_size=8,
+        weights="none",
+        val_frac=0.25,
+        test_frac=0.3,
+        progress=False,
+        num_threads=1,
+        head="quantum",
+        encoding="angle",
+        backend="statevector",
+        augment=False,
     )
     return fit(cfg, log=lambda m: None), data
 
 
 def test_submit_fetch_from_a_run_in_local_testing_mode(angle_run):
     run, data = angle_run
-    result = invoke("submit", "--run", run, "--backend", "fake:manila", "--shots", "2000",
-                    "--mitigation", "readout")
+    result = invoke(
+        "submit",
+        "--run",
+        run,
+        "--backend",
+        "fake:manila",
+        "--shots",
+        "2000",
+        "--mitigation",
+        "readout",
+    )
     assert result.exit_code == 0, result.output
     assert "record:" in result.output and "complete" in result.output
     rec = R.list_records(run)[-1]
@@ -196,8 +228,19 @@ def test_submit_fetch_from_a_run_in_local_testing_mode(angle_run):
     assert metrics["vs_exact"]["ev_max_abs_error"] < 0.35  # device noise + shot noise only
 
     # --data: every image of a folder, with labels (class names match the run's)
-    result = invoke("submit", "--run", run, "--backend", "fake:fake_manila", "--data", data,
-                    "--limit", "3", "--shots", "500")
+    result = invoke(
+        "submit",
+        "--run",
+        run,
+        "--backend",
+        "fake:fake_manila",
+        "--data",
+        data,
+        "--limit",
+        "3",
+        "--shots",
+        "500",
+    )
     assert result.exit_code == 0, result.output
     rec2 = R.list_records(run)[-1]
     assert rec2.samples["count"] == 3 and rec2.samples["labels"] is not None
@@ -244,8 +287,9 @@ def test_submit_plain_folder_without_labels(angle_run, tmp_path):
     flat.mkdir()
     for i, src in enumerate(sorted((data / "stenosis").glob("*.png"))[:2]):
         (flat / f"case{i}.png").write_bytes(src.read_bytes())
-    result = invoke("submit", "--run", run, "--backend", "fake:fake_manila", "--data", flat,
-                    "--shots", "300")
+    result = invoke(
+        "submit", "--run", run, "--backend", "fake:fake_manila", "--data", flat, "--shots", "300"
+    )
     assert result.exit_code == 0, result.output
     rec = R.list_records(run)[-1]
     assert rec.samples["ids"] == ["case0.png", "case1.png"] and rec.samples["labels"] is None

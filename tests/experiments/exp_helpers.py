@@ -55,16 +55,30 @@ class FakeFit:
             (out / "run.json").write_text(json.dumps({"status": "running", "stages": []}))
             raise KeyboardInterrupt
         acc = 0.5 + 0.1 * cfg.seed + (0.05 if cfg.head == "classical" else 0.0)
-        test = {"accuracy": acc, "auc": 0.9 - 0.1 * cfg.seed, "f1": 0.5, "sensitivity": 0.5,
-                "specificity": 0.5, "n": 10}
+        test = {
+            "accuracy": acc,
+            "auc": 0.9 - 0.1 * cfg.seed,
+            "f1": 0.5,
+            "sensitivity": 0.5,
+            "specificity": 0.5,
+            "n": 10,
+        }
         (out / "metrics.json").write_text(json.dumps({"test": test}))
-        (out / "run.json").write_text(json.dumps({
-            "status": "finished", "stages": [{"stage": 1, "seconds": 2.0}], "evaluation": {"seconds": 1.0}
-        }))
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "status": "finished",
+                    "stages": [{"stage": 1, "seconds": 2.0}],
+                    "evaluation": {"seconds": 1.0},
+                }
+            )
+        )
         return out
 
 
-def make_folder(root: Path, n_normal: int = 12, n_stenosis: int = 8, size: int = 32, seed: int = 0) -> Path:
+def make_folder(
+    root: Path, n_normal: int = 12, n_stenosis: int = 8, size: int = 32, seed: int = 0
+) -> Path:
     """A tiny ImageFolder: a dark vertical 'vessel'; stenosis images have a bright gap in it."""
     import numpy as np
     from PIL import Image

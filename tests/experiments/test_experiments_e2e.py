@@ -58,10 +58,14 @@ def test_tiny_spec_end_to_end(tmp_path):
     assert all(row["n_test"] == "4" for row in bal)  # 5 test images (3 normal, 2 stenosis) -> 2 + 2
     summary = list(csv.DictReader((out / "results.csv").open()))
     assert [(s["variant"], s["test_set"], s["n_seeds"]) for s in summary] == [
-        ("quantum", "original", "2"), ("quantum", "balanced", "2"),
-        ("dense", "original", "2"), ("dense", "balanced", "2"),
+        ("quantum", "original", "2"),
+        ("quantum", "balanced", "2"),
+        ("dense", "original", "2"),
+        ("dense", "balanced", "2"),
     ]
-    assert (out / "results.png").is_file() and "| quantum | balanced | 2 |" in (out / "results.md").read_text()
+    assert (out / "results.png").is_file() and "| quantum | balanced | 2 |" in (
+        out / "results.md"
+    ).read_text()
     first = time.perf_counter() - t0
     # a second run redoes nothing
     t0 = time.perf_counter()

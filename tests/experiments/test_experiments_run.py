@@ -37,9 +37,16 @@ def test_runs_every_fit_and_tabulates_mean_std(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path))
     res = run_experiment(spec, out=tmp_path / "res")
     assert len(fake_fit.calls) == 4
-    assert {(c.head, c.seed) for c in fake_fit.calls} == {(h, s) for h in ("quantum", "classical") for s in (0, 1)}
-    assert all(c.out.startswith(str(tmp_path / "fits")) for c in fake_fit.calls)  # default: <out>/../fits
-    assert fake_fit.calls[0].extra["experiment"] == "exp" and fake_fit.calls[0].extra["variant"] == "quantum"
+    assert {(c.head, c.seed) for c in fake_fit.calls} == {
+        (h, s) for h in ("quantum", "classical") for s in (0, 1)
+    }
+    assert all(
+        c.out.startswith(str(tmp_path / "fits")) for c in fake_fit.calls
+    )  # default: <out>/../fits
+    assert (
+        fake_fit.calls[0].extra["experiment"] == "exp"
+        and fake_fit.calls[0].extra["variant"] == "quantum"
+    )
     assert res.counts == {"ran": 4}
     rows = list(csv.DictReader((tmp_path / "res" / "results.csv").open()))
     assert [r["variant"] for r in rows] == ["quantum", "dense"]
@@ -52,7 +59,11 @@ def test_runs_every_fit_and_tabulates_mean_std(tmp_path, fake_fit):
     assert "| quantum | 2 | 55.0 ± 7.1 | 85.0 ± 7.1 |" in md
     assert "| dense | 2 | 60.0 ± 7.1 | 85.0 ± 7.1 |" in md
     per_fit = list(csv.DictReader((tmp_path / "res" / "runs.csv").open()))
-    assert len(per_fit) == 4 and per_fit[0]["seed"] == "0" and float(per_fit[1]["accuracy"]) == pytest.approx(0.6)
+    assert (
+        len(per_fit) == 4
+        and per_fit[0]["seed"] == "0"
+        and float(per_fit[1]["accuracy"]) == pytest.approx(0.6)
+    )
     assert (tmp_path / "res" / "results.png").stat().st_size > 1000
     assert (tmp_path / "res" / "spec.toml").read_text() == SPEC
     data = json.loads((tmp_path / "res" / "results.json").read_text())
@@ -74,7 +85,9 @@ def test_finished_fits_are_not_redone(tmp_path, fake_fit):
 
 def test_identical_fits_are_shared_across_specs(tmp_path, fake_fit):
     a = load_spec(write_spec(tmp_path, SPEC, "a.toml"))
-    b = load_spec(write_spec(tmp_path, SPEC.replace('name = "dense"', 'name = "dense head"'), "b.toml"))
+    b = load_spec(
+        write_spec(tmp_path, SPEC.replace('name = "dense"', 'name = "dense head"'), "b.toml")
+    )
     run_experiment(a, out=tmp_path / "a")
     res = run_experiment(b, out=tmp_path / "b")
     assert len(fake_fit.calls) == 4 and res.counts == {"skipped": 4}
@@ -96,7 +109,10 @@ def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):
     assert "| dense | 1 |" in (tmp_path / "res" / "results.md").read_text()
     res = run_experiment(spec, out=tmp_path / "res")
     assert len(fake.calls) == 5
-    assert fake.calls[-1].resume is True and (fake.calls[-1].head, fake.calls[-1].seed) == ("classical", 1)
+    assert fake.calls[-1].resume is True and (fake.calls[-1].head, fake.calls[-1].seed) == (
+        "classical",
+        1,
+    )
     assert res.counts == {"skipped": 3, "resumed": 1}
 
 
@@ -114,7 +130,10 @@ def test_fit_locked_by_a_live_process_is_left_out_stale_lock_taken_over(tmp_path
     assert res.counts == {"busy": 1, "ran": 1}
     assert [c.seed for c in fake_fit.calls] == [1]
     assert live.exists() and not stale.exists()  # ours released after the fit
-    assert "Not in the table (fit not finished): quantum seed 0" in (tmp_path / "res" / "results.md").read_text()
+    assert (
+        "Not in the table (fit not finished): quantum seed 0"
+        in (tmp_path / "res" / "results.md").read_text()
+    )
     live.unlink()
     assert run_experiment(spec, out=tmp_path / "res").counts == {"ran": 1, "skipped": 1}
 
@@ -125,7 +144,10 @@ def test_report_only_runs_nothing(tmp_path, fake_fit):
     res = run_experiment(spec, out=tmp_path / "res", report_only=True)
     assert len(fake_fit.calls) == 2 and res.counts == {"skipped": 2, "missing": 2}
     md = (tmp_path / "res" / "results.md").read_text()
-    assert "| dense | 0 | – | – |" in md and "Not in the table (fit not finished): dense seed 0, dense seed 1" in md
+    assert (
+        "| dense | 0 | – | – |" in md
+        and "Not in the table (fit not finished): dense seed 0, dense seed 1" in md
+    )
 
 
 def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
@@ -136,8 +158,20 @@ def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
     cfg["lr"] = 0.5  # as if FitConfig's default lr had changed since this fit ran
     (run_dir / "config.json").write_text(json.dumps(cfg))
     assert plan_fits(spec, tmp_path / "fits")[0].status == "stale"
-    r = CliRunner().invoke(cli, ["run", str(spec.path), "--out", str(tmp_path / "res"), "--dry-run",
-                                 "--only", "quantum", "--seeds", "0"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(spec.path),
+            "--out",
+            str(tmp_path / "res"),
+            "--dry-run",
+            "--only",
+            "quantum",
+            "--seeds",
+            "0",
+        ],
+    )
     assert "redo" in r.output and "redo 1 (stale" in r.output
     res = run_experiment(spec, out=tmp_path / "res")
     assert res.counts == {"ran": 1} and len(fake_fit.calls) == 2
@@ -190,14 +224,20 @@ def test_cli_dry_run_runs_nothing(tmp_path, fake_fit):
     assert "exp: 2 variant(s) x 2 seed(s) = 4 fit(s)" in r.output
     assert "would run 4, resume 0, skip 0" in r.output
     assert fake_fit.calls == [] and not (tmp_path / "res").exists()
-    CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--only", "dense", "--quiet"])
-    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--dry-run", "--seeds", "0-2"])
+    CliRunner().invoke(
+        cli, ["run", str(p), "--out", str(tmp_path / "res"), "--only", "dense", "--quiet"]
+    )
+    r = CliRunner().invoke(
+        cli, ["run", str(p), "--out", str(tmp_path / "res"), "--dry-run", "--seeds", "0-2"]
+    )
     assert "= 6 fit(s)" in r.output and "would run 4, resume 0, skip 2" in r.output
 
 
 def test_cli_run_prints_table(tmp_path, fake_fit):
     p = write_spec(tmp_path)
-    r = CliRunner().invoke(cli, ["run", str(p), "--out", str(tmp_path / "res"), "--seeds", "3", "--quiet"])
+    r = CliRunner().invoke(
+        cli, ["run", str(p), "--out", str(tmp_path / "res"), "--seeds", "3", "--quiet"]
+    )
     assert r.exit_code == 0, r.output
     assert "| quantum | 1 | 80.0 | 60.0 |" in r.output  # seed 3: acc 0.8, auc 0.6, n = 1 -> no std
     assert "fits: 2 ran, 0 resumed, 0 already finished, 0 missing" in r.output
@@ -225,7 +265,7 @@ def test_cli_bad_options_one_line_exit_2(tmp_path, fake_fit, args, fragment):
 
 
 def test_cli_bad_spec_one_line_exit_2(tmp_path, fake_fit):
-    p = write_spec(tmp_path, "[base]\nepochs = \"3\"\n")
+    p = write_spec(tmp_path, '[base]\nepochs = "3"\n')
     r = CliRunner().invoke(cli, ["run", str(p)])
     assert r.exit_code == 2
     assert r.output.strip() == (

@@ -32,7 +32,12 @@ def test_parse_typed_spec(tmp_path):
     assert spec.base == {"image_size": 32, "epochs": 1, "weights": "none"}
     assert [v.name for v in spec.variants] == ["quantum", "dense"]
     fits = spec.fits()
-    assert [(f.variant, f.seed) for f in fits] == [("quantum", 0), ("quantum", 1), ("dense", 0), ("dense", 1)]
+    assert [(f.variant, f.seed) for f in fits] == [
+        ("quantum", 0),
+        ("quantum", 1),
+        ("dense", 0),
+        ("dense", 1),
+    ]
     assert fits[2].config["head"] == "classical" and fits[2].config["image_size"] == 32
     assert fits[0].config["lr"] == 1e-3  # FitConfig defaults fill the rest
     assert "out" not in fits[0].config and "extra" not in fits[0].config
@@ -46,21 +51,32 @@ def test_float_field_accepts_integer_and_defaults(tmp_path):
 
 
 def test_grid_expansion_with_labels():
-    spec = parse_spec({
-        "experiment": {"labels": {"diffusion_steps": "T"}},
-        "grid": {"diffusion_steps": [1, 5, 10], "beta_end": [0.005, 0.02, 0.05]},
-    })
+    spec = parse_spec(
+        {
+            "experiment": {"labels": {"diffusion_steps": "T"}},
+            "grid": {"diffusion_steps": [1, 5, 10], "beta_end": [0.005, 0.02, 0.05]},
+        }
+    )
     names = [v.name for v in spec.variants]
-    assert len(names) == 9 and names[0] == "T=1, beta_end=0.005" and names[-1] == "T=10, beta_end=0.05"
+    assert (
+        len(names) == 9 and names[0] == "T=1, beta_end=0.005" and names[-1] == "T=10, beta_end=0.05"
+    )
     assert spec.variants[4].overrides == {"diffusion_steps": 5, "beta_end": 0.02}
 
 
 def test_grid_times_variants():
-    spec = parse_spec({
-        "variants": [{"name": "q", "head": "quantum"}, {"name": "c", "head": "classical"}],
-        "grid": {"epochs": [1, 2]},
-    })
-    assert [v.name for v in spec.variants] == ["q, epochs=1", "q, epochs=2", "c, epochs=1", "c, epochs=2"]
+    spec = parse_spec(
+        {
+            "variants": [{"name": "q", "head": "quantum"}, {"name": "c", "head": "classical"}],
+            "grid": {"epochs": [1, 2]},
+        }
+    )
+    assert [v.name for v in spec.variants] == [
+        "q, epochs=1",
+        "q, epochs=2",
+        "c, epochs=1",
+        "c, epochs=2",
+    ]
     assert spec.variants[3].overrides == {"head": "classical", "epochs": 2}
 
 
@@ -79,7 +95,11 @@ def test_profile_overrides_base_and_seeds(tmp_path):
     p = write_spec(tmp_path, text)
     small, full = load_spec(p), load_spec(p, profile="full")
     assert small.base["image_size"] == 32 and small.seeds == [0, 1]
-    assert full.base["image_size"] == 224 and full.base["epochs"] == 30 and full.seeds == [0, 1, 2, 3, 4]
+    assert (
+        full.base["image_size"] == 224
+        and full.base["epochs"] == 30
+        and full.seeds == [0, 1, 2, 3, 4]
+    )
     assert full.profile == "full" and "full" in small.profiles
 
 
@@ -93,7 +113,9 @@ def test_with_seeds_and_only(tmp_path):
         spec.with_seeds([1, 1])
 
 
-@pytest.mark.parametrize("name", ["baselines", "ablation_diffusion", "head_ablation", "test_balance"])
+@pytest.mark.parametrize(
+    "name", ["baselines", "ablation_diffusion", "head_ablation", "test_balance"]
+)
 def test_shipped_specs_parse_in_both_profiles(name):
     small = load_spec(JOBS / f"{name}.toml")
     full = load_spec(JOBS / f"{name}.toml", profile="full")
@@ -104,7 +126,13 @@ def test_shipped_specs_parse_in_both_profiles(name):
 
 def test_shipped_specs_cover_the_issue():
     b = load_spec(JOBS / "baselines.toml")
-    assert {f.config["model"] for f in b.fits()} == {"sdaqec", "resnet18", "mobilenet_v2", "densenet121", "vgg16"}
+    assert {f.config["model"] for f in b.fits()} == {
+        "sdaqec",
+        "resnet18",
+        "mobilenet_v2",
+        "densenet121",
+        "vgg16",
+    }
     a = load_spec(JOBS / "ablation_diffusion.toml")
     grid = {(v.overrides["diffusion_steps"], v.overrides["beta_end"]) for v in a.variants}
     assert grid == {(t, b_) for t in (1, 5, 10) for b_ in (0.005, 0.02, 0.05)}
@@ -114,8 +142,17 @@ def test_shipped_specs_cover_the_issue():
     t = load_spec(JOBS / "test_balance.toml")
     assert t.test_sets == ["original", "balanced"]
     # the SDA-QEC default fit is shared by baselines, head ablation, test balance and the ablation cell
-    keys = [{f.key for f in s.fits() if f.config["model"] == "sdaqec" and f.config["head"] == "quantum"
-             and f.config["diffusion_steps"] == 5 and f.config["beta_end"] == 0.02} for s in (b, a, h, t)]
+    keys = [
+        {
+            f.key
+            for f in s.fits()
+            if f.config["model"] == "sdaqec"
+            and f.config["head"] == "quantum"
+            and f.config["diffusion_steps"] == 5
+            and f.config["beta_end"] == 0.02
+        }
+        for s in (b, a, h, t)
+    ]
     assert keys[0] == keys[1] == keys[2] == keys[3] and len(keys[0]) == 3
 
 
@@ -126,46 +163,110 @@ BAD = [
     ("[experimnt]\nseeds = [0]\n", "experimnt: unknown section", "did you mean [experiment]"),
     ("[experiment]\nseed = [0]\n", "experiment.seed: unknown key", "did you mean 'seeds'"),
     ("[base]\nepoch = 3\n", "base.epoch: unknown FitConfig field", "did you mean 'epochs'"),
-    ("[base]\nepochs = \"3\"\n", "base.epochs: must be an integer, got str", "epochs = 3"),
+    ('[base]\nepochs = "3"\n', "base.epochs: must be an integer, got str", "epochs = 3"),
     ("[base]\nepochs = 2.5\n", "base.epochs: must be an integer, got float", "epochs = 3"),
-    ("[base]\nlr = \"fast\"\n", "base.lr: must be a number", "lr = 0.02"),
+    ('[base]\nlr = "fast"\n', "base.lr: must be a number", "lr = 0.02"),
     ("[base]\naugment = 1\n", "base.augment: must be true or false", "augment = true"),
     ("[base]\nepochs = true\n", "base.epochs: must be an integer, got bool", ""),
     ("[base]\nseed = 1\n", "base.seed: not allowed", "experiment.seeds"),
-    ("[base]\nout = \"x\"\n", "base.out: not allowed", "--fits"),
+    ('[base]\nout = "x"\n', "base.out: not allowed", "--fits"),
     ("base = 3\n", "base: must be a table", ""),
     ("[base]\nepochs = 0\n", "base.epochs (variant 'base'): epochs=0: must be at least 1", ""),
     ("[base]\nimage_size = 16\n", "base.image_size (variant 'base'): image_size=16", "at least 32"),
-    ("[base]\nmodel = \"resnet50\"\n", "base.model (variant 'base'): unknown model 'resnet50'", "choose one of"),
-    ("[base]\nbackend = \"nope\"\n", "base.backend (variant 'base')", ""),
-    ("[base]\ndiffusion_steps = 0\n", "base.diffusion_steps (variant 'base'): steps: must be an integer >= 1", ""),
-    ("[base]\nbeta_end = 1.5\n", "base.beta_end (variant 'base'): beta_end: must lie in (0, 1)", ""),
-    ("[base]\nval_frac = 0.6\ntest_frac = 0.6\n", "(variant 'base'): val_frac=0.6, test_frac=0.6", "sum below 1"),
-    ("[[variants]]\nname = \"a\"\nhead = \"quantm\"\n", "variants[0].head (variant 'a'): unknown head 'quantm'", ""),
-    ("[[variants]]\nhead = \"quantum\"\n", "variants[0].name: every variant needs a name", 'name = "SDA-QEC"'),
-    ("[[variants]]\nname = \"a\"\n[[variants]]\nname = \"a\"\n", "variants: name(s) 'a' used twice", ""),
-    ("[[variants]]\nname = \"a\"\nepochz = 1\n", "variants[0].epochz: unknown FitConfig field", "epochs"),
+    (
+        '[base]\nmodel = "resnet50"\n',
+        "base.model (variant 'base'): unknown model 'resnet50'",
+        "choose one of",
+    ),
+    ('[base]\nbackend = "nope"\n', "base.backend (variant 'base')", ""),
+    (
+        "[base]\ndiffusion_steps = 0\n",
+        "base.diffusion_steps (variant 'base'): steps: must be an integer >= 1",
+        "",
+    ),
+    (
+        "[base]\nbeta_end = 1.5\n",
+        "base.beta_end (variant 'base'): beta_end: must lie in (0, 1)",
+        "",
+    ),
+    (
+        "[base]\nval_frac = 0.6\ntest_frac = 0.6\n",
+        "(variant 'base'): val_frac=0.6, test_frac=0.6",
+        "sum below 1",
+    ),
+    (
+        '[[variants]]\nname = "a"\nhead = "quantm"\n',
+        "variants[0].head (variant 'a'): unknown head 'quantm'",
+        "",
+    ),
+    (
+        '[[variants]]\nhead = "quantum"\n',
+        "variants[0].name: every variant needs a name",
+        'name = "SDA-QEC"',
+    ),
+    (
+        '[[variants]]\nname = "a"\n[[variants]]\nname = "a"\n',
+        "variants: name(s) 'a' used twice",
+        "",
+    ),
+    (
+        '[[variants]]\nname = "a"\nepochz = 1\n',
+        "variants[0].epochz: unknown FitConfig field",
+        "epochs",
+    ),
     ("variants = 3\n", "variants: must be an array of tables", "[[variants]]"),
     ("[grid]\nbeta_end = []\n", "grid.beta_end: must be a non-empty list", ""),
     ("[grid]\nbeta_end = 0.02\n", "grid.beta_end: must be a non-empty list", "[1, 5, 10]"),
-    ("[grid]\nbeta_end = [0.02, \"x\"]\n", "grid.beta_end: must be a number, got str", ""),
+    ('[grid]\nbeta_end = [0.02, "x"]\n', "grid.beta_end: must be a number, got str", ""),
     ("[grid]\nbeta_end = [0.02, 0.02]\n", "grid.beta_end: a value is listed twice", ""),
-    ("[grid]\nbeta_end = [0.02, 2.0]\n", "grid.beta_end (variant 'beta_end=2'): beta_end: must lie in (0, 1)", ""),
-    ("[grid]\nepochs = [1]\n[[variants]]\nname = \"a\"\nepochs = 2\n", "variants[0].epochs: also a grid key", ""),
-    ("[experiment]\nseeds = []\n", "experiment.seeds: must be a non-empty list", "seeds = [0, 1, 2]"),
+    (
+        "[grid]\nbeta_end = [0.02, 2.0]\n",
+        "grid.beta_end (variant 'beta_end=2'): beta_end: must lie in (0, 1)",
+        "",
+    ),
+    (
+        '[grid]\nepochs = [1]\n[[variants]]\nname = "a"\nepochs = 2\n',
+        "variants[0].epochs: also a grid key",
+        "",
+    ),
+    (
+        "[experiment]\nseeds = []\n",
+        "experiment.seeds: must be a non-empty list",
+        "seeds = [0, 1, 2]",
+    ),
     ("[experiment]\nseeds = [0, -1]\n", "experiment.seeds: -1 is not a seed", ""),
     ("[experiment]\nseeds = [0, 0]\n", "experiment.seeds: seed(s) [0] listed twice", ""),
     ("[experiment]\nseeds = 3\n", "experiment.seeds: must be a non-empty list", ""),
-    ("[experiment]\ntest_sets = [\"balancd\"]\n", "experiment.test_sets: unknown 'balancd'", "did you mean 'balanced'"),
-    ("[experiment]\nmetrics = [\"acc\"]\n", "experiment.metrics: unknown 'acc'", "choose from"),
-    ("[experiment]\nmetrics = \"auc\"\n", "experiment.metrics: must be a non-empty list", ""),
-    ("[experiment]\nname = \"a b\"\n", "experiment.name: 'a b' must be", "letters, digits"),
+    (
+        '[experiment]\ntest_sets = ["balancd"]\n',
+        "experiment.test_sets: unknown 'balancd'",
+        "did you mean 'balanced'",
+    ),
+    ('[experiment]\nmetrics = ["acc"]\n', "experiment.metrics: unknown 'acc'", "choose from"),
+    ('[experiment]\nmetrics = "auc"\n', "experiment.metrics: must be a non-empty list", ""),
+    ('[experiment]\nname = "a b"\n', "experiment.name: 'a b' must be", "letters, digits"),
     ("[experiment]\ndescription = 3\n", "experiment.description: must be a string", ""),
-    ("[experiment]\nlabels = { nope = \"T\" }\n", "experiment.labels.nope: unknown FitConfig field", ""),
-    ("[experiment]\nlabels = { epochs = 3 }\n", "experiment.labels: must be a table of strings", ""),
-    ("[profiles.full]\nimage_sise = 224\n", "profiles.full.image_sise: unknown FitConfig field", "image_size"),
+    (
+        '[experiment]\nlabels = { nope = "T" }\n',
+        "experiment.labels.nope: unknown FitConfig field",
+        "",
+    ),
+    (
+        "[experiment]\nlabels = { epochs = 3 }\n",
+        "experiment.labels: must be a table of strings",
+        "",
+    ),
+    (
+        "[profiles.full]\nimage_sise = 224\n",
+        "profiles.full.image_sise: unknown FitConfig field",
+        "image_size",
+    ),
     ("[profiles.full]\nseeds = [1, 1]\n", "profiles.full.seeds: seed(s) [1] listed twice", ""),
-    ("[profiles.full]\nimage_size = 8\n", "profiles.full.image_size (variant 'base'): image_size=8", ""),
+    (
+        "[profiles.full]\nimage_size = 8\n",
+        "profiles.full.image_size (variant 'base'): image_size=8",
+        "",
+    ),
     ("[base\nepochs = 1\n", "not valid TOML", "fix the syntax"),
 ]
 
@@ -204,7 +305,9 @@ def test_key_ignores_defaults_spelled_out_and_new_fields():
     from qsdaqec.experiments.spec import config_key
 
     implicit = parse_spec({"base": {"epochs": 2}}).fits()[0]
-    explicit = parse_spec({"base": {"epochs": 2, "head": "quantum", "model": "sdaqec", "lr": 1e-3}}).fits()[0]
+    explicit = parse_spec(
+        {"base": {"epochs": 2, "head": "quantum", "model": "sdaqec", "lr": 1e-3}}
+    ).fits()[0]
     assert implicit.key == explicit.key
     # a field FitConfig gains later (at its default) does not change existing keys
     grown = {**implicit.config, "some_new_field": None}
@@ -234,7 +337,9 @@ def test_fields_a_fit_does_not_read_do_not_split_fits():
     noisy_b = parse_spec({"base": {"backend": "aer_noisy", "noisy_epochs": 9}}).fits()[0]
     assert noisy_a.key != noisy_b.key
     r1 = parse_spec({"base": {"model": "resnet18"}}).fits()[0]
-    r2 = parse_spec({"base": {"model": "resnet18", "head": "classical", "encoding": "angle"}}).fits()[0]
+    r2 = parse_spec(
+        {"base": {"model": "resnet18", "head": "classical", "encoding": "angle"}}
+    ).fits()[0]
     assert r1.key == r2.key
     saved = dict(exact.config, noisy_lr=123.0)
     assert stale_fields(saved, exact.config) == []

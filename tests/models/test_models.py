@@ -36,7 +36,9 @@ def test_sdaqec_quantum_head():
     assert model.proj[0].weight.grad is not None and model.proj[0].weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("arch,dim", [("resnet18", 512), ("mobilenet_v2", 1280), ("densenet121", 1024)])
+@pytest.mark.parametrize(
+    "arch,dim", [("resnet18", 512), ("mobilenet_v2", 1280), ("densenet121", 1024)]
+)
 def test_baselines(arch, dim):
     model, used, _ = build_model(arch, weights="none")
     model.eval()

@@ -20,8 +20,16 @@ def _features(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def make_run(root: Path, encoding: str = "amplitude", head: str = "quantum", *, n_test: int = 10,
-             seed: int = 0, steps: int = 30, data_source: str = "tiny-features") -> Path:
+def make_run(
+    root: Path,
+    encoding: str = "amplitude",
+    head: str = "quantum",
+    *,
+    n_test: int = 10,
+    seed: int = 0,
+    steps: int = 30,
+    data_source: str = "tiny-features",
+) -> Path:
     """A finished run as ``load_run`` reads it: config.json, run.json, model.pt and features.pt
     (with test ids, so no images are needed). The head is trained a few steps on the features
     so that its predictions depend on them."""
@@ -33,8 +41,15 @@ def make_run(root: Path, encoding: str = "amplitude", head: str = "quantum", *, 
     root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(1000 + seed)  # same data for every run of a test session
-    cfg = FitConfig(data=str(root / "no-images"), head=head, encoding=encoding, weights="none",
-                    image_size=32, seed=seed, out=str(root))
+    cfg = FitConfig(
+        data=str(root / "no-images"),
+        head=head,
+        encoding=encoding,
+        weights="none",
+        image_size=32,
+        seed=seed,
+        out=str(root),
+    )
     model, _, _ = build_model("sdaqec", head=head, encoding=encoding, weights="none")
     x_tr, y_tr = _features(24, g)
     x_va, y_va = _features(6, g)
@@ -47,16 +62,30 @@ def make_run(root: Path, encoding: str = "amplitude", head: str = "quantum", *, 
         opt.step()
     model.eval()
     atomic_write_json(root / "config.json", cfg.to_dict())
-    atomic_write_json(root / "run.json", {
-        "status": "finished",
-        "data": {"source": data_source, "classes": ["normal", "stenosis"], "positive": 1},
-    })
+    atomic_write_json(
+        root / "run.json",
+        {
+            "status": "finished",
+            "data": {"source": data_source, "classes": ["normal", "stenosis"], "positive": 1},
+        },
+    )
     atomic_torch_save(root / "model.pt", {"model": model.state_dict()})
-    atomic_torch_save(root / "features.pt", {
-        "train": {"features": x_tr, "labels": y_tr},
-        "val": {"features": x_va, "labels": y_va, "ids": [f"val/{i:03d}.png" for i in range(len(y_va))]},
-        "test": {"features": x_te, "labels": y_te, "ids": [f"test/{i:03d}.png" for i in range(n_test)]},
-    })
+    atomic_torch_save(
+        root / "features.pt",
+        {
+            "train": {"features": x_tr, "labels": y_tr},
+            "val": {
+                "features": x_va,
+                "labels": y_va,
+                "ids": [f"val/{i:03d}.png" for i in range(len(y_va))],
+            },
+            "test": {
+                "features": x_te,
+                "labels": y_te,
+                "ids": [f"test/{i:03d}.png" for i in range(n_test)],
+            },
+        },
+    )
     return root
 
 
@@ -110,8 +139,11 @@ class DampedEstimator:
         for circuit, obs, values in pubs:
             res = self.fast.run([(circuit, obs, values)]).result()[0]
             evs = np.asarray(res.data.evs, dtype=float)
-            scale = self.rcfg.noise_scale if self.spec.kind == "aer_noisy" else (
-                1.0 if self.spec.kind == "fake" else 0.0)
+            scale = (
+                self.rcfg.noise_scale
+                if self.spec.kind == "aer_noisy"
+                else (1.0 if self.spec.kind == "fake" else 0.0)
+            )
             damp = max(0.0, 1 - 0.15 * scale)
             if "readout" in self.rcfg.mitigation:
                 damp = 1 - (1 - damp) / 2

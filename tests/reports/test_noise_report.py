@@ -22,9 +22,15 @@ SMALL = "aer_noisy:fake_guadalupe"
 
 
 def _cfg(runs, out, **kw):
-    base = dict(runs=tuple(str(r) for r in runs), out=str(out), backends=(SMALL,),
-                noise_scales=(0.0, 1.0, 2.0), shots=(256, 4096), mitigation=("none", "readout"),
-                progress=False)
+    base = dict(
+        runs=tuple(str(r) for r in runs),
+        out=str(out),
+        backends=(SMALL,),
+        noise_scales=(0.0, 1.0, 2.0),
+        shots=(256, 4096),
+        mitigation=("none", "readout"),
+        progress=False,
+    )
     base.update(kw)
     return NoiseReportConfig(**base)
 
@@ -35,9 +41,16 @@ def _cfg(runs, out, **kw):
 def test_parse_lists():
     assert N.parse_noise_scales("0, 0.5,1,2,4") == (0.0, 0.5, 1.0, 2.0, 4.0)
     assert N.parse_shots("128,exact,1024") == (128, None, 1024)
-    assert N.parse_mitigations("none,readout,trex,zne+readout") == ("none", "readout", "readout+zne")
+    assert N.parse_mitigations("none,readout,trex,zne+readout") == (
+        "none",
+        "readout",
+        "readout+zne",
+    )
     assert N.parse_backends("aer_noisy:fake_torino,fake:FakeFez,aer") == (
-        "aer_noisy:fake_torino", "fake:fake_fez", "aer")
+        "aer_noisy:fake_torino",
+        "fake:fake_fez",
+        "aer",
+    )
     assert N.parse_encodings("angle,amplitude") == ("angle", "amplitude")
     for text in ("abc", "1,-0.5", "1,,2", "nan", "inf"):
         with pytest.raises(ConfigError, match="--noise-scales"):
@@ -113,7 +126,9 @@ def test_report_contains_every_point(tiny_report, amp_run):
         assert r["label"].split(" | ")[0] in html
     for p in sims:
         assert p["status"] == "ok" and p["n"] == 10
-        assert all(p[m] is not None for m in ("accuracy", "auc", "f1", "sensitivity", "specificity"))
+        assert all(
+            p[m] is not None for m in ("accuracy", "auc", "f1", "sensitivity", "specificity")
+        )
         assert p["ev_mae"] is not None and p["ev_max"] >= p["ev_mae"]
         assert p["width"] == 8 and p["depth"] > 0 and p["two_qubit_gates"] > 0
         assert (out / "points" / f"{p['key']}.json").is_file()
@@ -131,7 +146,11 @@ def test_noise_scale_zero_and_damping(tiny_report):
     res, _, _ = tiny_report
     data = read_json(res.json)
     exact = next(p for p in data["points"] if p["kind"] == "exact")
-    by = {(p["noise_scale"], p["shots"], p["mitigation"]): p for p in data["points"] if p["kind"] == "simulation"}
+    by = {
+        (p["noise_scale"], p["shots"], p["mitigation"]): p
+        for p in data["points"]
+        if p["kind"] == "simulation"
+    }
     zero = by[(0.0, None, "none")]
     for m in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
         assert zero[m] == exact[m]
@@ -150,11 +169,14 @@ def test_resume_reuses_points_and_computes_only_new_ones(tiny_report, amp_run):
     assert again.calls == [] and res2.computed == 0 and res2.reused == res.computed
     assert {f.name: f.stat().st_mtime_ns for f in sorted((out / "points").glob("*.json"))} == before
     assert [p.get("accuracy") for p in read_json(res2.json)["points"]] == [
-        p.get("accuracy") for p in read_json(res.json)["points"]]
+        p.get("accuracy") for p in read_json(res.json)["points"]
+    ]
     # one more noise scale and one more shot count: exactly two new points
     more = CountingFactory()
-    res3 = run_noise_report(_cfg([amp_run], out, noise_scales=(0.0, 1.0, 2.0, 3.0), shots=(256, 4096, 512)),
-                            estimator_factory=more)
+    res3 = run_noise_report(
+        _cfg([amp_run], out, noise_scales=(0.0, 1.0, 2.0, 3.0), shots=(256, 4096, 512)),
+        estimator_factory=more,
+    )
     assert res3.computed == 2 and len(more.calls) == 2
     assert {rc.noise_scale for _, rc in more.calls} == {3.0, 1.0}
     html = res3.html.read_text()
@@ -173,13 +195,22 @@ def test_encoding_comparison_and_classical_run(amp_run, angle_run, classical_run
     classical = classical_run
     f = CountingFactory()
     res = run_noise_report(
-        _cfg([amp_run, angle_run], tmp_path / "out", noise_scales=(0.0, 1.0), shots=(512,),
-             mitigation=("none",), classical_run=str(classical)),
+        _cfg(
+            [amp_run, angle_run],
+            tmp_path / "out",
+            noise_scales=(0.0, 1.0),
+            shots=(512,),
+            mitigation=("none",),
+            classical_run=str(classical),
+        ),
         estimator_factory=f,
     )
     data = read_json(res.json)
     assert set(data["runs"]) == {"amplitude", "angle"}
-    assert {p["encoding"] for p in data["points"] if p["kind"] == "simulation"} == {"amplitude", "angle"}
+    assert {p["encoding"] for p in data["points"] if p["kind"] == "simulation"} == {
+        "amplitude",
+        "angle",
+    }
     assert "run " in data["classical_reference"] and "classical head" in data["classical_reference"]
     assert (tmp_path / "out" / "plots" / "encoding.png").is_file()
     assert any(s.startswith("Encodings") for s in data["conclusion"])
@@ -187,11 +218,19 @@ def test_encoding_comparison_and_classical_run(amp_run, angle_run, classical_run
     assert widths == {"amplitude": 8, "angle": 4}
     # only the angle run, asked for by encoding
     res = run_noise_report(
-        _cfg([amp_run, angle_run], tmp_path / "out2", noise_scales=(1.0,), shots=(512,),
-             mitigation=("none",), encodings=("angle",)),
+        _cfg(
+            [amp_run, angle_run],
+            tmp_path / "out2",
+            noise_scales=(1.0,),
+            shots=(512,),
+            mitigation=("none",),
+            encodings=("angle",),
+        ),
         estimator_factory=CountingFactory(),
     )
-    assert {p["encoding"] for p in read_json(res.json)["points"] if p["kind"] != "classical"} == {"angle"}
+    assert {p["encoding"] for p in read_json(res.json)["points"] if p["kind"] != "classical"} == {
+        "angle"
+    }
 
 
 def test_bad_runs(amp_run, angle_run, classical_run, tmp_path):
@@ -218,7 +257,9 @@ def test_fake_backend_mitigation_is_marked_unsupported(angle_run, tmp_path):
     )
     pts = [p for p in read_json(res.json)["points"] if p["kind"] == "simulation"]
     bad = [p for p in pts if p["mitigation"] == "readout"]
-    assert bad and all(p["status"] == "unsupported" and "local testing mode" in p["note"] for p in bad)
+    assert bad and all(
+        p["status"] == "unsupported" and "local testing mode" in p["note"] for p in bad
+    )
     assert all(p["status"] == "ok" for p in pts if p["mitigation"] == "none")
     assert "unsupported" in res.html.read_text()
 
@@ -229,8 +270,15 @@ def test_fake_backend_mitigation_is_marked_unsupported(angle_run, tmp_path):
 def test_real_runner_noise_zero_equals_exact(angle_run, tmp_path):
     """aer_noisy on the active qubits: noise 0 reproduces the exact head, noise > 0 moves it."""
     res = run_noise_report(
-        _cfg([angle_run], tmp_path / "o", backends=("aer_noisy:fake_manila",), noise_scales=(0.0, 2.0),
-             shots=(2048,), mitigation=("none",), center_noise=2.0),
+        _cfg(
+            [angle_run],
+            tmp_path / "o",
+            backends=("aer_noisy:fake_manila",),
+            noise_scales=(0.0, 2.0),
+            shots=(2048,),
+            mitigation=("none",),
+            center_noise=2.0,
+        ),
     )
     data = read_json(res.json)
     exact = next(p for p in data["points"] if p["kind"] == "exact")
@@ -244,13 +292,20 @@ def test_real_runner_noise_zero_equals_exact(angle_run, tmp_path):
     shots = by[(2.0, 2048)]
     assert abs(shots["ev_mae"] - noisy["ev_mae"]) < 0.1  # shot noise on top of the same noise
     t = data["transpiled"][0]
-    assert t["width"] == 4 and t["device_qubits"] == 5 and t["two_qubit_gates"] > 0 and len(t["layout"]) == 4
+    assert (
+        t["width"] == 4
+        and t["device_qubits"] == 5
+        and t["two_qubit_gates"] > 0
+        and len(t["layout"]) == 4
+    )
 
 
 @pytest.mark.slow
 def test_real_runner_default_grid_amplitude(amp_run, tmp_path):
     """The command's default grid (aer_noisy:fake_torino) on the 8-qubit amplitude head."""
-    res = run_noise_report(NoiseReportConfig(runs=(str(amp_run),), out=str(tmp_path / "o"), progress=False))
+    res = run_noise_report(
+        NoiseReportConfig(runs=(str(amp_run),), out=str(tmp_path / "o"), progress=False)
+    )
     data = read_json(res.json)
     sims = [p for p in data["points"] if p["kind"] == "simulation"]
     assert len(sims) == 9 and all(p["status"] == "ok" for p in sims)
@@ -273,19 +328,25 @@ def test_fetched_job_records_become_points(angle_run, tmp_path):
     svc = FakeRuntimeService(steps=0)
     rec = J.submit_run(run, "fake:fake_manila", service=svc, options=J.JobOptions(shots=1000))
     # before fetching: no results, no point
-    res = run_noise_report(_cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,),
-                                mitigation=("none",)), estimator_factory=CountingFactory())
+    res = run_noise_report(
+        _cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,), mitigation=("none",)),
+        estimator_factory=CountingFactory(),
+    )
     assert not [p for p in read_json(res.json)["points"] if p["kind"] == "job"]
     J.fetch(R.load_record(rec.path), service=svc, wait=True, poll_interval=0, sleep=lambda s: None)
-    res = run_noise_report(_cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,),
-                                mitigation=("none",)), estimator_factory=CountingFactory())
+    res = run_noise_report(
+        _cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,), mitigation=("none",)),
+        estimator_factory=CountingFactory(),
+    )
     assert res.computed == 0  # the simulated points were reused
     data = read_json(res.json)
     jobs = [p for p in data["points"] if p["kind"] == "job"]
     assert len(jobs) == 1
     job, exact = jobs[0], next(p for p in data["points"] if p["kind"] == "exact")
     assert job["backend"] == "fake:fake_manila" and job["shots"] == 1000 and job["n"] == 10
-    assert job["ev_mae"] < 1e-6 and job["accuracy"] == exact["accuracy"]  # the fake service is exact
+    assert (
+        job["ev_mae"] < 1e-6 and job["accuracy"] == exact["accuracy"]
+    )  # the fake service is exact
     assert f"<td>{job['key']}</td>" in res.html.read_text()
     assert any(s.startswith("Hardware job") for s in data["conclusion"])
 
@@ -336,8 +397,21 @@ def test_cli_runs_and_resumes(angle_run, tmp_path, monkeypatch):
     from report_helpers import DampedEstimator
 
     monkeypatch.setattr(N, "default_estimator_factory", lambda s, c: DampedEstimator(s, c))
-    args = ["--run", str(angle_run), "--out", str(tmp_path / "o"), "--backends", "aer_noisy:fake_manila",
-            "--noise-scales", "0,1", "--shots", "exact,512", "--mitigation", "none", "--no-progress"]
+    args = [
+        "--run",
+        str(angle_run),
+        "--out",
+        str(tmp_path / "o"),
+        "--backends",
+        "aer_noisy:fake_manila",
+        "--noise-scales",
+        "0,1",
+        "--shots",
+        "exact,512",
+        "--mitigation",
+        "none",
+        "--no-progress",
+    ]
     r = _invoke(*args)
     assert r.exit_code == 0, r.output
     assert "3 computed, 0 reused" in r.output and "report.html" in r.output
@@ -345,7 +419,9 @@ def test_cli_runs_and_resumes(angle_run, tmp_path, monkeypatch):
     assert r.exit_code == 0 and "0 computed, 3 reused" in r.output
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert math.isclose(
-        next(p for p in data["points"] if p["kind"] == "simulation" and p["noise_scale"] == 0)["accuracy"],
+        next(p for p in data["points"] if p["kind"] == "simulation" and p["noise_scale"] == 0)[
+            "accuracy"
+        ],
         next(p for p in data["points"] if p["kind"] == "exact")["accuracy"],
     )
     assert np.isfinite([p["accuracy"] for p in data["points"]]).all()
@@ -364,7 +440,9 @@ def test_interrupted_report_continues_where_it_stopped(angle_run, tmp_path):
     cfg = _cfg([angle_run], tmp_path / "o", backends=("aer_noisy:fake_manila",))
     with pytest.raises(KeyboardInterrupt):
         run_noise_report(cfg, estimator_factory=Dies(DampedEstimator))
-    stored = [p for p in (tmp_path / "o" / "points").glob("*.json") if not p.name.startswith("transpile")]
+    stored = [
+        p for p in (tmp_path / "o" / "points").glob("*.json") if not p.name.startswith("transpile")
+    ]
     assert len(stored) == 2 and not list((tmp_path / "o" / "points").glob("*.tmp"))
     assert not (tmp_path / "o" / "report.html").exists()
     f = CountingFactory()
@@ -376,10 +454,14 @@ def test_interrupted_report_continues_where_it_stopped(angle_run, tmp_path):
 @pytest.mark.slow
 def test_real_runner_fake_and_aer_backends(angle_run, tmp_path):
     """fake: (runtime local testing mode, device noise) and aer (noiseless, shots only)."""
-    res = run_noise_report(_cfg([angle_run], tmp_path / "o", backends=("fake:fake_manila", "aer"),
-                                shots=(256, 2048)))
-    pts = {(p["backend"], p["shots"], p["mitigation"]): p for p in read_json(res.json)["points"]
-           if p["kind"] == "simulation"}
+    res = run_noise_report(
+        _cfg([angle_run], tmp_path / "o", backends=("fake:fake_manila", "aer"), shots=(256, 2048))
+    )
+    pts = {
+        (p["backend"], p["shots"], p["mitigation"]): p
+        for p in read_json(res.json)["points"]
+        if p["kind"] == "simulation"
+    }
     assert pts[("fake:fake_manila", 2048, "none")]["status"] == "ok"
     assert pts[("fake:fake_manila", 2048, "none")]["ev_mae"] > 1e-3  # the device's noise
     assert pts[("fake:fake_manila", 2048, "readout")]["status"] == "unsupported"

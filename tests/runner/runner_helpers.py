@@ -19,7 +19,9 @@ def small_circuit(num_qubits: int = 2) -> tuple[QuantumCircuit, list[SparsePauli
     for q in range(num_qubits):
         qc.ry(w[q], q)
     obs = [SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits) for q in range(num_qubits)]
-    obs.append(SparsePauliOp.from_sparse_list([("XX", [0, 1], 0.5), ("ZZ", [0, 1], 0.5)], num_qubits))
+    obs.append(
+        SparsePauliOp.from_sparse_list([("XX", [0, 1], 0.5), ("ZZ", [0, 1], 0.5)], num_qubits)
+    )
     return qc, obs
 
 

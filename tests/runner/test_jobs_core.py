@@ -23,10 +23,19 @@ def prob():
 def submit(prob, tmp_path, svc, **kw):
     kw.setdefault("limits", J.JobLimits(max_samples_per_job=3))
     return J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
-        backend=kw.pop("backend", BACKEND), run_dir=tmp_path, labels=prob.labels,
-        classes=prob.classes, output_layer=prob.output_layer, service=svc,
-        sleep=lambda s: None, **kw,
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values,
+        prob.sample_ids,
+        backend=kw.pop("backend", BACKEND),
+        run_dir=tmp_path,
+        labels=prob.labels,
+        classes=prob.classes,
+        output_layer=prob.output_layer,
+        service=svc,
+        sleep=lambda s: None,
+        **kw,
     )
 
 
@@ -42,7 +51,11 @@ def test_plan_parts_respects_limits():
     assert parts[-1].stop == 25
     # as few jobs as possible by default: one job for a test split
     assert len(J.plan_parts(500, 4, 4096)) == 1
-    assert [p.size for p in J.plan_parts(7, 4, 100, J.JobLimits(max_samples_per_job=3))] == [3, 3, 1]
+    assert [p.size for p in J.plan_parts(7, 4, 100, J.JobLimits(max_samples_per_job=3))] == [
+        3,
+        3,
+        1,
+    ]
     with pytest.raises(ConfigError, match="lower --shots"):
         J.plan_parts(1, 4, 100, J.JobLimits(J.ServiceLimits(max_shots_per_job=10)))
 
@@ -75,7 +88,9 @@ def test_submit_writes_record_before_returning_and_fetch_matches_exact(prob, tmp
     assert on_disk.options["shots"] == 4096
     assert rec.params_path.is_file() and rec.isa_path.is_file()
 
-    s = J.fetch(R.load_record(rec.path), service=svc, wait=True, poll_interval=0, sleep=lambda s: None)
+    s = J.fetch(
+        R.load_record(rec.path), service=svc, wait=True, poll_interval=0, sleep=lambda s: None
+    )
     assert s.record.status == "complete" and sorted(s.fetched_now) == [0, 1, 2]
     pred = json.loads(s.predictions.read_text())
     assert pred["complete"] and pred["n_predicted"] == 7
@@ -125,7 +140,12 @@ def test_partial_results_kept_and_only_failed_part_retried(prob, tmp_path):
     s2 = J.fetch(rec2, service=svc, wait=True, poll_interval=0, sleep=lambda s: None)
     assert s2.record.status == "complete"
     assert (rec.folder / s2.record.parts[0].result_file).read_bytes() == kept
-    evs = np.array([[r[f"ev_{j}"] for j in range(4)] for r in json.loads(s2.predictions.read_text())["predictions"]])
+    evs = np.array(
+        [
+            [r[f"ev_{j}"] for j in range(4)]
+            for r in json.loads(s2.predictions.read_text())["predictions"]
+        ]
+    )
     np.testing.assert_allclose(evs, prob.exact_evs, atol=1e-9)
 
 
@@ -156,8 +176,15 @@ def test_wait_times_out_with_injected_clock(prob, tmp_path):
     def sleep(s):
         now[0] += s
 
-    s = J.fetch(rec, service=svc, wait=True, timeout=100, poll_interval=30, sleep=sleep,
-                clock=lambda: now[0])
+    s = J.fetch(
+        rec,
+        service=svc,
+        wait=True,
+        timeout=100,
+        poll_interval=30,
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
     assert s.record.status in (R.RUNNING, R.QUEUED) and s.predictions is None
     assert 100 <= now[0] <= 130
 
@@ -165,18 +192,49 @@ def test_wait_times_out_with_injected_clock(prob, tmp_path):
 def test_bad_inputs(prob, tmp_path):
     svc = FakeRuntimeService()
     with pytest.raises(ConfigError, match="sample ids"):
-        J.submit_inference(prob.circuit, prob.observables, prob.parameters, prob.values,
-                           prob.sample_ids[:2], backend=BACKEND, run_dir=tmp_path, service=svc)
+        J.submit_inference(
+            prob.circuit,
+            prob.observables,
+            prob.parameters,
+            prob.values,
+            prob.sample_ids[:2],
+            backend=BACKEND,
+            run_dir=tmp_path,
+            service=svc,
+        )
     with pytest.raises(ConfigError, match="columns"):
-        J.submit_inference(prob.circuit, prob.observables, prob.parameters[:3], prob.values,
-                           prob.sample_ids, backend=BACKEND, run_dir=tmp_path, service=svc)
+        J.submit_inference(
+            prob.circuit,
+            prob.observables,
+            prob.parameters[:3],
+            prob.values,
+            prob.sample_ids,
+            backend=BACKEND,
+            run_dir=tmp_path,
+            service=svc,
+        )
     with pytest.raises(J.BackendError, match="ibm:<device>"):
-        J.submit_inference(prob.circuit, prob.observables, prob.parameters, prob.values,
-                           prob.sample_ids, backend="aer", run_dir=tmp_path, service=svc)
+        J.submit_inference(
+            prob.circuit,
+            prob.observables,
+            prob.parameters,
+            prob.values,
+            prob.sample_ids,
+            backend="aer",
+            run_dir=tmp_path,
+            service=svc,
+        )
     with pytest.raises(J.BackendError, match="not available"):
-        J.submit_inference(prob.circuit, prob.observables, prob.parameters, prob.values,
-                           prob.sample_ids, backend="ibm:no_such_device", run_dir=tmp_path,
-                           service=svc)
+        J.submit_inference(
+            prob.circuit,
+            prob.observables,
+            prob.parameters,
+            prob.values,
+            prob.sample_ids,
+            backend="ibm:no_such_device",
+            run_dir=tmp_path,
+            service=svc,
+        )
     assert svc.submit_calls == 0
     assert not (tmp_path / "jobs").exists() or not list((tmp_path / "jobs").glob("*.json"))
 
@@ -197,7 +255,12 @@ def test_submit_head_convenience(tmp_path):
     head = build_head_circuit(HeadConfig(encoding="angle"))
     prob = tiny_problem(n=2, seed=9)  # same head layout: inputs then weights
     svc = FakeRuntimeService(steps=0)
-    rec = J.submit_head(head, prob.values, ["a", "b"], backend=BACKEND, run_dir=tmp_path, service=svc)
+    rec = J.submit_head(
+        head, prob.values, ["a", "b"], backend=BACKEND, run_dir=tmp_path, service=svc
+    )
     s = J.fetch(rec, service=svc)
-    evs = [[r[f"ev_{j}"] for j in range(4)] for r in json.loads(s.predictions.read_text())["predictions"]]
+    evs = [
+        [r[f"ev_{j}"] for j in range(4)]
+        for r in json.loads(s.predictions.read_text())["predictions"]
+    ]
     np.testing.assert_allclose(evs, prob.exact_evs, atol=1e-9)

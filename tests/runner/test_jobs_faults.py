@@ -37,9 +37,19 @@ class Sleeps(list):
 def submit(prob, tmp_path, svc, sleep=None, **kw):
     kw.setdefault("limits", J.JobLimits(max_samples_per_job=2))  # parts 0-1, 2-3, 4
     return J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
-        backend=BACKEND, run_dir=tmp_path, labels=prob.labels, classes=prob.classes,
-        output_layer=prob.output_layer, service=svc, sleep=sleep or Sleeps(), **kw,
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values,
+        prob.sample_ids,
+        backend=BACKEND,
+        run_dir=tmp_path,
+        labels=prob.labels,
+        classes=prob.classes,
+        output_layer=prob.output_layer,
+        service=svc,
+        sleep=sleep or Sleeps(),
+        **kw,
     )
 
 
@@ -47,7 +57,13 @@ def submit(prob, tmp_path, svc, sleep=None, **kw):
 
 
 def test_backoff_is_exponential_and_capped():
-    assert F.RetryPolicy(attempts=6, base_delay=1, factor=2, max_delay=10).delays() == [1, 2, 4, 8, 10]
+    assert F.RetryPolicy(attempts=6, base_delay=1, factor=2, max_delay=10).delays() == [
+        1,
+        2,
+        4,
+        8,
+        10,
+    ]
 
 
 def test_call_with_retries_transient_then_ok():
@@ -67,13 +83,15 @@ def test_call_with_retries_transient_then_ok():
 def test_call_with_retries_gives_up_and_never_retries_permanent():
     sleeps = Sleeps()
     with pytest.raises(F.RetriesExhausted, match="failed 3 times"):
-        F.call_with_retries(lambda: (_ for _ in ()).throw(dropped()), "x",
-                            F.RetryPolicy(attempts=3), sleep=sleeps)
+        F.call_with_retries(
+            lambda: (_ for _ in ()).throw(dropped()), "x", F.RetryPolicy(attempts=3), sleep=sleeps
+        )
     assert sleeps == [1, 2]
     sleeps.clear()
     with pytest.raises(Exception, match="401"):
-        F.call_with_retries(lambda: (_ for _ in ()).throw(api_error(401, "Unauthorized")), "x",
-                            sleep=sleeps)
+        F.call_with_retries(
+            lambda: (_ for _ in ()).throw(api_error(401, "Unauthorized")), "x", sleep=sleeps
+        )
     assert sleeps == []
 
 
@@ -81,7 +99,9 @@ def test_wrapped_runtime_errors():
     from qiskit_ibm_runtime.exceptions import IBMRuntimeError, RuntimeJobNotFound
 
     assert F.is_transient(IBMRuntimeError("Failed to retrieve job: Connection reset by peer"))
-    assert not F.is_transient(IBMRuntimeError("Failed to retrieve job: '401 Client Error: Unauthorized'"))
+    assert not F.is_transient(
+        IBMRuntimeError("Failed to retrieve job: '401 Client Error: Unauthorized'")
+    )
     assert not F.is_transient(RuntimeJobNotFound("Job not found: x"))
     assert not F.is_transient(ValueError("bad"))
 
@@ -123,8 +143,13 @@ def test_result_download_failing_keeps_job_for_next_fetch(prob, tmp_path):
     svc = FakeRuntimeService(steps=0, faults={"result": [dropped()] * 3})
     rec = submit(prob, tmp_path, svc)
     messages = []
-    s = J.fetch(rec, service=svc, sleep=Sleeps(), echo=messages.append,
-                retry_policy=F.RetryPolicy(attempts=3))
+    s = J.fetch(
+        rec,
+        service=svc,
+        sleep=Sleeps(),
+        echo=messages.append,
+        retry_policy=F.RetryPolicy(attempts=3),
+    )
     assert [p.state for p in s.record.parts] == [R.DONE, R.FETCHED, R.FETCHED]
     assert any("fetch again later" in m for m in messages)
     s2 = J.fetch(R.load_record(rec.path), service=svc, sleep=Sleeps())
@@ -233,8 +258,14 @@ def test_failed_result_marks_part_failed(prob, tmp_path):
 def test_local_mode_job_from_another_process_is_lost_then_retried(prob, tmp_path):
     local = J.connect("fake:fake_manila")
     rec = J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values[:2], prob.sample_ids[:2],
-        backend="fake:fake_manila", run_dir=tmp_path, service=local,
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values[:2],
+        prob.sample_ids[:2],
+        backend="fake:fake_manila",
+        run_dir=tmp_path,
+        service=local,
         options=J.JobOptions(shots=200),
     )
     assert rec.status == "complete"  # local mode: stored before returning
@@ -283,7 +314,11 @@ def test_token_never_written_logged_or_raised(prob, tmp_path, monkeypatch, caplo
     svc = FakeRuntimeService(
         steps=0,
         submit_faults=[None, dropped(leak)],
-        faults={"status": [dropped(leak)] * 2, "result": [timeout(leak)] * 2, "jobs": [dropped(leak)]},
+        faults={
+            "status": [dropped(leak)] * 2,
+            "result": [timeout(leak)] * 2,
+            "jobs": [dropped(leak)],
+        },
     )
     F.install_log_redaction()
     logging.getLogger("qiskit_ibm_runtime").warning("request failed: %s", leak)
@@ -294,13 +329,24 @@ def test_token_never_written_logged_or_raised(prob, tmp_path, monkeypatch, caplo
     rec = R.load_record(next((tmp_path / "jobs").glob("*.json")))
     for call in (J.status, J.fetch):
         try:
-            call(R.load_record(rec.path), service=svc, sleep=Sleeps(), echo=messages.append,
-                 retry_policy=policy)
+            call(
+                R.load_record(rec.path),
+                service=svc,
+                sleep=Sleeps(),
+                echo=messages.append,
+                retry_policy=policy,
+            )
         except JobError as e:  # pragma: no cover - either way the message is checked
             messages.append(str(e))
     try:
-        J.retry(R.load_record(rec.path), service=svc, sleep=Sleeps(), echo=messages.append,
-                retry_policy=policy, resubmit_unknown=True)
+        J.retry(
+            R.load_record(rec.path),
+            service=svc,
+            sleep=Sleeps(),
+            echo=messages.append,
+            retry_policy=policy,
+            resubmit_unknown=True,
+        )
     except JobError as e:  # pragma: no cover
         messages.append(str(e))
 
@@ -366,8 +412,12 @@ def test_killed_process_right_after_a_submit(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 17, proc.stderr[-2000:]
     rec = R.load_record(next((tmp_path / "jobs").glob("*.json")))  # valid JSON: writes are atomic
     assert [p.state for p in rec.parts] == [R.QUEUED, R.SUBMITTING]

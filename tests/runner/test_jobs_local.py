@@ -25,12 +25,22 @@ def noisy_exact(record: R.JobRecord, backend_name: str) -> np.ndarray:
     backend = J.fake_backend(backend_name)
     isa = J._load_isa(record)
     params = R.load_array(record.params_path)
-    est = AerEstimator(options={"backend_options": {
-        "method": "density_matrix",
-        "noise_model": NoiseModel.from_backend(backend, readout_error=False),
-    }})
-    evs = est.run([(isa.circuit, [isa.observables], params[:, None, :])], precision=0).result()[0].data.evs
-    readout = {tuple(q): e.probabilities for q, e in basic_device_readout_errors(backend.properties())}
+    est = AerEstimator(
+        options={
+            "backend_options": {
+                "method": "density_matrix",
+                "noise_model": NoiseModel.from_backend(backend, readout_error=False),
+            }
+        }
+    )
+    evs = (
+        est.run([(isa.circuit, [isa.observables], params[:, None, :])], precision=0)
+        .result()[0]
+        .data.evs
+    )
+    readout = {
+        tuple(q): e.probabilities for q, e in basic_device_readout_errors(backend.properties())
+    }
     out = np.array(evs, dtype=float)
     for j, obs in enumerate(isa.observables):
         (q,) = obs.paulis[0].z.nonzero()[0]
@@ -44,9 +54,17 @@ def test_fake_backend_end_to_end_local_testing_mode(tmp_path):
     prob = tiny_problem(n=4, seed=5)
     shots = 4000
     rec = J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
-        backend="fake:manila", run_dir=tmp_path, labels=prob.labels, classes=prob.classes,
-        output_layer=prob.output_layer, reference_evs=prob.exact_evs,
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values,
+        prob.sample_ids,
+        backend="fake:manila",
+        run_dir=tmp_path,
+        labels=prob.labels,
+        classes=prob.classes,
+        output_layer=prob.output_layer,
+        reference_evs=prob.exact_evs,
         options=J.JobOptions(shots=shots, mitigation="readout"),
         limits=J.JobLimits(max_samples_per_job=3),
     )
@@ -81,8 +99,14 @@ def test_fake_heron_device_end_to_end(tmp_path):
     """The same on a 156-qubit Heron fake device (FakeFez): slow (~50 s on 2 cores)."""
     prob = tiny_problem(n=2, seed=6)
     rec = J.submit_inference(
-        prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids,
-        backend="fake:fake_fez", run_dir=tmp_path, options=J.JobOptions(shots=2000),
+        prob.circuit,
+        prob.observables,
+        prob.parameters,
+        prob.values,
+        prob.sample_ids,
+        backend="fake:fake_fez",
+        run_dir=tmp_path,
+        options=J.JobOptions(shots=2000),
     )
     assert rec.status == "complete" and rec.circuit["isa_num_qubits"] == 156
     evs, stds = R.load_result(rec, rec.parts[0])

@@ -12,14 +12,28 @@ from qsdaqec.runner import records as R
 
 
 def make_record(tmp_path, states=("pending",)) -> R.JobRecord:
-    parts = [R.Part(index=i, start=2 * i, stop=2 * i + 2, pubs=[[2 * i, 2 * i + 2]], state=s)
-             for i, s in enumerate(states)]
+    parts = [
+        R.Part(index=i, start=2 * i, stop=2 * i + 2, pubs=[[2 * i, 2 * i + 2]], state=s)
+        for i, s in enumerate(states)
+    ]
     rec = R.JobRecord(
-        record_id=R.new_record_id("ibm:ibm_fez"), backend="ibm:ibm_fez", local_mode=False,
-        created=R.now_iso(), circuit={"hash": "h"}, options={"shots": 100}, limits={},
-        samples={"count": 2 * len(parts), "ids": [f"s{i}" for i in range(2 * len(parts))],
-                 "labels": None, "classes": ["a", "b"], "positive": 1},
-        output_layer=None, source={}, parts=parts,
+        record_id=R.new_record_id("ibm:ibm_fez"),
+        backend="ibm:ibm_fez",
+        local_mode=False,
+        created=R.now_iso(),
+        circuit={"hash": "h"},
+        options={"shots": 100},
+        limits={},
+        samples={
+            "count": 2 * len(parts),
+            "ids": [f"s{i}" for i in range(2 * len(parts))],
+            "labels": None,
+            "classes": ["a", "b"],
+            "positive": 1,
+        },
+        output_layer=None,
+        source={},
+        parts=parts,
     )
     rec.path = R.record_path(tmp_path, rec.record_id)
     rec.save()
@@ -63,8 +77,17 @@ def test_archive_keeps_history(tmp_path):
     p.job_id, p.attempt, p.error = "j1", 1, "boom"
     p.archive()
     assert p.state == R.PENDING and p.job_id is None and p.error is None
-    assert p.history == [{"attempt": 1, "state": "failed", "job_id": "j1", "tag": None,
-                          "submitted_at": None, "finished_at": None, "error": "boom"}]
+    assert p.history == [
+        {
+            "attempt": 1,
+            "state": "failed",
+            "job_id": "j1",
+            "tag": None,
+            "submitted_at": None,
+            "finished_at": None,
+            "error": "boom",
+        }
+    ]
 
 
 def test_find_by_path_id_and_prefix(tmp_path):

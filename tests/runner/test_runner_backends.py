@@ -35,7 +35,9 @@ def test_parse(text, kind, name):
     assert parse_backend(str(spec)) == spec
 
 
-@pytest.mark.parametrize("text", ["", "qasm", "aer:x", "fake:", "fake:nowhere", "aer_noisy:fake_nope", "ibm:", "ibm:a b"])
+@pytest.mark.parametrize(
+    "text", ["", "qasm", "aer:x", "fake:", "fake:nowhere", "aer_noisy:fake_nope", "ibm:", "ibm:a b"]
+)
 def test_parse_errors(text):
     with pytest.raises(BackendError) as e:
         parse_backend(text)

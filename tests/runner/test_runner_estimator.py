@@ -48,7 +48,9 @@ def test_noise_grows_with_scale(circ, ref):
     qc, obs = circ
     errs = []
     for scale in (0.5, 1.0, 3.0):
-        est = make_estimator(f"aer_noisy:{SMALL_FAKE}", RunnerConfig(noise_scale=scale, cache_dir=""))
+        est = make_estimator(
+            f"aer_noisy:{SMALL_FAKE}", RunnerConfig(noise_scale=scale, cache_dir="")
+        )
         evs, _ = run_all(est, qc, obs, VALS)
         errs.append(np.abs(evs - ref).mean())
     assert 0 < errs[0] < errs[1] < errs[2]
@@ -58,7 +60,9 @@ def test_aer_noisy_shots_agree_with_exact(circ):
     qc, obs = circ
     spec = f"aer_noisy:{SMALL_FAKE}"
     ex, _ = run_all(make_estimator(spec, RunnerConfig(cache_dir="")), qc, obs, VALS)
-    evs, stds = run_all(make_estimator(spec, RunnerConfig(shots=3000, seed=5, cache_dir="")), qc, obs, VALS)
+    evs, stds = run_all(
+        make_estimator(spec, RunnerConfig(shots=3000, seed=5, cache_dir="")), qc, obs, VALS
+    )
     assert np.all(np.abs(evs - ex) <= 5 * stds + 1e-9)
 
 
@@ -66,14 +70,20 @@ def test_readout_mitigation_moves_toward_exact(circ, ref):
     qc, obs = circ
     spec = f"aer_noisy:{SMALL_FAKE}"
     plain, _ = run_all(make_estimator(spec, RunnerConfig(cache_dir="")), qc, obs, VALS)
-    mitig, _ = run_all(make_estimator(spec, RunnerConfig(mitigation="readout", cache_dir="")), qc, obs, VALS)
-    no_ro, _ = run_all(make_estimator(spec, RunnerConfig(readout_error=False, cache_dir="")), qc, obs, VALS)
+    mitig, _ = run_all(
+        make_estimator(spec, RunnerConfig(mitigation="readout", cache_dir="")), qc, obs, VALS
+    )
+    no_ro, _ = run_all(
+        make_estimator(spec, RunnerConfig(readout_error=False, cache_dir="")), qc, obs, VALS
+    )
     # exact calibration: mitigation removes the readout error completely
     np.testing.assert_allclose(mitig, no_ro, atol=1e-9)
     assert np.abs(mitig - ref).mean() < np.abs(plain - ref).mean()
     shots, _ = run_all(
         make_estimator(spec, RunnerConfig(mitigation="readout", shots=20000, seed=2, cache_dir="")),
-        qc, obs, VALS,
+        qc,
+        obs,
+        VALS,
     )
     assert np.abs(shots - ref).mean() < np.abs(plain - ref).mean()
 
@@ -153,7 +163,11 @@ def test_transpile_cache_memory_and_disk(circ, tmp_path):
     assert est.cache.stats["transpiled"] == 1 and est.cache.stats["memory_hits"] >= 1
     est2 = make_estimator(spec, cfg)
     second, _ = run_all(est2, qc, obs, VALS)
-    assert est2.cache.stats == {"transpiled": 0, "memory_hits": est2.cache.stats["memory_hits"], "disk_hits": 1}
+    assert est2.cache.stats == {
+        "transpiled": 0,
+        "memory_hits": est2.cache.stats["memory_hits"],
+        "disk_hits": 1,
+    }
     np.testing.assert_allclose(first, second, atol=1e-12)
     # other options -> other entry
     est3 = make_estimator(spec, cfg.replace(optimization_level=0))
@@ -179,13 +193,20 @@ def test_active_qubit_compaction(circ):
     prog = est.prepare(qc)
     assert prog.circuit.num_qubits == len(prog.active) <= 3
     assert all(0 <= p < 133 for p in prog.active)
-    evs, _ = run_all(make_estimator("aer_noisy:fake_torino", RunnerConfig(noise_scale=0, cache_dir="")), qc, obs, VALS)
+    evs, _ = run_all(
+        make_estimator("aer_noisy:fake_torino", RunnerConfig(noise_scale=0, cache_dir="")),
+        qc,
+        obs,
+        VALS,
+    )
     np.testing.assert_allclose(evs, exact(qc, obs, VALS), atol=1e-12)
 
 
 def test_layout_options(circ):
     qc, obs = circ
-    est = make_estimator(f"aer_noisy:{SMALL_FAKE}", RunnerConfig(initial_layout=(3, 4), noise_scale=0, cache_dir=""))
+    est = make_estimator(
+        f"aer_noisy:{SMALL_FAKE}", RunnerConfig(initial_layout=(3, 4), noise_scale=0, cache_dir="")
+    )
     prog = est.prepare(qc)
     assert set(prog.active) == {3, 4}
     evs, _ = run_all(est, qc, obs, VALS)
@@ -194,7 +215,9 @@ def test_layout_options(circ):
 
 def test_fake_runtime_agrees_with_aer_noisy(circ):
     qc, obs = circ
-    ex, _ = run_all(make_estimator(f"aer_noisy:{SMALL_FAKE}", RunnerConfig(cache_dir="")), qc, obs, VALS)
+    ex, _ = run_all(
+        make_estimator(f"aer_noisy:{SMALL_FAKE}", RunnerConfig(cache_dir="")), qc, obs, VALS
+    )
     est = make_estimator(f"fake:{SMALL_FAKE}", RunnerConfig(shots=4000, seed=3, cache_dir=""))
     evs, stds = run_all(est, qc, obs, VALS)
     assert np.all(stds > 0)
@@ -216,7 +239,9 @@ def test_fake_runtime_split_jobs_use_batch(circ, monkeypatch):
 
     monkeypatch.setattr(qiskit_ibm_runtime, "Batch", SpyBatch)
     limits = ServiceLimits(max_params_per_pub=4 * 2, max_pubs_per_job=1)
-    est = make_estimator(f"fake:{SMALL_FAKE}", RunnerConfig(shots=500, limits=limits, seed=1, cache_dir=""))
+    est = make_estimator(
+        f"fake:{SMALL_FAKE}", RunnerConfig(shots=500, limits=limits, seed=1, cache_dir="")
+    )
     evs, _ = run_all(est, qc, obs, VALS)
     assert evs.shape == (len(VALS), len(obs))
     assert len(est.jobs_log) == 3 and opened == [1]
@@ -229,7 +254,9 @@ def test_runtime_options_mapping():
     from qsdaqec.runner.estimator import apply_runtime_options
 
     o = EstimatorOptions()
-    apply_runtime_options(o, RunnerConfig(shots=1000, mitigation="trex+zne+twirling+dd"), parse_backend("ibm:ibm_x"))
+    apply_runtime_options(
+        o, RunnerConfig(shots=1000, mitigation="trex+zne+twirling+dd"), parse_backend("ibm:ibm_x")
+    )
     assert o.default_shots == 1000 and o.resilience_level == 0
     assert o.resilience.measure_mitigation and o.resilience.zne_mitigation
     assert o.twirling.enable_gates and o.dynamical_decoupling.enable
@@ -246,14 +273,21 @@ def test_estimator_qnn_forward_backward(circ):
     for spec in ("statevector", "aer"):
         est = make_estimator(spec, RunnerConfig(cache_dir=""))
         qnn = EstimatorQNN(
-            circuit=qc, estimator=est, observables=obs, input_params=xs, weight_params=ws,
-            gradient=make_gradient(spec, est), input_gradients=True,
+            circuit=qc,
+            estimator=est,
+            observables=obs,
+            input_params=xs,
+            weight_params=ws,
+            gradient=make_gradient(spec, est),
+            input_gradients=True,
         )
         fwd = qnn.forward(inputs, weights)
         gin, gw = qnn.backward(inputs, weights)
         out[spec] = (fwd, gin, gw)
     ref_est = make_estimator("aer", RunnerConfig(cache_dir=""))
-    qnn = EstimatorQNN(circuit=qc, estimator=ref_est, observables=obs, input_params=xs, weight_params=ws)
+    qnn = EstimatorQNN(
+        circuit=qc, estimator=ref_est, observables=obs, input_params=xs, weight_params=ws
+    )
     for fwd, gin, gw in out.values():
         np.testing.assert_allclose(fwd, qnn.forward(inputs, weights), atol=1e-9)
         assert gw.shape == (3, len(obs), 2) and gin.shape == (3, len(obs), 2)
@@ -269,9 +303,11 @@ def test_circuit_without_parameters():
     qc.h(0)
     qc.cx(0, 1)
     for spec in ("aer", f"aer_noisy:{SMALL_FAKE}"):
-        res = make_estimator(spec, RunnerConfig(noise_scale=0, cache_dir="")).run(
-            [(qc, [SparsePauliOp("ZZ"), SparsePauliOp("XX"), SparsePauliOp("ZI")])]
-        ).result()[0]
+        res = (
+            make_estimator(spec, RunnerConfig(noise_scale=0, cache_dir=""))
+            .run([(qc, [SparsePauliOp("ZZ"), SparsePauliOp("XX"), SparsePauliOp("ZI")])])
+            .result()[0]
+        )
         np.testing.assert_allclose(res.data.evs, [1, 1, 0], atol=1e-12)
 
 

@@ -3,7 +3,19 @@ from train_helpers import make_folder
 
 from qsdaqec.cli import cli
 
-TINY = ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--weights", "none", "--no-progress", "--num-threads", "1"]
+TINY = [
+    "--image-size",
+    "32",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--weights",
+    "none",
+    "--no-progress",
+    "--num-threads",
+    "1",
+]
 
 
 def _one_line_exit_2(result):
@@ -14,7 +26,9 @@ def _one_line_exit_2(result):
 
 
 def test_missing_data_dir(tmp_path):
-    r = CliRunner().invoke(cli, ["fit", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), *TINY])
+    r = CliRunner().invoke(
+        cli, ["fit", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), *TINY]
+    )
     assert "not found" in _one_line_exit_2(r)
 
 
@@ -27,23 +41,45 @@ def test_one_class_folder(tmp_path):
 
 def test_unknown_backend_and_model(tmp_path):
     d = make_folder(tmp_path / "d")
-    r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--backend", "qpu9000", "--out", str(tmp_path / "r"), *TINY])
+    r = CliRunner().invoke(
+        cli, ["fit", "--data", str(d), "--backend", "qpu9000", "--out", str(tmp_path / "r"), *TINY]
+    )
     assert "qpu9000" in _one_line_exit_2(r)
-    r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--model", "alexnet", "--out", str(tmp_path / "r"), *TINY])
+    r = CliRunner().invoke(
+        cli, ["fit", "--data", str(d), "--model", "alexnet", "--out", str(tmp_path / "r"), *TINY]
+    )
     assert "alexnet" in _one_line_exit_2(r)
     assert not (tmp_path / "r").exists()
 
 
 def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     out = tmp_path / "run"
-    r = CliRunner().invoke(cli, ["fit", "--data", str(tiny_data), "--head", "classical", "--out", str(out),
-                                 "--val-frac", "0.25", "--test-frac", "0.25", *TINY])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "fit",
+            "--data",
+            str(tiny_data),
+            "--head",
+            "classical",
+            "--out",
+            str(out),
+            "--val-frac",
+            "0.25",
+            "--test-frac",
+            "0.25",
+            *TINY,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "test on classical" in r.output and f"run: {out}" in r.output
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--balanced-test"])
     assert r.exit_code == 0, r.output
     assert "balanced" in r.output
-    r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tiny_data / "normal" / "000.png"), "--format", "csv"])
+    r = CliRunner().invoke(
+        cli,
+        ["predict", "--run", str(out), str(tiny_data / "normal" / "000.png"), "--format", "csv"],
+    )
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[0] == "image,p_normal,p_stenosis,predicted"
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])

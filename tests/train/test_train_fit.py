@@ -24,9 +24,20 @@ def quantum_run(tiny_data, tmp_path_factory):
 
 def test_quantum_statevector_run_layout(quantum_run):
     run = quantum_run
-    for name in ("config.json", "environment.json", "run.json", "split.json", "history.json",
-                 "history.csv", "metrics.json", "model.pt", "predictions_test.csv", "roc.png",
-                 "confusion.png", "curves.png"):
+    for name in (
+        "config.json",
+        "environment.json",
+        "run.json",
+        "split.json",
+        "history.json",
+        "history.csv",
+        "metrics.json",
+        "model.pt",
+        "predictions_test.csv",
+        "roc.png",
+        "confusion.png",
+        "curves.png",
+    ):
         assert (run / name).is_file(), name
     assert not (run / "checkpoint.pt").exists()
     info = _read(run, "run.json")
@@ -36,7 +47,14 @@ def test_quantum_statevector_run_layout(quantum_run):
     assert info["weights"]["used"] == "none"
     assert "class-weighted" in info["loss"]
     m = _read(run, "metrics.json")
-    assert set(m["test"]) >= {"accuracy", "auc", "f1", "sensitivity", "specificity", "confusion_matrix"}
+    assert set(m["test"]) >= {
+        "accuracy",
+        "auc",
+        "f1",
+        "sensitivity",
+        "specificity",
+        "confusion_matrix",
+    }
     assert m["test"]["n"] == info["data"]["split_sizes"]["test"]
     hist = _read(run, "history.json")
     assert [r["epoch"] for r in hist] == [1, 2] and all("val_auc" in r for r in hist)

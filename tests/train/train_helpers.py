@@ -25,9 +25,19 @@ def tiny_cfg(data, out, **kw):
     from qsdaqec.train import FitConfig
 
     base = dict(
-        data=str(data), out=str(out), image_size=32, epochs=2, batch_size=8, weights="none",
-        val_frac=0.25, test_frac=0.25, progress=False, num_threads=1, noisy_epochs=1,
-        noisy_subset=4, noisy_batch_size=4,
+        data=str(data),
+        out=str(out),
+        image_size=32,
+        epochs=2,
+        batch_size=8,
+        weights="none",
+        val_frac=0.25,
+        test_frac=0.25,
+        progress=False,
+        num_threads=1,
+        noisy_epochs=1,
+        noisy_subset=4,
+        noisy_batch_size=4,
     )
     base.update(kw)
     return FitConfig(**base)

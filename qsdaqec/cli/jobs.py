@@ -210,7 +210,7 @@ def status_cmd(record, run) -> None:
 
     \b
     Examples:
-      qsdaqec jobs status runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs status runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
       qsdaqec jobs status --run runs/default
     """
     for rec in _find(record, run):
@@ -243,7 +243,7 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
 
     \b
     Examples:
-      qsdaqec jobs fetch runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs fetch runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
       qsdaqec jobs fetch 20260101T120000Z --run runs/default --wait --timeout 3600
     """
     rec = _one(record, run)
@@ -281,7 +281,7 @@ def cancel_cmd(record, run) -> None:
 
     \b
     Examples:
-      qsdaqec jobs cancel runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs cancel runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
     """
     rec = _one(record, run)
     done = J.cancel(rec, echo=_err)
@@ -308,7 +308,7 @@ def retry_cmd(record, run, resubmit_unknown) -> None:
 
     \b
     Examples:
-      qsdaqec jobs retry runs/default/jobs/20260101T120000Z-ibm_fez-3f2a1c.json
+      qsdaqec jobs retry runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
       qsdaqec jobs retry 20260101T120000Z --run runs/default --resubmit-unknown
     """
     rec = _one(record, run)

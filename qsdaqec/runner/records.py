@@ -243,10 +243,13 @@ def jobs_dir(run_dir: str | os.PathLike) -> Path:
 
 
 def new_record_id(backend: str) -> str:
-    """Sortable and unique: ``20261125T101500Z-ibm_fez-3f2a1c``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """Sortable and unique: ``20261125T101500Z-ibm_fez-0421873f2a1c``.
+
+    The suffix starts with the microseconds, so two submits to one backend within the same
+    second still list in the order they were made."""
+    now = datetime.now(timezone.utc)
     name = backend.split(":", 1)[-1].replace("/", "_") or "backend"
-    return f"{stamp}-{name}-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%dT%H%M%SZ}-{name}-{now.microsecond:06d}{secrets.token_hex(3)}"
 
 
 def record_path(run_dir: str | os.PathLike, record_id: str) -> Path:

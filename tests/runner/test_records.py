@@ -150,3 +150,14 @@ def test_errors_are_redacted(tmp_path, monkeypatch):
     rec.save()
     text = rec.path.read_text()
     assert "supersecrettoken123" not in text and "abc.def" not in text
+
+
+def test_record_ids_sort_in_creation_order_within_one_second():
+    import time
+
+    ids = []
+    for _ in range(20):  # 1 ms apart: mostly within one second, never within one microsecond
+        ids.append(R.new_record_id("fake:fake_manila"))
+        time.sleep(0.001)
+    assert sorted(ids) == ids
+    assert len(set(ids)) == len(ids)

@@ -81,6 +81,14 @@ def _err(msg: str) -> None:
     show_default=_d("flips"),
     help="Random horizontal/vertical flips of training batches (seeded).",
 )
+@click.option(
+    "--noise-match/--no-noise-match",
+    "noise_match",
+    default=None,
+    show_default=_d("noise_match"),
+    help="Forward-diffuse majority training images as often as minority ones are synthetic, so "
+    "that noise is no class cue (with --augment).",
+)
 @_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
 @_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
 @click.option(

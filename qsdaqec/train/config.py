@@ -44,9 +44,9 @@ class FitConfig:
     """imagenet (from the local torch hub cache only; falls back to none) | none."""
 
     # --- stage 1: end to end on the exact fast path
-    epochs: int = 15
+    epochs: int = 20
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
     """Adam learning rate of the backbone and projection."""
     head_lr: float = 1e-2
     """Adam learning rate of the head (quantum weights and output layer train better faster)."""
@@ -59,7 +59,7 @@ class FitConfig:
     (0 = off; see ``recalibrate_batchnorm``)."""
     monitor: str = "auc"
     """Validation criterion for the best checkpoint and early stopping: auc (higher) | loss."""
-    patience: int = 5
+    patience: int = 8
     """Stop after this many epochs without validation improvement (0 = never stop early)."""
 
     # --- augmentation (training split only)
@@ -71,6 +71,9 @@ class FitConfig:
     beta_end: float = DiffusionConfig.beta_end
     rho_target: float = DiffusionConfig.rho_target
     """Synthesise minority samples until minority/majority >= rho_target."""
+    noise_match: bool = True
+    """Forward-diffuse majority training images on the fly, as often as minority ones are
+    synthetic, so that noise is not a class cue (see ``qsdaqec.augment.noise_match``)."""
 
     # --- stage 2: quantum weights + output layer on the run's (noisy) backend
     backend: str = "statevector"

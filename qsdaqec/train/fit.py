@@ -166,6 +166,7 @@ class _Ctx:
         self.cfg, self.run, self.log, self.hook = cfg, run, log, hook
         self.info: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
+        self.noise_match: Any = None  # qsdaqec.augment.noise_match.NoiseMatch, when on
 
     def save_info(self) -> None:
         atomic_write_json(self.run / "run.json", self.info)
@@ -238,7 +239,8 @@ def fit(
     x_tr, y_tr, _ = prep.part("train")
     aug_summary: dict[str, Any] | None = None
     if cfg.augment:
-        from ..augment import DiffusionConfig, augment_training_split
+        from ..augment import DiffusionConfig, SimpleDiffusionAugmentor, augment_training_split
+        from ..augment.noise_match import NoiseMatch
 
         dcfg = DiffusionConfig(
             steps=cfg.diffusion_steps,
@@ -246,9 +248,15 @@ def fit(
             rho_target=cfg.rho_target,
             seed=cfg.seed,
         )
-        aug = augment_training_split(ds.images, ds.labels, prep.split, dcfg, minority=positive)
+        augmentor = SimpleDiffusionAugmentor(dcfg)
+        aug = augment_training_split(
+            ds.images, ds.labels, prep.split, minority=positive, augmentor=augmentor
+        )
         x_tr, y_tr = aug.images, aug.labels
         aug_summary = aug.result.summary()
+        if cfg.noise_match:
+            ctx.noise_match = NoiseMatch.for_training_set(augmentor, y_tr, aug.synthetic)
+        aug_summary["noise_match"] = ctx.noise_match.summary() if ctx.noise_match else "off"
     x_va, y_va, _ = prep.part("val")
     weights = class_weights(y_tr) if cfg.class_weighted else torch.ones(2)
     criterion = nn.CrossEntropyLoss(weight=weights)
@@ -472,7 +480,10 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
         total, count = 0.0, 0
         with ctx.bar(n_batches, f"stage 1 epoch {epoch}/{cfg.epochs}") as bar:
             for b in batches(y_tr.numel(), cfg.batch_size, g):
-                xb = _flip(x_tr[b], g) if cfg.flips else x_tr[b]
+                xb = x_tr[b]
+                if ctx.noise_match is not None:
+                    xb = ctx.noise_match(xb, y_tr[b], g)
+                xb = _flip(xb, g) if cfg.flips else xb
                 logits = model(xb)
                 loss = criterion(logits, y_tr[b])
                 opt.zero_grad(set_to_none=True)

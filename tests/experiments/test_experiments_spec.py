@@ -10,6 +10,7 @@ from exp_helpers import SPEC, write_spec
 
 from qsdaqec.errors import ConfigError
 from qsdaqec.experiments import load_spec, parse_spec
+from qsdaqec.train.config import FitConfig
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -39,7 +40,7 @@ def test_parse_typed_spec(tmp_path):
         ("dense", 1),
     ]
     assert fits[2].config["head"] == "classical" and fits[2].config["image_size"] == 32
-    assert fits[0].config["lr"] == 1e-3  # FitConfig defaults fill the rest
+    assert fits[0].config["lr"] == FitConfig().lr  # FitConfig defaults fill the rest
     assert "out" not in fits[0].config and "extra" not in fits[0].config
 
 
@@ -306,7 +307,7 @@ def test_key_ignores_defaults_spelled_out_and_new_fields():
 
     implicit = parse_spec({"base": {"epochs": 2}}).fits()[0]
     explicit = parse_spec(
-        {"base": {"epochs": 2, "head": "quantum", "model": "sdaqec", "lr": 1e-3}}
+        {"base": {"epochs": 2, "head": "quantum", "model": "sdaqec", "lr": FitConfig().lr}}
     ).fits()[0]
     assert implicit.key == explicit.key
     # a field FitConfig gains later (at its default) does not change existing keys

@@ -46,6 +46,12 @@ def test_quantum_statevector_run_layout(quantum_run):
     assert info["stages"][0]["backend"].startswith("exact")
     assert info["weights"]["used"] == "none"
     assert "class-weighted" in info["loss"]
+    aug = info["augmentation"]  # noise matching on by default: the synthetic share of class 1
+    assert aug["generated"] > 0
+    assert aug["noise_match"] == {
+        "majority": 0,
+        "probability": round(aug["generated"] / aug["counts_after"]["1"], 6),
+    }
     m = _read(run, "metrics.json")
     assert set(m["test"]) >= {
         "accuracy",

@@ -35,3 +35,13 @@ def test_unknown_command_is_one_clear_error():
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+def test_cli_import_does_not_load_torch():
+    """``qsdaqec --help`` and every command's option parsing must stay fast: no torch import."""
+    import subprocess
+    import sys
+
+    code = "import sys, qsdaqec.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

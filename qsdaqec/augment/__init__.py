@@ -2,24 +2,33 @@
 
 - :class:`SimpleDiffusionAugmentor` / :class:`DiffusionConfig`: forward-only noising, no network.
 - :func:`augment_training_split`: applies an augmentor to the training rows of a split only.
-- ``qsdaqec.augment.ddpm``: a compact UNet DDPM trained on the minority class (imports lazily).
+- ``qsdaqec.augment.noise_match``: keeps noise from becoming a class cue during training.
+- ``qsdaqec.augment.ddpm``: a compact UNet DDPM trained on the minority class.
 - ``qsdaqec.augment.distance``: KID (and FID given Inception weights) between image sets.
+
+Names are imported lazily so that ``qsdaqec.augment.config`` (the defaults) does not pull in
+torch.
 """
 
-from .diffusion import (
-    AugmentResult,
-    DiffusionConfig,
-    LowSNRWarning,
-    SimpleDiffusionAugmentor,
-    TrainAugmentation,
-    alpha_bars,
-    augment_training_split,
-    cosine_beta_schedule,
-    linear_beta_schedule,
-    measured_snr_db,
-    regenerate,
-    snr_db,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "DiffusionConfig": "config",
+    "AugmentResult": "diffusion",
+    "LowSNRWarning": "diffusion",
+    "SimpleDiffusionAugmentor": "diffusion",
+    "TrainAugmentation": "diffusion",
+    "alpha_bars": "diffusion",
+    "augment_training_split": "diffusion",
+    "cosine_beta_schedule": "diffusion",
+    "linear_beta_schedule": "diffusion",
+    "measured_snr_db": "diffusion",
+    "regenerate": "diffusion",
+    "snr_db": "diffusion",
+}
 
 __all__ = [
     "AugmentResult",
@@ -35,3 +44,25 @@ __all__ = [
     "regenerate",
     "snr_db",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import DiffusionConfig
+    from .diffusion import (
+        AugmentResult,
+        LowSNRWarning,
+        SimpleDiffusionAugmentor,
+        TrainAugmentation,
+        alpha_bars,
+        augment_training_split,
+        cosine_beta_schedule,
+        linear_beta_schedule,
+        measured_snr_db,
+        regenerate,
+        snr_db,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

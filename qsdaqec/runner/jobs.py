@@ -1337,7 +1337,7 @@ def _images_from(data: str | Path, image_size: int, classes: list[str]):
 
         ds = load_dataset(data, image_size)
     except DataError:
-        from ..train.evaluate import _expand, load_image
+        from ..train.evaluation import _expand, load_image
 
         files = _expand([data])
         root = Path(data)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..augment.diffusion import DiffusionConfig
+from ..augment.config import DiffusionConfig
 from ..errors import ConfigError
 
 MONITORS = ("auc", "loss")

@@ -411,6 +411,25 @@ def _flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
 
 
+def _train_epoch(ctx: _Ctx, opt, criterion, steps, n_steps: int, desc: str) -> float:
+    """One optimiser step per ``(module, inputs, labels)`` of ``steps``; the mean training loss.
+
+    Both stages train through this loop: stage 1 the whole model on images, stage 2 the head on
+    cached features."""
+    total, count = 0.0, 0
+    with ctx.bar(n_steps, desc) as bar:
+        for module, x, y in steps:
+            loss = criterion(module(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * y.numel()
+            count += y.numel()
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+    return total / max(count, 1)
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> None:
     """Recompute every BatchNorm's running statistics as the exact average over ``x``.
@@ -477,22 +496,17 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
         seed_all(derived_seed(cfg.seed, 1, epoch))  # dropout etc.: each epoch reproducible alone
         g = torch.Generator().manual_seed(derived_seed(cfg.seed, 1, epoch, 1))
         model.train()
-        total, count = 0.0, 0
-        with ctx.bar(n_batches, f"stage 1 epoch {epoch}/{cfg.epochs}") as bar:
+
+        def steps(g=g):
             for b in batches(y_tr.numel(), cfg.batch_size, g):
                 xb = x_tr[b]
                 if ctx.noise_match is not None:
                     xb = ctx.noise_match(xb, y_tr[b], g)
-                xb = _flip(xb, g) if cfg.flips else xb
-                logits = model(xb)
-                loss = criterion(logits, y_tr[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * b.numel()
-                count += b.numel()
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+                yield model, (_flip(xb, g) if cfg.flips else xb), y_tr[b]
+
+        train_loss = _train_epoch(
+            ctx, opt, criterion, steps(), n_batches, f"stage 1 epoch {epoch}/{cfg.epochs}"
+        )
         sched.step()
         if cfg.bn_recalibrate:
             recalibrate_batchnorm(model, x_tr[_recal_rows(y_tr.numel(), cfg)])
@@ -507,9 +521,7 @@ def _stage1(ctx: _Ctx, model, x_tr, y_tr, x_va, y_va, criterion, positive, ckpt)
             bad += 1
         dt = time.perf_counter() - t0
         seconds += dt
-        row = _row(
-            1, epoch, total / max(count, 1), val, dt, lr=opt.param_groups[0]["lr"], best=improved
-        )
+        row = _row(1, epoch, train_loss, val, dt, lr=opt.param_groups[0]["lr"], best=improved)
         ctx.history.append(row)
         _write_history(run, ctx.history)
         stopped_early = cfg.patience > 0 and bad >= cfg.patience and epoch < cfg.epochs
@@ -703,19 +715,15 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
         g = torch.Generator().manual_seed(derived_seed(cfg.seed, 2, epoch))
         sel = _stratified_subset(y_tr, cfg.noisy_subset, g)
         head.train()
-        total, count = 0.0, 0
-        n_b = -(-sel.numel() // cfg.noisy_batch_size)
-        with ctx.bar(n_b, f"stage 2 epoch {epoch}/{cfg.noisy_epochs} on {cfg.backend}") as bar:
-            for i in range(0, sel.numel(), cfg.noisy_batch_size):
-                b = sel[i : i + cfg.noisy_batch_size]
-                loss = criterion(head(f_tr[b]), y_tr[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * b.numel()
-                count += b.numel()
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+        bs = cfg.noisy_batch_size
+        train_loss = _train_epoch(
+            ctx,
+            opt,
+            criterion,
+            ((head, f_tr[b], y_tr[b]) for b in sel.split(bs)),
+            -(-sel.numel() // bs),
+            f"stage 2 epoch {epoch}/{cfg.noisy_epochs} on {cfg.backend}",
+        )
         val = val_pass(f"stage 2 epoch {epoch} val")
         score = _score_value(val, cfg.monitor)
         improved = score > best_score
@@ -724,7 +732,7 @@ def _stage2(ctx: _Ctx, model, feats, criterion, positive, ckpt) -> None:
             save_checkpoint(run / "stage2_best.pt", {"head": head.state_dict(), "epoch": epoch})
         dt = time.perf_counter() - t0
         seconds += dt
-        row = _row(2, epoch, total / max(count, 1), val, dt, lr=cfg.noisy_lr, best=improved)
+        row = _row(2, epoch, train_loss, val, dt, lr=cfg.noisy_lr, best=improved)
         ctx.history.append(row)
         _write_history(run, ctx.history)
         checkpoint(epoch)

@@ -8,7 +8,7 @@ expectation values, with gradients for the features (inputs) and the ansatz weig
 * default   TorchConnector(EstimatorQNN(...)) with qiskit-machine-learning's defaults: its exact
             StatevectorEstimator subclass and ParamShiftEstimatorGradient
 * pennylane default.qubit, diff_method="backprop", torch interface, AmplitudeEmbedding /
-            AngleEmbedding + the same ansatz (the seed's setting)
+            AngleEmbedding + the same ansatz (the paper's setting)
 
 All three compute the same function (checked: the outputs are compared). The default
 EstimatorQNN is very slow on the 8-qubit amplitude circuit (255 inputs -> 2 x 263 shifted

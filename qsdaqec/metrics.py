@@ -5,17 +5,60 @@ Everything takes the true labels (class indices) and the predicted probability o
 given labels (AUC or specificity when the test split has one class only, sensitivity without
 positives, ...) is ``NaN`` and the reason is listed under ``"warnings"``; nothing raises for a
 degenerate but valid input.
+
+:data:`METRICS` is the registry of the scalar metrics: what ``classification_metrics`` computes,
+what training histories, experiment tables and noise reports show, and their labels. Adding a
+metric is one :class:`Metric` registered below.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-METRIC_NAMES = ("accuracy", "auc", "f1", "sensitivity", "specificity")
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a metric is computed from: labels, positive-class probabilities, and the confusion
+    counts at the threshold (``tp fp tn fn`` of the positive class)."""
+
+    y: np.ndarray
+    p: np.ndarray
+    positive: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scalar metric: ``name`` (key in metrics dicts), ``label`` (tables, plots), ``short``
+    (one-line summaries) and how it is computed (``NaN`` when undefined)."""
+
+    name: str
+    label: str
+    short: str
+    compute: Callable[[Scored], float]
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def register_metric(name: str, label: str, short: str):
+    """Decorator: register ``compute(scored) -> float`` as the metric ``name``."""
+
+    def deco(fn: Callable[[Scored], float]) -> Callable[[Scored], float]:
+        METRICS.register(name, Metric(name, label, short, fn))
+        return fn
+
+    return deco
 
 
 def _as_arrays(y_true, prob_pos) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +129,7 @@ def classification_metrics(
     """All metrics for one set of predictions, as a JSON-ready dict.
 
     ``prob_pos`` is the probability of class ``positive``; a sample is predicted positive when
-    ``prob_pos >= threshold``. Keys: ``accuracy auc f1 sensitivity specificity`` (floats, NaN
+    ``prob_pos >= threshold``. Keys: every registered metric of :data:`METRICS` (floats, NaN
     when undefined), ``confusion_matrix`` (``[[TN, FP], [FN, TP]]``), ``n``, ``n_positive``,
     ``threshold`` and ``warnings`` (why a metric is NaN).
     """
@@ -107,18 +150,11 @@ def classification_metrics(
         warnings.append("no positive samples: sensitivity is undefined (NaN)")
     if n_neg == 0:
         warnings.append("no negative samples: specificity is undefined (NaN)")
-    sensitivity = _ratio(tp, n_pos)
     if tp == 0 and (fp + fn) == 0:
-        f1 = math.nan
         warnings.append("no positive samples and no positive predictions: F1 is undefined (NaN)")
-    else:
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    scored = Scored(y, p, positive, tp, fp, tn, fn)
     return {
-        "accuracy": _ratio(tp + tn, y.size),
-        "auc": roc_auc(y, p, positive),
-        "f1": f1,
-        "sensitivity": sensitivity,
-        "specificity": _ratio(tn, n_neg),
+        **{name: m.compute(scored) for name, m in METRICS.items()},
         "confusion_matrix": cm.tolist(),
         "n": int(y.size),
         "n_positive": int(n_pos),
@@ -127,13 +163,41 @@ def classification_metrics(
     }
 
 
+@register_metric("accuracy", "Accuracy", "acc")
+def _accuracy(s: Scored) -> float:
+    return _ratio(s.tp + s.tn, s.y.size)
+
+
+@register_metric("auc", "AUC", "auc")
+def _auc(s: Scored) -> float:
+    return roc_auc(s.y, s.p, s.positive)
+
+
+@register_metric("f1", "F1", "f1")
+def _f1(s: Scored) -> float:
+    if s.tp == 0 and (s.fp + s.fn) == 0:
+        return math.nan
+    return _ratio(2 * s.tp, 2 * s.tp + s.fp + s.fn)
+
+
+@register_metric("sensitivity", "Sensitivity", "sens")
+def _sensitivity(s: Scored) -> float:
+    return _ratio(s.tp, s.tp + s.fn)
+
+
+@register_metric("specificity", "Specificity", "spec")
+def _specificity(s: Scored) -> float:
+    return _ratio(s.tn, s.tn + s.fp)
+
+
+METRIC_NAMES = METRICS.names()
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     """One line, e.g. ``acc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970  (n=60)``."""
 
     def f(x: float) -> str:
         return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
-    return (
-        f"acc {f(m['accuracy'])}  auc {f(m['auc'])}  f1 {f(m['f1'])}  "
-        f"sens {f(m['sensitivity'])}  spec {f(m['specificity'])}  (n={m['n']})"
-    )
+    cells = "  ".join(f"{metric.short} {f(m[name])}" for name, metric in METRICS.items())
+    return f"{cells}  (n={m['n']})"

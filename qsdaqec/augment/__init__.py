@@ -1,5 +1,6 @@
 """Minority-class augmentation: forward diffusion (the paper's), an optional DDPM, and KID.
 
+- :data:`AUGMENTORS`: the registry of augmentors (``simple``, ``ddpm``).
 - :class:`SimpleDiffusionAugmentor` / :class:`DiffusionConfig`: forward-only noising, no network.
 - :func:`augment_training_split`: applies an augmentor to the training rows of a split only.
 - ``qsdaqec.augment.noise_match``: keeps noise from becoming a class cue during training.
@@ -12,10 +13,13 @@ torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "AUGMENTORS": "registry",
+    "Augmentor": "registry",
     "DiffusionConfig": "config",
     "AugmentResult": "diffusion",
     "LowSNRWarning": "diffusion",
@@ -31,7 +35,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AUGMENTORS",
     "AugmentResult",
+    "Augmentor",
     "DiffusionConfig",
     "LowSNRWarning",
     "SimpleDiffusionAugmentor",
@@ -60,9 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
         regenerate,
         snr_db,
     )
+    from .registry import AUGMENTORS, Augmentor
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..augment.registry import AUGMENTORS
+
 COMMANDS: list[click.Command] = []
 
 
@@ -36,11 +38,10 @@ Examples:
 )
 @click.option(
     "--augmentor",
-    type=click.Choice(["simple", "ddpm"]),
+    type=click.Choice(AUGMENTORS.names()),
     default="simple",
     show_default=True,
-    help="simple: forward diffusion of real minority images (the paper); "
-    "ddpm: train a small UNet DDPM on the minority class and sample from it.",
+    help="; ".join(f"{name}: {a.summary}" for name, a in AUGMENTORS.items()) + ".",
 )
 @click.option("--steps", type=int, default=None, help="T of the forward schedule  [simple: 5]")
 @click.option("--beta-start", type=float, default=None, help="First beta  [1e-4]")
@@ -130,7 +131,7 @@ def augment_cmd(
     the untouched val/test splits as ImageFolders, a manifest.json with the provenance of every
     file (source id, t, seed for each synthetic image) and a preview grid.
     """
-    from ..augment.pipeline import AugmentOptions, run_augment
+    from ..augment.pipeline import AugmentOptions, augment_dataset  # torch: only when it runs
 
     if threads is not None:
         import torch
@@ -165,7 +166,7 @@ def augment_cmd(
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = run_augment(opts, echo=click.echo)
+        summary = augment_dataset(opts, echo=click.echo)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     click.echo(summary)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from ..quantum.encodings import ENCODINGS
 
 
 @click.group("circuits")
@@ -47,14 +48,14 @@ def export_cmd(out_dir: Path) -> None:
 @circuits.command("show")
 @click.option(
     "--encoding",
-    type=click.Choice(["amplitude", "angle"]),
+    type=click.Choice(ENCODINGS.names()),
     default="amplitude",
     show_default=True,
     help="Which head circuit.",
 )
-@click.option("--layers", type=int, default=None, help="Ansatz layers (default: the seed's 2).")
+@click.option("--layers", type=int, default=None, help="Ansatz layers (default: the paper's 2).")
 @click.option(
-    "--ansatz-qubits", type=int, default=None, help="Ansatz qubits (default: the seed's 4)."
+    "--ansatz-qubits", type=int, default=None, help="Ansatz qubits (default: the paper's 4)."
 )
 @click.option(
     "--full",

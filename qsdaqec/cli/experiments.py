@@ -64,7 +64,7 @@ def parse_seeds(text: str) -> list[int]:
 )
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
-def run_cmd(
+def experiment_cmd(
     spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num_threads, progress, quiet
 ) -> None:
     """Run the experiment SPEC (a jobs/*.toml): every (variant, seed) fit, then the tables.
@@ -80,7 +80,7 @@ def run_cmd(
       qsdaqec run jobs/ablation_diffusion.toml --only "T=5, beta_end=0.02"
       qsdaqec run jobs/baselines.toml --profile full --out runs/experiments/baselines-full
     """
-    from ..experiments import load_spec, run_experiment
+    from ..experiments import execute_experiment, load_spec
 
     if dry_run and report_only:
         raise ConfigError("--dry-run and --report-only: choose one")
@@ -92,7 +92,7 @@ def run_cmd(
     if only:
         s = s.only(list(only))
     log = (lambda m: None) if quiet else (lambda m: _err(f"    {m}"))
-    result = run_experiment(
+    result = execute_experiment(
         s,
         out=out,
         fits_dir=fits_dir,
@@ -139,4 +139,4 @@ def run_cmd(
     )
 
 
-COMMANDS: list[click.Command] = [run_cmd]
+COMMANDS: list[click.Command] = [experiment_cmd]

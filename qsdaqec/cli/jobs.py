@@ -1,4 +1,5 @@
-"""CLI: ``qsdaqec jobs submit | list | status | fetch | cancel | retry`` (thin; see qsdaqec.runner.jobs).
+"""CLI: ``qsdaqec jobs submit | list | status | fetch | cancel | retry`` (thin; see
+qsdaqec.hardware and qsdaqec.runner.jobs).
 
 Hardware inference of a trained run on IBM Quantum (``ibm:<device>``) or, with the same code,
 in qiskit-ibm-runtime's local testing mode (``fake:<fake backend>``). See docs/hardware.md.
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import JobError
+from ..metrics import format_metrics
 from ..runner import jobs as J
 from ..runner import records as R
 from ..runner.faults import redact
@@ -156,7 +158,9 @@ def submit_cmd(
         shots=shots, mitigation=mitigation, optimization_level=optimization_level
     )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
-    rec = J.submit_run(
+    from ..hardware import submit_trained_run  # torch: only when the command runs
+
+    rec = submit_trained_run(
         run, backend, data=data, limit=limit, options=options, limits=limits, echo=_err
     )
     click.echo(f"record: {rec.path}")
@@ -252,8 +256,6 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
     if summary.predictions:
         click.echo(f"predictions: {summary.predictions}")
     if summary.metrics:
-        from ..metrics import format_metrics
-
         m = {k: (float("nan") if v is None else v) for k, v in summary.metrics.items()}
         click.echo(
             f"metrics: {format_metrics(m)}" + ("" if summary.metrics["complete"] else "  (partial)")

@@ -1,10 +1,18 @@
-"""CLI: ``qsdaqec noise-report`` (a thin wrapper of :mod:`qsdaqec.reports.noise`)."""
+"""CLI: ``qsdaqec noise-report`` (a thin wrapper of :mod:`qsdaqec.experiments.noise`)."""
 
 from __future__ import annotations
 
 import click
 
-from ..reports.noise import NoiseReportConfig
+from ..errors import ConfigError
+from ..experiments.noise.config import (
+    NoiseReportConfig,
+    parse_backends,
+    parse_encodings,
+    parse_mitigations,
+    parse_noise_scales,
+    parse_shots,
+)
 
 _D = NoiseReportConfig()
 
@@ -165,16 +173,16 @@ def noise_report_cmd(
       qsdaqec noise-report --run runs/amp --run runs/angle --classical-run runs/dense \\
           --backends aer_noisy:fake_torino,fake:fake_fez --mitigation none,readout,zne --out reports/noise
     """
-    from ..reports import noise as N
+    from ..experiments.noise import build_noise_report  # torch: only when the command runs
 
     cfg = NoiseReportConfig(
         runs=tuple(runs),
         out=out,
-        backends=N.parse_backends(backends),
-        noise_scales=N.parse_noise_scales(noise_scales),
-        shots=N.parse_shots(shots),
-        mitigation=N.parse_mitigations(mitigation),
-        encodings=N.parse_encodings(encodings) if encodings else None,
+        backends=parse_backends(backends),
+        noise_scales=parse_noise_scales(noise_scales),
+        shots=parse_shots(shots),
+        mitigation=parse_mitigations(mitigation),
+        encodings=parse_encodings(encodings) if encodings else None,
         design=design,
         center_noise=center_noise,
         center_shots=_center_shots(center_shots),
@@ -185,7 +193,7 @@ def noise_report_cmd(
         include_jobs=not no_jobs,
         progress=not no_progress,
     )
-    res = N.run_noise_report(cfg, log=lambda m: click.echo(m, err=True))
+    res = build_noise_report(cfg, log=lambda m: click.echo(m, err=True))
     for line in res.conclusion:
         click.echo(f"- {line}")
     click.echo(
@@ -197,9 +205,6 @@ def noise_report_cmd(
 def _center_shots(text: str | None) -> int | None:
     if text is None:
         return None
-    from ..errors import ConfigError
-    from ..reports.noise import parse_shots
-
     values = parse_shots(text)
     if len(values) != 1:
         raise ConfigError(f"--center-shots {text!r}: one value (a number of shots or 'exact')")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from ..augment.registry import AUGMENTORS
+from ..quantum.encodings import ENCODINGS
 from ..train.config import FitConfig
 
 _DEFAULTS = FitConfig()
@@ -46,8 +48,13 @@ def _err(msg: str) -> None:
     help="statevector (exact: stage 1 only) | aer | aer_noisy[:<fake>] | fake:<name>. A non-exact "
     "backend adds stage 2: the head fine-tuned on it with parameter-shift gradients.",
 )
-@_opt("--head", field="head", type=str, help="quantum | classical (Dense 256->2).")
-@_opt("--encoding", field="encoding", type=str, help="amplitude | angle.")
+@_opt("--head", field="head", type=str, help="quantum (the paper's) | classical (Dense 256->2).")
+@_opt(
+    "--encoding",
+    field="encoding",
+    type=str,
+    help=" | ".join(f"{name} ({e.summary})" for name, e in ENCODINGS.items()) + ".",
+)
 @_opt(
     "--model",
     field="model",
@@ -73,6 +80,12 @@ def _err(msg: str) -> None:
     default=None,
     show_default=_d("augment"),
     help="Forward-diffusion minority augmentation of the training split only.",
+)
+@_opt(
+    "--augmentor",
+    field="augmentor",
+    type=str,
+    help=" | ".join(f"{name} ({a.summary})" for name, a in AUGMENTORS.items()) + ".",
 )
 @click.option(
     "--flips/--no-flips",

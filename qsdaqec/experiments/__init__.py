@@ -2,7 +2,7 @@
 
 - :func:`load_spec` / :func:`parse_spec` -> :class:`ExperimentSpec` (validated; every problem is
   a ``ConfigError`` naming ``file: key``);
-- :func:`run_experiment` runs each (variant, seed) fit (resumable, shared fit store) and writes
+- :func:`execute_experiment` runs each (variant, seed) fit (resumable, shared fit store) and writes
   ``results.md``/``results.csv``/``runs.csv``/``results.json``/``results.png``.
 
 See docs/reproduce.md.
@@ -13,9 +13,9 @@ from .execute import (
     FitOutcome,
     default_fits_dir,
     default_out,
+    execute_experiment,
     fit_state,
     plan_fits,
-    run_experiment,
 )
 from .spec import METRICS, TEST_SETS, ExperimentSpec, FitPlan, Variant, load_spec, parse_spec
 from .tables import aggregate, markdown, mean_std
@@ -37,5 +37,5 @@ __all__ = [
     "mean_std",
     "parse_spec",
     "plan_fits",
-    "run_experiment",
+    "execute_experiment",
 ]

@@ -22,7 +22,6 @@ in ``<fit>/eval/experiment-balanced/`` and reused.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
@@ -33,9 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import train  # a lazy package: torch loads when a fit runs, not on import
 from ..errors import RunError
 from ..io import atomic_write_json, atomic_write_text, read_json
 from .spec import ExperimentSpec, FitPlan, stale_fields
+from .tables import write_results
 
 BALANCED_EVAL = Path("eval") / "experiment-balanced"
 WALL_RECORD = "experiment_wall.json"
@@ -114,14 +115,10 @@ def plan_fits(spec: ExperimentSpec, fits_dir: Path) -> list[FitOutcome]:
 
 def _fit(cfg: Any, log: Callable[[str], None]) -> Path:
     """Calls ``qsdaqec.train.fit`` through the module, so tests can monkeypatch it."""
-    from .. import train
-
     return train.fit(cfg, log=log)
 
 
 def _evaluate_balanced(run_dir: Path, backend: str, log: Callable[[str], None]) -> dict[str, Any]:
-    from .. import train
-
     dest = run_dir / BALANCED_EVAL
     if (dest / "metrics.json").is_file():
         return read_json(dest / "metrics.json")
@@ -169,7 +166,7 @@ def collect_scores(
     return out
 
 
-def run_experiment(
+def execute_experiment(
     spec: ExperimentSpec,
     *,
     out: str | Path | None = None,
@@ -186,8 +183,6 @@ def run_experiment(
     ``report_only``: run nothing, tabulate the fits that are finished. Tables and the plot are
     rewritten after every fit, so an interrupted experiment still leaves its partial results.
     """
-    from .tables import write_results
-
     echo = echo or (lambda s: None)
     fit_log = fit_log or echo
     out = Path(out) if out is not None else default_out(spec)
@@ -260,11 +255,9 @@ def _run_one(
     echo,
     fit_log,
 ) -> None:
-    from ..train import FitConfig
-
     if before == "absent" and o.run_dir.exists():
         shutil.rmtree(o.run_dir)  # an empty/partial folder from a crash before config.json
-    cfg = FitConfig(
+    cfg = train.FitConfig(
         **o.plan.config,
         out=str(o.run_dir),
         resume=before == "interrupted",
@@ -372,23 +365,3 @@ def _previous_walls(out: Path) -> dict[str, float]:
 def _write_spec_copy(spec: ExperimentSpec, out: Path) -> None:
     if spec.path is not None and spec.path.is_file():
         atomic_write_text(out / "spec.toml", spec.path.read_text(encoding="utf-8"))
-
-
-def plan_json(result: ExperimentResult) -> dict[str, Any]:
-    spec = result.spec
-    return {
-        "experiment": spec.name,
-        "spec": str(spec.path) if spec.path else None,
-        "profile": spec.profile,
-        "description": spec.description,
-        "seeds": spec.seeds,
-        "test_sets": spec.test_sets,
-        "metrics": spec.metrics,
-        "base": spec.base,
-        "variants": [dataclasses.asdict(v) for v in spec.variants],
-        "fits_dir": str(result.fits_dir),
-    }
-
-
-def write_plan(result: ExperimentResult) -> Path:
-    return atomic_write_json(result.out / "plan.json", plan_json(result))

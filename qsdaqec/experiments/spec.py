@@ -46,7 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..augment.registry import AUGMENTORS
+from ..data.synth import SynthConfig
+from ..errors import BackendError, ConfigError
+from ..metrics import METRIC_NAMES
+from ..train.config import FitConfig, parse_fit_backend
 
 try:  # Python >= 3.11
     import tomllib
@@ -60,11 +64,11 @@ TEST_SETS = ("original", "balanced")
 """``original``: the run's test split as is; ``balanced``: majority subsampled to the minority's
 size (seeded, ``qsdaqec.train.balanced_subset``)."""
 
-METRICS = ("accuracy", "auc", "f1", "sensitivity", "specificity", "fit_seconds")
+METRICS = (*METRIC_NAMES, "fit_seconds")
 """Tabulated metrics: those of ``qsdaqec.metrics`` plus ``fit_seconds`` (training + test time
 of the fit, from its run.json)."""
 
-DEFAULT_METRICS = ("accuracy", "auc", "f1", "sensitivity", "specificity")
+DEFAULT_METRICS = METRIC_NAMES
 
 #: FitConfig fields a spec may not set: the experiment runner owns them.
 RESERVED_FIELDS = {
@@ -168,8 +172,6 @@ class ExperimentSpec:
 
 
 def _fit_types() -> dict[str, Any]:
-    from ..train.config import FitConfig
-
     hints = typing.get_type_hints(FitConfig)
     return {
         f.name: hints[f.name]
@@ -180,8 +182,6 @@ def _fit_types() -> dict[str, Any]:
 
 def fit_fields(overrides: dict[str, Any]) -> dict[str, Any]:
     """FitConfig defaults updated with ``overrides``, minus run-control fields."""
-    from ..train.config import FitConfig
-
     d = FitConfig(**overrides).to_dict()
     for k in ("out", "resume", "force", "progress", "extra"):
         d.pop(k, None)
@@ -190,8 +190,6 @@ def fit_fields(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def builtin_data_key() -> str:
     """Identity of the built-in synthetic data set (its generator version and ``SynthConfig``)."""
-    from ..data.synth import SynthConfig
-
     return SynthConfig().key()
 
 
@@ -206,8 +204,6 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
     plus the built-in data set's identity when ``data`` is unset. Two spellings of one fit
     (a field set to its default or left out) give the same dict, and a field added to
     ``FitConfig`` later (with a default) does not change it."""
-    from ..train.config import FitConfig
-
     defaults = FitConfig().to_dict()
     unused = unused_fields(config)
     d = {
@@ -565,8 +561,6 @@ def _origin(spec: ExperimentSpec, v: Variant, key: str, profile: str | None) -> 
 
 
 def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | None) -> None:
-    from ..train.config import FitConfig
-
     merged = {**spec.base, **v.overrides}
     label = f" (variant {v.name!r})"
     try:
@@ -583,13 +577,9 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
         key = _origin(spec, v, fields_[0], profile) if fields_ else "variants"
         raise ConfigError(f"{src}: {key}{label}: {msg}") from None
     if merged.get("augment", True):
-        from ..augment import DiffusionConfig
-
         d = FitConfig(**merged)
         try:
-            DiffusionConfig(
-                steps=d.diffusion_steps, beta_end=d.beta_end, rho_target=d.rho_target
-            ).validate()
+            AUGMENTORS[d.augmentor].config(d.augmentor_options())
         except ConfigError as e:
             msg = str(e)
             name = msg.split(":", 1)[0].strip()
@@ -598,9 +588,6 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
             raise ConfigError(f"{src}: {key}{label}: {msg}") from None
     backend = merged.get("backend")
     if backend is not None:
-        from ..errors import BackendError
-        from ..train.common import parse_fit_backend
-
         try:
             parse_fit_backend(backend)
         except BackendError as e:

@@ -12,6 +12,7 @@ Written to the experiment's output folder:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Sequence
@@ -21,16 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..errors import RunError
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..metrics import METRICS
 
-LABELS = {
-    "accuracy": "Accuracy",
-    "auc": "AUC",
-    "f1": "F1",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "fit_seconds": "Fit time",
-}
+LABELS = {**{name: m.label for name, m in METRICS.items()}, "fit_seconds": "Fit time"}
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
@@ -163,9 +159,6 @@ def markdown(result) -> str:
 
 def _run_info(run_dir: Path) -> tuple[str | None, int | None]:
     """(data source, torch threads) a fit ran with, from its run.json."""
-    from ..errors import RunError
-    from ..io import read_json
-
     try:
         info = read_json(Path(run_dir) / "run.json")
     except RunError:
@@ -261,10 +254,25 @@ def plot_bars(path: str | Path, result) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def plan_json(result) -> dict[str, Any]:
+    """The experiment's plan: spec, seeds, test sets, metrics, variants, fit store."""
+    spec = result.spec
+    return {
+        "experiment": spec.name,
+        "spec": str(spec.path) if spec.path else None,
+        "profile": spec.profile,
+        "description": spec.description,
+        "seeds": spec.seeds,
+        "test_sets": spec.test_sets,
+        "metrics": spec.metrics,
+        "base": spec.base,
+        "variants": [dataclasses.asdict(v) for v in spec.variants],
+        "fits_dir": str(result.fits_dir),
+    }
+
+
 def write_results(result) -> list[Path]:
     """Write results.md/csv/json, runs.csv and results.png into ``result.out``."""
-    from .execute import plan_json
-
     out = Path(result.out)
     spec = result.spec
     rows = fit_rows(result)

@@ -1,7 +1,10 @@
 """Models: the SDA-QEC model (MobileNetV2 backbone + 256-d projection + quantum or dense head)
-and the torchvision baselines (ResNet18, MobileNetV2, DenseNet121, VGG16)."""
+and the torchvision baselines (ResNet18, MobileNetV2, DenseNet121, VGG16).
 
-from .heads import ENCODINGS, HEADS, DenseHead, build_head, quantum_head_config
+The quantum head lives one layer up (``qsdaqec.quantum``); this package never imports it.
+"""
+
+from .heads import DenseHead
 from .nets import (
     MODELS,
     WEIGHTS,
@@ -14,8 +17,6 @@ from .nets import (
 from .weights import NOT_CACHED_MESSAGE, cached_weights_path, load_imagenet_state
 
 __all__ = [
-    "ENCODINGS",
-    "HEADS",
     "MODELS",
     "NOT_CACHED_MESSAGE",
     "WEIGHTS",
@@ -23,10 +24,8 @@ __all__ = [
     "DenseHead",
     "GrayToRGB",
     "SDAQECModel",
-    "build_head",
     "build_model",
     "cached_weights_path",
     "load_imagenet_state",
-    "quantum_head_config",
     "resolve_weights",
 ]

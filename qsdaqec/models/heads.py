@@ -1,15 +1,12 @@
-"""Classifier heads on the 256-d features: the quantum head and the classical Dense(256->2)."""
+"""The classical head on the 256-d features: ``Dense(256 -> 2)``, the paper's control.
+
+The quantum head is :class:`qsdaqec.quantum.QuantumHead`; which head a run uses is chosen by
+name in ``qsdaqec.train.model`` (the layer that knows both).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
-
-from ..errors import ConfigError
-
-HEADS = ("quantum", "classical")
-ENCODINGS = ("amplitude", "angle")
 
 
 class DenseHead(nn.Module):
@@ -21,32 +18,3 @@ class DenseHead(nn.Module):
 
     def forward(self, x):
         return self.linear(x)
-
-
-def quantum_head_config(encoding: str = "amplitude") -> Any:
-    """The ``qsdaqec.quantum.HeadConfig`` for ``encoding`` (all other fields at their defaults)."""
-    if encoding not in ENCODINGS:
-        raise ConfigError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    from ..quantum import HeadConfig
-
-    return HeadConfig(encoding=encoding)
-
-
-def build_head(
-    head: str = "quantum",
-    *,
-    encoding: str = "amplitude",
-    in_features: int = 256,
-    estimator: Any = None,
-    gradient: Any = None,
-) -> nn.Module:
-    """``QuantumHead`` (``estimator``/``gradient`` ``None`` = the fast exact path) or ``DenseHead``."""
-    if head == "classical":
-        return DenseHead(in_features)
-    if head == "quantum":
-        if in_features != 256:
-            raise ConfigError(f"the quantum head takes 256 features, got {in_features}")
-        from ..quantum import QuantumHead
-
-        return QuantumHead(quantum_head_config(encoding), estimator=estimator, gradient=gradient)
-    raise ConfigError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")

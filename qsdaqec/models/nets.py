@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .heads import build_head
 from .weights import NOT_CACHED_MESSAGE, load_imagenet_state
 
 MODELS = ("sdaqec", "resnet18", "mobilenet_v2", "densenet121", "vgg16")
@@ -142,27 +141,22 @@ def resolve_weights(model: str, weights: str) -> tuple[dict | None, str, str | N
 
 
 def build_model(
-    model: str = "sdaqec",
-    *,
-    head: str = "quantum",
-    encoding: str = "amplitude",
-    weights: str = "none",
-    estimator=None,
-    gradient=None,
+    model: str = "sdaqec", *, head: nn.Module | None = None, weights: str = "none"
 ) -> tuple[nn.Module, str, str | None]:
     """Build a model. Returns ``(module, weights_used, message)``.
 
-    ``weights="imagenet"`` loads the cached torchvision weights when present; otherwise the model
-    starts from scratch, ``weights_used`` is ``"none"`` and ``message`` says so. ``head`` and
-    ``encoding`` apply to ``model="sdaqec"``; a baseline always has its own 2-class linear head.
+    ``model="sdaqec"`` needs its ``head`` (a module from 256 features to 2 logits: the quantum
+    head or :class:`~qsdaqec.models.heads.DenseHead`); a baseline always has its own 2-class
+    linear head. ``weights="imagenet"`` loads the cached torchvision weights when present;
+    otherwise the model starts from scratch, ``weights_used`` is ``"none"`` and ``message``
+    says so.
     """
     state, used, message = resolve_weights(model, weights)
     normalize = used == "imagenet"
     if model == "sdaqec":
-        net = SDAQECModel(
-            build_head(head, encoding=encoding, estimator=estimator, gradient=gradient),
-            normalize=normalize,
-        )
+        if head is None:
+            raise ConfigError("the SDA-QEC model needs its head module (quantum or DenseHead)")
+        net = SDAQECModel(head, normalize=normalize)
         if state is not None:
             mb = _torchvision_model("mobilenet_v2", state)
             net.backbone.load_state_dict(mb.features.state_dict())

@@ -7,7 +7,7 @@ Both run on :class:`CircuitPlan`, a compiled form of a parameterised circuit:
   keeps the structure), so one batched pass serves all samples, and gradients with respect to
   the circuit parameters follow from the gate-angle gradients by the chain rule ``dE/dp = A^T dE/dangle``;
 * an amplitude-encoding prefix (recognised from ``circuit.metadata["qsdaqec"]`` and checked gate by
-  gate against :func:`qsdaqec.quantum.circuits.tree_gate_sequence`) is replaced by its closed
+  gate against :func:`qsdaqec.quantum.amplitude.tree_gate_sequence`) is replaced by its closed
   form: the tree prepares the real state whose amplitude at leaf ``k`` is the product of
   ``cos(theta/2)`` (left) or ``sin(theta/2)`` (right) along the root-to-leaf path. Built level by
   level, vectorised over samples. Its gradient comes from one bottom-up pass: with
@@ -44,7 +44,7 @@ from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGr
 
 from ..errors import ConfigError
 from ._blas import single_thread_blas
-from .circuits import tree_gate_sequence, ucry_matrix
+from .amplitude import tree_gate_sequence, ucry_matrix
 
 _ROTATIONS = ("rx", "ry", "rz")
 _SKIP = ("barrier", "delay")

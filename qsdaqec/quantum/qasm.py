@@ -13,15 +13,21 @@ from qiskit import qasm3
 from qiskit.circuit import Gate, QuantumCircuit
 
 from ..io import atomic_write_text
-from .circuits import HeadConfig, build_head_circuit, tree_gate_sequence
-from .qnn import count_dense_parameters, count_head_parameters
+from .amplitude import tree_gate_sequence
+from .circuits import (
+    HeadConfig,
+    build_head_circuit,
+    count_dense_parameters,
+    count_head_parameters,
+)
+from .encodings import ENCODINGS
 
 DEFAULT_EXPORT_DIR = Path("circuits")
 
 
 def export_configs() -> list[HeadConfig]:
-    """Every head circuit the product ships: the seed configuration in each encoding."""
-    return [HeadConfig(encoding="amplitude"), HeadConfig(encoding="angle")]
+    """Every head circuit the product ships: the paper's configuration in each encoding."""
+    return [HeadConfig(encoding=name) for name in ENCODINGS]
 
 
 def qasm_text(cfg: HeadConfig) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from qiskit.primitives import BaseEstimatorV2
 from qiskit_machine_learning.connectors import TorchConnector
@@ -12,39 +10,17 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN
 from torch import nn
 
 from ..errors import ConfigError
-from .circuits import HeadCircuit, HeadConfig, build_head_circuit, features_to_inputs
+from .circuits import (
+    NUM_CLASSES,
+    HeadCircuit,
+    HeadConfig,
+    HeadParameterCount,
+    build_head_circuit,
+    count_head_parameters,
+    features_to_inputs,
+)
+from .encodings import ENCODINGS
 from .fast import FastEstimator, FastEstimatorGradient
-
-NUM_CLASSES = 2
-
-
-@dataclass(frozen=True)
-class HeadParameterCount:
-    """Trainable parameters of a head, by part."""
-
-    quantum: int  # ansatz weights
-    readout: int  # Linear(ansatz_qubits -> classes)
-    compress: int  # Linear(num_features -> ansatz_qubits), angle encoding only
-
-    @property
-    def total(self) -> int:
-        return self.quantum + self.readout + self.compress
-
-
-def count_head_parameters(cfg: HeadConfig | None = None, num_classes: int = NUM_CLASSES):
-    """Parameter count of :class:`QuantumHead` for ``cfg``: 18 = 8 + 10 for the seed config."""
-    cfg = cfg or HeadConfig()
-    compress = (cfg.num_features + 1) * cfg.ansatz_qubits if cfg.encoding == "angle" else 0
-    return HeadParameterCount(
-        quantum=cfg.num_weights,
-        readout=(cfg.ansatz_qubits + 1) * num_classes,
-        compress=compress,
-    )
-
-
-def count_dense_parameters(num_features: int = 256, num_classes: int = NUM_CLASSES) -> int:
-    """Parameters of the classical baseline head ``Linear(num_features -> classes)``: 514."""
-    return (num_features + 1) * num_classes
 
 
 class FastEstimatorQNN(EstimatorQNN):
@@ -121,8 +97,9 @@ class QuantumHead(nn.Module):
             input_gradients=True,
             **kwargs,
         )
+        self.encoding = ENCODINGS[cfg.encoding]
         self.compress = (
-            nn.Linear(cfg.num_features, cfg.ansatz_qubits) if cfg.encoding == "angle" else None
+            nn.Linear(cfg.num_features, cfg.ansatz_qubits) if self.encoding.compresses else None
         )
         init = torch.empty(cfg.num_weights).uniform_(-1.0, 1.0).numpy()
         self.quantum = TorchConnector(self.qnn, initial_weights=init)
@@ -130,8 +107,7 @@ class QuantumHead(nn.Module):
 
     def circuit_inputs(self, features: torch.Tensor) -> torch.Tensor:
         """The circuit's input parameter values for ``features`` (differentiable)."""
-        if self.cfg.encoding == "amplitude":
-            # float64 for the angles: exact to ~1e-16 before the QNN; grads come back cast.
+        if self.encoding.float64_inputs:
             features = features.double()
         return features_to_inputs(features, self.cfg, self.compress)
 

@@ -1,4 +1,5 @@
-"""Reports: plots (ROC, confusion matrix, training curves), noise-robustness report, tables.
+"""Rendering: HTML pages (``html``) and the noise report's page and plots (``noise_html``).
 
-Submodules import lazily (matplotlib is only loaded when a plot is drawn).
+Rendering only: the numbers are computed one layer down or beside (``qsdaqec.experiments``);
+the plots of a run (ROC, confusion, curves) are :mod:`qsdaqec.plots`.
 """

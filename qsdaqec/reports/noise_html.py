@@ -1,4 +1,4 @@
-"""The noise report's HTML page and plots (see :mod:`qsdaqec.reports.noise` for the numbers)."""
+"""The noise report's HTML page and plots (the numbers come from :mod:`qsdaqec.experiments.noise`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..metrics import METRICS
+from ..runner.backends import parse_backend
 from .html import esc, fig_png, img_tag, page, plt, table
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
@@ -192,7 +194,7 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
             and (
                 ("noise" in r["sweeps"] and r["noise_scale"] == center_noise)
                 or (
-                    r["backend"].split(":")[0] != "aer_noisy"
+                    parse_backend(r["backend"]).noise_knob != "scalable"
                     and "shots" in r["sweeps"]
                     and "mitigation" in r["sweeps"]
                 )
@@ -231,11 +233,7 @@ TABLE_COLUMNS = [
     ("kind", "kind"),
     ("status", "status"),
     ("sweeps", "sweeps"),
-    ("accuracy", "acc"),
-    ("auc", "AUC"),
-    ("f1", "F1"),
-    ("sensitivity", "sens"),
-    ("specificity", "spec"),
+    *((name, m.label) for name, m in METRICS.items()),
     ("d_accuracy", "Δacc vs exact"),
     ("ev_mae", "EV err mean"),
     ("ev_max", "EV err max"),

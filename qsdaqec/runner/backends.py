@@ -37,8 +37,11 @@ _SAVE_ACCOUNT_HINT = (
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A parsed backend string. ``name`` is the canonical fake name (``fake_torino``) for
-    ``aer_noisy``/``fake``, the device name for ``ibm`` and ``None`` otherwise."""
+    """A parsed backend string: the one interpreter of backend strings. Callers ask it what a
+    backend can do instead of looking at the string.
+
+    ``name`` is the canonical fake name (``fake_torino``) for ``aer_noisy``/``fake``, the
+    device name for ``ibm`` and ``None`` otherwise."""
 
     kind: str
     name: str | None = None
@@ -49,18 +52,37 @@ class BackendSpec:
         return self.kind
 
     @property
+    def is_exact(self) -> bool:
+        """The exact statevector backend: the fast exact path, no runner, no noise."""
+        return self.kind == "statevector"
+
+    @property
     def exact_capable(self) -> bool:
         """True where ``shots=None`` gives exact expectation values."""
         return self.kind in ("statevector", "aer", "aer_noisy")
 
     @property
     def uses_runtime(self) -> bool:
-        """True for backends that go through qiskit-ibm-runtime's ``EstimatorV2``."""
+        """True for backends that go through qiskit-ibm-runtime's ``EstimatorV2`` (the ones
+        hardware inference jobs run on: ``fake:`` in local testing mode, ``ibm:``)."""
         return self.kind in ("fake", "ibm")
+
+    @property
+    def is_hardware(self) -> bool:
+        """IBM Quantum hardware: reached only through jobs, never for training."""
+        return self.kind == "ibm"
 
     @property
     def has_device(self) -> bool:
         return self.kind in ("aer_noisy", "fake", "ibm")
+
+    @property
+    def noise_knob(self) -> str:
+        """``scalable`` (aer_noisy: the device noise model times a factor), ``device`` (fake:,
+        ibm: the device's own noise, scale 1) or ``none`` (noiseless: scale 0)."""
+        if self.kind == "aer_noisy":
+            return "scalable"
+        return "device" if self.kind in ("fake", "ibm") else "none"
 
 
 def _norm(name: str) -> str:

@@ -256,7 +256,7 @@ class RunnerEstimator(BaseEstimatorV2):
                 )
 
     def _shots(self, precision: float | None) -> int | None:
-        if self.spec.kind == "statevector":
+        if self.spec.is_exact:
             return None
         if self.spec.exact_capable:
             # exact unless the config asks for shots/precision (the caller's precision, e.g.

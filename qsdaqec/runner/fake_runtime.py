@@ -25,6 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import requests
+from qiskit.primitives import StatevectorEstimator
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.exceptions import (
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobNotFound,
+)
+
+from ..errors import BackendError
+from ..quantum.circuits import HeadConfig, build_head_circuit
+from .backends import fake_backend
 
 
 def dropped(msg: str = "Connection aborted: RemoteDisconnected") -> ConnectionError:
@@ -32,15 +44,11 @@ def dropped(msg: str = "Connection aborted: RemoteDisconnected") -> ConnectionEr
 
 
 def timeout(msg: str = "Read timed out. (read timeout=60)") -> Exception:
-    import requests
-
     return requests.exceptions.ReadTimeout(msg)
 
 
 def api_error(status_code: int, msg: str = "error") -> Exception:
     """A ``RequestsApiError`` as qiskit-ibm-runtime raises for an HTTP error answer."""
-    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
-
     return RequestsApiError(f"'{status_code} Client Error: {msg}'", status_code=status_code)
 
 
@@ -93,8 +101,6 @@ class FakeJob:
         return None
 
     def cancel(self) -> None:
-        from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError
-
         self._service._fault("cancel")
         if self._state in ("DONE", "ERROR", "CANCELLED"):
             raise RuntimeInvalidStateError(
@@ -104,8 +110,6 @@ class FakeJob:
         self._final = "CANCELLED"
 
     def result(self) -> Any:
-        from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError, RuntimeJobFailureError
-
         self._service._fault("result")
         while self._state not in ("DONE", "ERROR", "CANCELLED"):  # result() blocks until final
             self._advance()
@@ -164,12 +168,10 @@ class FakeRuntimeService:
     # -- gateway
     def backend(self, name: str) -> Any:
         self._fault("backend")
-        from .jobs import fake_backend
-
-        backend = fake_backend(name)
-        if backend is None:
-            raise ValueError(f"no fake backend named {name!r}")
-        return backend
+        try:
+            return fake_backend(name)
+        except BackendError:
+            raise ValueError(f"no fake backend named {name!r}") from None
 
     def open_batch(self, backend: Any) -> FakeBatch:
         self._fault("batch")
@@ -193,8 +195,6 @@ class FakeRuntimeService:
         return job
 
     def job(self, job_id: str) -> FakeJob:
-        from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
-
         self._fault("job")
         try:
             return self.jobs[job_id]
@@ -208,8 +208,6 @@ class FakeRuntimeService:
     # -- results
     def _evaluate(self, pubs: list) -> Any:
         """Exact expectation values of the ISA PUBs (optionally with Gaussian shot noise)."""
-        from qiskit.primitives import StatevectorEstimator
-
         result = StatevectorEstimator(seed=self.seed).run(pubs).result()
         if not self.shot_noise:
             return result
@@ -236,10 +234,6 @@ class TinyProblem:
 
 def tiny_problem(n: int = 6, seed: int = 0) -> TinyProblem:
     """``n`` samples through the 4-qubit angle head (12 parameters); for tests and rehearsals."""
-    from qiskit.primitives import StatevectorEstimator
-
-    from ..quantum.circuits import HeadConfig, build_head_circuit
-
     hc = build_head_circuit(HeadConfig(encoding="angle", ansatz_qubits=4, layers=2))
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.2, np.pi - 0.2, (n, hc.config.num_inputs))

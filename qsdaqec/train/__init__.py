@@ -1,13 +1,19 @@
 """Training, evaluation and prediction: ``fit``, ``evaluate``, ``predict``, ``load_run``.
 
+One module per job: ``config`` (FitConfig), ``data`` (the run's data and split), ``model``
+(which network and head; the head on a backend), ``seeding``, ``batching``, ``checkpoints``,
+``context`` (a fit's state and run files), ``rundir``, ``scoring``, ``stage1``, ``stage2``,
+``fitting`` (``fit`` as named steps), ``outputs``, ``evaluation``, ``run`` (``load_run``).
+
 Names are imported lazily so that ``qsdaqec.train.config`` (the CLI's defaults) does not pull
 in torch; that is also why no module here is named like a function it exports.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "FitConfig": "config",
@@ -38,7 +44,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .run import LoadedRun, load_run
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

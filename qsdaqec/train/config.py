@@ -9,9 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from ..augment.config import DiffusionConfig
-from ..errors import ConfigError
+from ..augment.registry import AUGMENTORS
+from ..errors import BackendError, ConfigError
+from ..quantum.encodings import ENCODINGS
+from ..runner.backends import BackendSpec, parse_backend
 
 MONITORS = ("auc", "loss")
+HEADS = ("quantum", "classical")
+"""``quantum``: the paper's 18-parameter quantum head; ``classical``: the Dense(256->2) control."""
 
 #: Fields that steer *how* a run executes, not *what* it computes; they may differ on --resume.
 RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads")
@@ -66,6 +71,10 @@ class FitConfig:
     flips: bool = True
     """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
     augment: bool = True
+    augmentor: str = "simple"
+    """Minority augmentor (``qsdaqec.augment.AUGMENTORS``): simple (the paper's forward
+    diffusion) | ddpm (a small DDPM trained on the minority class; the diffusion_steps and
+    beta_end below are the forward diffusion's and do not apply to it)."""
     diffusion_steps: int = DiffusionConfig.steps
     """T of the forward diffusion."""
     beta_end: float = DiffusionConfig.beta_end
@@ -108,7 +117,8 @@ class FitConfig:
     """Free-form notes carried into config.json (e.g. by job specs)."""
 
     def validate(self) -> FitConfig:
-        from ..models import ENCODINGS, HEADS, MODELS, WEIGHTS
+        # qsdaqec.models imports torch; this module stays torch-free for the CLI's option parsing
+        from ..models import MODELS, WEIGHTS
 
         def bad(msg: str) -> ConfigError:
             return ConfigError(msg)
@@ -121,6 +131,10 @@ class FitConfig:
             raise bad(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
         if self.weights not in WEIGHTS:
             raise bad(f"unknown weights {self.weights!r}; choose one of {', '.join(WEIGHTS)}")
+        if self.augmentor not in AUGMENTORS:
+            raise bad(
+                f"unknown augmentor {self.augmentor!r}; choose one of {', '.join(AUGMENTORS)}"
+            )
         if self.monitor not in MONITORS:
             raise bad(f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if self.image_size < 32:
@@ -165,6 +179,16 @@ class FitConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    def augmentor_options(self) -> dict[str, Any]:
+        """The generic options ``fit`` hands its augmentor (``AUGMENTORS[augmentor].config``):
+        the seed, and those of diffusion_steps / beta_end / rho_target the augmentor takes."""
+        given = {
+            "steps": self.diffusion_steps,
+            "beta_end": self.beta_end,
+            "rho_target": self.rho_target,
+        }
+        return {"seed": self.seed, **{k: given[k] for k in AUGMENTORS[self.augmentor].fit_options}}
+
     @property
     def is_quantum(self) -> bool:
         return self.model == "sdaqec" and self.head == "quantum"
@@ -179,3 +203,14 @@ class FitConfig:
         parts.append(f"s{self.seed}")
         parts.append(datetime.now().strftime("%Y%m%d-%H%M%S"))
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+
+
+def parse_fit_backend(spec: str) -> BackendSpec:
+    """Parsed backend spec; refuses IBM hardware for training (it is for inference jobs)."""
+    parsed = parse_backend(spec)
+    if parsed.is_hardware:
+        raise BackendError(
+            f"{spec}: training on IBM hardware is not supported; fit with aer_noisy[:<fake>] and "
+            f"run inference with `qsdaqec jobs submit --run DIR --backend {spec}`"
+        )
+    return parsed

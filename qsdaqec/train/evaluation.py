@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..data import expand_image_paths, load_image
 from ..errors import BackendError, DataError
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json
 from ..metrics import classification_metrics, format_metrics
-from .common import backend_kind, predict_logits
-from .run import load_run
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
+from ..runner import parse_backend
+from .outputs import write_scored
+from .run import LoadedRun, load_run
+from .scoring import head_logits
 
 
 def balanced_subset(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -38,14 +39,27 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)
 
 
-def _check_backend(backend: str) -> None:
-    from ..runner import parse_backend
+def _check_backend(run: LoadedRun, backend: str, log: Callable[[str], None]) -> None:
+    """Hardware is reached through jobs only; a classical head ignores the backend."""
+    if run.is_quantum:
+        spec = parse_backend(backend)
+        if spec.is_hardware:
+            raise BackendError(
+                f"{backend}: hardware inference runs as jobs; use `qsdaqec jobs submit --run DIR "
+                f"--backend {backend}` and `qsdaqec jobs fetch`"
+            )
+    elif backend != "statevector":
+        log(f"{backend}: not used by a classical model; evaluating the classical head")
 
-    if backend_kind(parse_backend(backend)) == "ibm":
-        raise BackendError(
-            f"{backend}: hardware inference runs as jobs; use `qsdaqec jobs submit --run DIR "
-            f"--backend {backend}` and `qsdaqec jobs fetch`"
-        )
+
+def _balance(run: LoadedRun, feats, labels, ids):
+    if int(torch.bincount(labels, minlength=2).min()) == 0:
+        raise DataError("--balanced-test: the test split has one class only; nothing to balance")
+    keep = balanced_subset(labels, run.cfg.seed)
+    note = (
+        f"balanced: majority subsampled to {int(keep.numel()) // 2} per class (seed {run.cfg.seed})"
+    )
+    return feats[keep], labels[keep], [ids[int(i)] for i in keep], note
 
 
 def evaluate(
@@ -63,27 +77,15 @@ def evaluate(
     Writes ``metrics.json``, ``predictions.csv``, ``roc.png`` and ``confusion.png`` to ``out``
     (default ``<run>/eval/<backend>[-balanced]``) and returns the metrics dict.
     """
-    from ..reports.plots import plot_confusion, plot_roc
-
     log = log or (lambda m: None)
     run = load_run(run_dir)
-    if run.is_quantum:
-        _check_backend(backend)
-    elif backend != "statevector":
-        log(f"{backend}: not used by a classical model; evaluating the classical head")
+    _check_backend(run, backend, log)
     t0 = time.perf_counter()
     feats, labels, ids = run.test_features(data)
     note = None
     if balanced_test:
-        if int(torch.bincount(labels, minlength=2).min()) == 0:
-            raise DataError(
-                "--balanced-test: the test split has one class only; nothing to balance"
-            )
-        keep = balanced_subset(labels, run.cfg.seed)
-        note = f"balanced: majority subsampled to {int(keep.numel()) // 2} per class (seed {run.cfg.seed})"
-        feats, labels, ids = feats[keep], labels[keep], [ids[int(i)] for i in keep]
-    head = run.head_on(backend, shots=shots)
-    logits = predict_logits(head, feats, 32)
+        feats, labels, ids, note = _balance(run, feats, labels, ids)
+    logits, _ = head_logits(run.cfg, run.model.head, feats, backend, shots=shots)
     prob = torch.softmax(logits, 1)
     pos = run.positive
     m = classification_metrics(labels.numpy(), prob[:, pos].numpy(), positive=pos)
@@ -98,68 +100,24 @@ def evaluate(
         "seconds": round(time.perf_counter() - t0, 2),
         "run": str(run.run_dir),
     }
-    dest = (
-        Path(out)
-        if out
-        else run.run_dir / "eval" / (_slug(where) + ("-balanced" if balanced_test else ""))
-    )
+    suffix = "-balanced" if balanced_test else ""
+    dest = Path(out) if out else run.run_dir / "eval" / (_slug(where) + suffix)
     atomic_write_json(dest / "metrics.json", result)
-    atomic_write_text(
-        dest / "predictions.csv", _predictions_csv(ids, labels, prob, run.classes, pos)
-    )
     title = f"{run.run_dir.name} on {where}" + (" (balanced test)" if balanced_test else "")
-    plot_roc(dest / "roc.png", labels.numpy(), prob[:, pos].numpy(), positive=pos, title=title)
-    plot_confusion(
-        dest / "confusion.png", m["confusion_matrix"], run.classes, positive=pos, title=title
+    write_scored(
+        dest,
+        "predictions.csv",
+        ids=ids,
+        labels=labels,
+        prob=prob,
+        metrics=m,
+        classes=run.classes,
+        positive=pos,
+        title=title,
     )
     result["out"] = str(dest)
     log(f"test on {where}{' (balanced)' if balanced_test else ''}: {format_metrics(m)} -> {dest}")
     return result
-
-
-def _predictions_csv(ids, labels, prob, classes, pos) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "label", *[f"p_{c}" for c in classes], "predicted"])
-    for i, sid in enumerate(ids):
-        pred = pos if float(prob[i, pos]) >= 0.5 else 1 - pos
-        w.writerow(
-            [sid, classes[int(labels[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]]
-        )
-    return buf.getvalue()
-
-
-# ----------------------------------------------------------------------------- predict
-
-
-def _expand(paths: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise DataError(f"{p}: no images (.png, .jpg, ...) in this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise DataError(f"{p}: no such image file")
-    if not files:
-        raise DataError("no images given; pass image files or folders")
-    return files
-
-
-def load_image(path: Path, size: int) -> torch.Tensor:
-    """A grayscale image as ``(1, size, size)`` float32 in [0, 1], converted exactly as the
-    dataset loader converts a training image (same reader, same antialiased resize)."""
-    from ..data import loaders
-
-    try:
-        arr = loaders._read_image(Path(path), 1)
-    except loaders._BadFile as e:
-        raise DataError(f"{path}: {e}") from None
-    arr = loaders._resize(np.ascontiguousarray(arr[None], dtype=np.float32), (size, size))[0]
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(1, size, size)
 
 
 def predict(
@@ -171,13 +129,11 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Per-image class probabilities and the predicted label (threshold 0.5 on the positive class)."""
     run = load_run(run_dir)
-    if run.is_quantum:
-        _check_backend(backend)
-    files = _expand(images)
+    _check_backend(run, backend, lambda m: None)
+    files = expand_image_paths(images)
     x = torch.stack([load_image(f, run.cfg.image_size) for f in files])
-    feats = run.features(x)
-    head = run.head_on(backend, shots=shots)
-    prob = torch.softmax(predict_logits(head, feats, 32), 1)
+    logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
+    prob = torch.softmax(logits, 1)
     classes, pos = run.classes, run.positive
     rows = []
     for f, p in zip(files, prob, strict=False):
@@ -191,8 +147,6 @@ def predict(
 
 def format_predictions(rows: list[dict[str, Any]], fmt: str = "json") -> str:
     if fmt == "json":
-        import json
-
         return json.dumps(rows, indent=2) + "\n"
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")

@@ -17,10 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data import Split
 from ..errors import ConfigError, RunError
 from ..io import read_json
-from .common import PreparedData, load_checkpoint, make_backend_head, predict_logits, prepare_data
+from .batching import predict_logits
+from .checkpoints import load_checkpoint
 from .config import FitConfig
+from .context import FEATURES, MODEL
+from .data import PreparedData, prepare_data
+from .model import backend_head, build_network
 
 
 class LoadedRun(NamedTuple):
@@ -63,14 +68,12 @@ class LoadedRun(NamedTuple):
             if not all(sid in pos for sid in ids):
                 return prep  # different data: the seeded split of that data
             parts[name] = np.array([pos[sid] for sid in ids], dtype=np.int64)
-        from ..data import Split
-
         return PreparedData(
             prep.data, Split(parts["train"], parts["val"], parts["test"]), prep.source
         )
 
     def cached_features(self) -> dict[str, Any] | None:
-        p = self.run_dir / "features.pt"
+        p = self.run_dir / FEATURES
         return load_checkpoint(p) if p.is_file() else None
 
     @torch.no_grad()
@@ -99,33 +102,31 @@ class LoadedRun(NamedTuple):
         """The trained head with its estimator on ``backend`` (a classical head is returned as is)."""
         if not self.cfg.is_quantum:
             return self.model.head
-        head, _ = make_backend_head(self.cfg, backend, shots=shots, gradient=gradient)
+        head, _ = backend_head(self.cfg, backend, shots=shots, gradient=gradient)
         head.load_state_dict(self.model.head.state_dict())
         return head.eval()
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Load a finished run (``model.pt`` present); raises RunError with what to do otherwise."""
-    from ..models import build_model
-
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"{run}: run directory not found; pass the --out of a `qsdaqec fit`")
     if not (run / "config.json").is_file():
         raise RunError(f"{run}: not a run directory (no config.json)")
     cfg = FitConfig.from_dict(read_json(run / "config.json"))
-    if not (run / "model.pt").is_file():
+    if not (run / MODEL).is_file():
         raise RunError(
             f"{run}: the run is not finished (no model.pt); continue it with "
             f"`qsdaqec fit --out {run} --resume`"
         )
     info = read_json(run / "run.json")
     try:
-        model, _, _ = build_model(cfg.model, head=cfg.head, encoding=cfg.encoding, weights="none")
+        model, _, _ = build_network(cfg, "none")
     except ConfigError as e:
         raise RunError(f"{run}: cannot rebuild the model ({e})") from None
     model.prep.normalize = cfg.weights == "imagenet"
-    state = load_checkpoint(run / "model.pt")["model"]
+    state = load_checkpoint(run / MODEL)["model"]
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

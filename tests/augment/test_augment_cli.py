@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from qsdaqec.augment import export
-from qsdaqec.augment.pipeline import AugmentOptions, run_augment
+from qsdaqec.augment.pipeline import AugmentOptions, augment_dataset
 from qsdaqec.cli import cli
 
 
@@ -187,7 +187,7 @@ def test_interrupted_write_leaves_nothing(tiny_angio, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "save_png", flaky)
     with pytest.raises(OSError):
-        run_augment(
+        augment_dataset(
             AugmentOptions(data=tiny_angio, out=tmp_path / "o", distance=False), echo=lambda s: None
         )
     assert list(tmp_path.iterdir()) == []

@@ -10,9 +10,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from qsdaqec.cli import cli
+from qsdaqec.errors import JobError
+from qsdaqec.hardware import inference_inputs
 from qsdaqec.runner import jobs as J
 from qsdaqec.runner import records as R
 from qsdaqec.runner.fake_runtime import FakeRuntimeService, dropped, tiny_problem
+from qsdaqec.runner.jobs import gateway
 
 TOKEN = "qsdaqecCLItoken_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
@@ -33,7 +36,7 @@ def one_line_error(result):
 def svc(monkeypatch):
     """Every command connects to this fake 'IBM' service instead of the real one."""
     service = FakeRuntimeService(steps=1)
-    monkeypatch.setattr(J, "connect", lambda spec: service)
+    monkeypatch.setattr(gateway, "connect", lambda spec: service)
     return service
 
 
@@ -101,7 +104,7 @@ def test_cancel_then_retry(tmp_path, svc):
 
 def test_unknown_submit_is_reported_with_the_way_out(tmp_path, svc):
     svc.submit_faults = [None, dropped()]
-    with pytest.raises(J.JobError):
+    with pytest.raises(JobError):
         make_record(tmp_path, svc)
     path = next((tmp_path / "jobs").glob("*.json"))
     result = invoke("status", path)
@@ -259,22 +262,21 @@ def test_inference_inputs_reproduce_the_runs_exact_values(angle_run):
     from qiskit.primitives import StatevectorEstimator
 
     run, _ = angle_run
-    inp = J.inference_inputs(run)
-    names = [p.name for p in inp.parameters]
-    order = [names.index(p.name) for p in inp.circuit.parameters]
-    pub = (inp.circuit, [inp.observables], inp.values[:, order][:, None, :])
-    evs = StatevectorEstimator().run([pub]).result()[0].data.evs
-    np.testing.assert_allclose(evs, inp.reference_evs, atol=1e-6)
+    inp = inference_inputs(run)
+    p = inp.problem
+    assert [q.name for q in p.parameters] == [q.name for q in p.circuit.parameters]
+    evs = StatevectorEstimator().run([p.pub()]).result()[0].data.evs
+    np.testing.assert_allclose(evs, p.exact_evs, atol=1e-6)
     assert inp.output_layer["weight"].shape == (2, 4) and inp.labels is not None
 
 
 def test_submit_without_credentials_fails_before_any_work(angle_run, monkeypatch):
-    import qsdaqec.runner.jobs as jobs_mod
+    import qsdaqec.hardware.inputs as inputs_mod
 
     def no_features(*a, **k):  # pragma: no cover - must not be reached
         raise AssertionError("features computed before the credentials were checked")
 
-    monkeypatch.setattr(jobs_mod, "inference_inputs", no_features)
+    monkeypatch.setattr(inputs_mod, "inference_inputs", no_features)
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     monkeypatch.setenv("HOME", str(angle_run[0]))  # no saved account there
     line = one_line_error(invoke("submit", "--run", angle_run[0], "--backend", "ibm:ibm_fez"))

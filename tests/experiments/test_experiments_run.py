@@ -13,7 +13,7 @@ from exp_helpers import SPEC, FakeFit, write_spec
 import qsdaqec.train
 from qsdaqec.cli import cli
 from qsdaqec.errors import ConfigError
-from qsdaqec.experiments import fit_state, load_spec, mean_std, plan_fits, run_experiment
+from qsdaqec.experiments import execute_experiment, fit_state, load_spec, mean_std, plan_fits
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_mean_std_sample_std_and_nan():
 
 def test_runs_every_fit_and_tabulates_mean_std(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path))
-    res = run_experiment(spec, out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res")
     assert len(fake_fit.calls) == 4
     assert {(c.head, c.seed) for c in fake_fit.calls} == {
         (h, s) for h in ("quantum", "classical") for s in (0, 1)
@@ -72,13 +72,13 @@ def test_runs_every_fit_and_tabulates_mean_std(tmp_path, fake_fit):
 
 def test_finished_fits_are_not_redone(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path))
-    run_experiment(spec, out=tmp_path / "res")
+    execute_experiment(spec, out=tmp_path / "res")
     assert len(fake_fit.calls) == 4
-    res = run_experiment(spec, out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res")
     assert len(fake_fit.calls) == 4  # nothing ran again
     assert res.counts == {"skipped": 4}
     # one more seed: only the two new fits run
-    res = run_experiment(spec.with_seeds([0, 1, 2]), out=tmp_path / "res")
+    res = execute_experiment(spec.with_seeds([0, 1, 2]), out=tmp_path / "res")
     assert len(fake_fit.calls) == 6 and res.counts == {"skipped": 4, "ran": 2}
     assert "| quantum | 3 |" in (tmp_path / "res" / "results.md").read_text()
 
@@ -88,8 +88,8 @@ def test_identical_fits_are_shared_across_specs(tmp_path, fake_fit):
     b = load_spec(
         write_spec(tmp_path, SPEC.replace('name = "dense"', 'name = "dense head"'), "b.toml")
     )
-    run_experiment(a, out=tmp_path / "a")
-    res = run_experiment(b, out=tmp_path / "b")
+    execute_experiment(a, out=tmp_path / "a")
+    res = execute_experiment(b, out=tmp_path / "b")
     assert len(fake_fit.calls) == 4 and res.counts == {"skipped": 4}
     # the cost of a shared fit is still reported (recorded in the fit folder when it ran)
     assert all(o.wall_seconds is not None for o in res.outcomes)
@@ -101,13 +101,13 @@ def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):
     monkeypatch.setattr(qsdaqec.train, "fit", fake)
     spec = load_spec(write_spec(tmp_path))
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(spec, out=tmp_path / "res")
+        execute_experiment(spec, out=tmp_path / "res")
     assert len(fake.calls) == 4
     states = [o.status for o in plan_fits(spec, tmp_path / "fits")]
     assert states == ["finished", "finished", "finished", "interrupted"]
     # partial results were written before the interruption
     assert "| dense | 1 |" in (tmp_path / "res" / "results.md").read_text()
-    res = run_experiment(spec, out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res")
     assert len(fake.calls) == 5
     assert fake.calls[-1].resume is True and (fake.calls[-1].head, fake.calls[-1].seed) == (
         "classical",
@@ -126,7 +126,7 @@ def test_fit_locked_by_a_live_process_is_left_out_stale_lock_taken_over(tmp_path
     live.write_text(str(os.getpid()))  # a live process holds seed 0
     stale = dirs[1].parent / f".{dirs[1].name}.lock"
     stale.write_text("999999999")  # no such process
-    res = run_experiment(spec, out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res")
     assert res.counts == {"busy": 1, "ran": 1}
     assert [c.seed for c in fake_fit.calls] == [1]
     assert live.exists() and not stale.exists()  # ours released after the fit
@@ -135,13 +135,13 @@ def test_fit_locked_by_a_live_process_is_left_out_stale_lock_taken_over(tmp_path
         in (tmp_path / "res" / "results.md").read_text()
     )
     live.unlink()
-    assert run_experiment(spec, out=tmp_path / "res").counts == {"ran": 1, "skipped": 1}
+    assert execute_experiment(spec, out=tmp_path / "res").counts == {"ran": 1, "skipped": 1}
 
 
 def test_report_only_runs_nothing(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path))
-    run_experiment(spec.only(["quantum"]), out=tmp_path / "res")
-    res = run_experiment(spec, out=tmp_path / "res", report_only=True)
+    execute_experiment(spec.only(["quantum"]), out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res", report_only=True)
     assert len(fake_fit.calls) == 2 and res.counts == {"skipped": 2, "missing": 2}
     md = (tmp_path / "res" / "results.md").read_text()
     assert (
@@ -152,7 +152,7 @@ def test_report_only_runs_nothing(tmp_path, fake_fit):
 
 def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path)).only(["quantum"]).with_seeds([0])
-    run_experiment(spec, out=tmp_path / "res")
+    execute_experiment(spec, out=tmp_path / "res")
     run_dir = plan_fits(spec, tmp_path / "fits")[0].run_dir
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["lr"] = 0.5  # as if FitConfig's default lr had changed since this fit ran
@@ -173,7 +173,7 @@ def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
         ],
     )
     assert "redo" in r.output and "redo 1 (stale" in r.output
-    res = run_experiment(spec, out=tmp_path / "res")
+    res = execute_experiment(spec, out=tmp_path / "res")
     assert res.counts == {"ran": 1} and len(fake_fit.calls) == 2
     assert (run_dir.parent / f"{run_dir.name}.stale-1" / "config.json").is_file()
     assert plan_fits(spec, tmp_path / "fits")[0].status == "finished"
@@ -205,12 +205,12 @@ def test_balanced_test_set_uses_evaluate(tmp_path, fake_fit, monkeypatch):
     monkeypatch.setattr(qsdaqec.train, "evaluate", fake_evaluate)
     text = SPEC.replace('test_sets = ["original"]', 'test_sets = ["original", "balanced"]')
     spec = load_spec(write_spec(tmp_path, text)).only(["quantum"])
-    run_experiment(spec, out=tmp_path / "res")
+    execute_experiment(spec, out=tmp_path / "res")
     assert len(calls) == 2 and all(c[1] == "statevector" and c[2] for c in calls)
     md = (tmp_path / "res" / "results.md").read_text()
     assert "| quantum | original | 2 | 55.0 ± 7.1 |" in md
     assert "| quantum | balanced | 2 | 75.0 ± 0.0 | 50.0 ± 0.0 |" in md
-    run_experiment(spec, out=tmp_path / "res")
+    execute_experiment(spec, out=tmp_path / "res")
     assert len(calls) == 2  # the balanced evaluation is stored in the fit and reused
 
 

@@ -4,14 +4,8 @@ import torch
 from qiskit.quantum_info import Statevector
 
 from qsdaqec.errors import ConfigError
-from qsdaqec.quantum.circuits import (
-    HeadConfig,
-    build_head_circuit,
-    features_to_inputs,
-    node_to_gate_angles,
-    tree_angles,
-    ucry_matrix,
-)
+from qsdaqec.quantum.amplitude import node_to_gate_angles, tree_angles, ucry_matrix
+from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit, features_to_inputs
 
 
 def _encoded_state(x: np.ndarray) -> np.ndarray:

@@ -9,12 +9,8 @@ from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 from quantum_refs import sv_expectations, sv_param_shift
 
-from qsdaqec.quantum.circuits import (
-    HeadConfig,
-    build_head_circuit,
-    node_to_gate_angles,
-    tree_angles,
-)
+from qsdaqec.quantum.amplitude import node_to_gate_angles, tree_angles
+from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit
 from qsdaqec.quantum.fast import CircuitPlan, FastEstimator, FastEstimatorGradient
 
 

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from qsdaqec.errors import ConfigError, JobError
+from qsdaqec.errors import BackendError, ConfigError, JobError
+from qsdaqec.quantum.readout import readout_probabilities
+from qsdaqec.runner import ServiceLimits
 from qsdaqec.runner import jobs as J
 from qsdaqec.runner import records as R
 from qsdaqec.runner.fake_runtime import FakeRuntimeService, tiny_problem
@@ -44,7 +46,7 @@ def files_of(folder):
 
 
 def test_plan_parts_respects_limits():
-    lim = J.JobLimits(J.ServiceLimits(max_params_per_pub=8, max_shots_per_job=40_000))
+    lim = J.JobLimits(ServiceLimits(max_params_per_pub=8, max_shots_per_job=40_000))
     parts = J.plan_parts(25, 4, 1000, lim)  # 4 parameter sets per sample
     assert [p.size for p in parts] == [10, 10, 5]  # 10 samples x 4 x 1000 shots per job
     assert parts[0].pubs == [[0, 2], [2, 4], [4, 6], [6, 8], [8, 10]]  # 2 samples per PUB
@@ -57,7 +59,7 @@ def test_plan_parts_respects_limits():
         1,
     ]
     with pytest.raises(ConfigError, match="lower --shots"):
-        J.plan_parts(1, 4, 100, J.JobLimits(J.ServiceLimits(max_shots_per_job=10)))
+        J.plan_parts(1, 4, 100, J.JobLimits(ServiceLimits(max_shots_per_job=10)))
 
 
 def test_mitigation_options_follow_the_runner():
@@ -97,7 +99,7 @@ def test_submit_writes_record_before_returning_and_fetch_matches_exact(prob, tmp
     evs = np.array([[r[f"ev_{j}"] for j in range(4)] for r in pred["predictions"]])
     np.testing.assert_allclose(evs, prob.exact_evs, atol=1e-9)  # exact fake service
     w, b = np.asarray(prob.output_layer["weight"]), prob.output_layer["bias"]
-    probs = J.softmax(prob.exact_evs @ w.T + b)
+    probs = readout_probabilities(prob.exact_evs, w, b)
     got = np.array([[r["p_normal"], r["p_stenosis"]] for r in pred["predictions"]])
     np.testing.assert_allclose(got, probs, atol=1e-9)
     metrics = json.loads((rec.folder / "metrics.json").read_text())
@@ -213,7 +215,7 @@ def test_bad_inputs(prob, tmp_path):
             run_dir=tmp_path,
             service=svc,
         )
-    with pytest.raises(J.BackendError, match="ibm:<device>"):
+    with pytest.raises(BackendError, match="ibm:<device>"):
         J.submit_inference(
             prob.circuit,
             prob.observables,
@@ -224,7 +226,7 @@ def test_bad_inputs(prob, tmp_path):
             run_dir=tmp_path,
             service=svc,
         )
-    with pytest.raises(J.BackendError, match="not available"):
+    with pytest.raises(BackendError, match="not available"):
         J.submit_inference(
             prob.circuit,
             prob.observables,

@@ -19,6 +19,7 @@ from qsdaqec.runner.fake_runtime import (
     timeout,
     tiny_problem,
 )
+from qsdaqec.runner.jobs import gateway
 
 BACKEND = "ibm:fake_manila"
 TOKEN = "qsdaqecFAKEtoken_7f3a9c1e5b2d4f60a8c6e4b2d0f1a3c5"
@@ -370,9 +371,9 @@ def test_fetch_without_service_still_writes_stored_results(prob, tmp_path, monke
     (rec.folder / "predictions.json").unlink()
 
     def no_service(spec):
-        raise CredentialsError(J.CREDENTIALS_HELP)
+        raise CredentialsError("no IBM Quantum account found")
 
-    monkeypatch.setattr(J, "connect", no_service)
+    monkeypatch.setattr(gateway, "connect", no_service)
     with pytest.raises(CredentialsError):
         J.fetch(R.load_record(rec.path))
     pred = json.loads((rec.folder / "predictions.json").read_text())

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from qsdaqec.quantum.readout import readout_probabilities
+from qsdaqec.runner import fake_backend
 from qsdaqec.runner import jobs as J
 from qsdaqec.runner import records as R
 from qsdaqec.runner.fake_runtime import tiny_problem
@@ -22,8 +24,8 @@ def noisy_exact(record: R.JobRecord, backend_name: str) -> np.ndarray:
     from qiskit_aer.noise.device import basic_device_readout_errors
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-    backend = J.fake_backend(backend_name)
-    isa = J._load_isa(record)
+    backend = fake_backend(backend_name)
+    isa = J.load_isa(record)
     params = R.load_array(record.params_path)
     est = AerEstimator(
         options={
@@ -89,7 +91,7 @@ def test_fake_backend_end_to_end_local_testing_mode(tmp_path):
     # probabilities = softmax(Linear(4->2)(evs)) of the values actually returned
     w, b = np.asarray(prob.output_layer["weight"]), prob.output_layer["bias"]
     got = np.array([[r["p_normal"], r["p_stenosis"]] for r in pred["predictions"]])
-    np.testing.assert_allclose(got, J.softmax(evs @ w.T + b), atol=1e-12)
+    np.testing.assert_allclose(got, readout_probabilities(evs, w, b), atol=1e-12)
     metrics = json.loads((rec.folder / "metrics.json").read_text())
     assert metrics["n"] == 4 and metrics["vs_exact"]["ev_mean_abs_error"] < 0.35
 

@@ -1,4 +1,7 @@
-"""Plots of a run: ROC curve, confusion matrix, training curves (matplotlib, Agg, PNG, atomic)."""
+"""Plots of a run: ROC curve, confusion matrix, training curves (matplotlib, Agg, PNG, atomic).
+
+matplotlib is imported on first use: importing it costs a second and most commands draw nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from .io import atomic_write_bytes
+from .metrics import roc_auc, roc_curve
 
 
 def _plt():
@@ -39,8 +43,6 @@ def plot_roc(
     extra: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
 ) -> Path:
     """ROC curve(s) with AUC in the legend; ``extra`` adds named curves (e.g. the exact head)."""
-    from ..metrics import roc_auc, roc_curve
-
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     curves = {"model": (y_true, prob_pos), **(extra or {})}

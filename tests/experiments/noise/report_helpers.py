@@ -34,8 +34,8 @@ def make_run(
     (with test ids, so no images are needed). The head is trained a few steps on the features
     so that its predictions depend on them."""
     from qsdaqec.io import atomic_torch_save, atomic_write_json
-    from qsdaqec.models import build_model
     from qsdaqec.train import FitConfig
+    from qsdaqec.train.model import build_network
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def make_run(
         seed=seed,
         out=str(root),
     )
-    model, _, _ = build_model("sdaqec", head=head, encoding=encoding, weights="none")
+    model, _, _ = build_network(cfg, "none")
     x_tr, y_tr = _features(24, g)
     x_va, y_va = _features(6, g)
     x_te, y_te = _features(n_test, g)

@@ -14,8 +14,8 @@ from report_helpers import CountingFactory, make_run, read_json
 
 from qsdaqec.cli import cli
 from qsdaqec.errors import BackendError, ConfigError, RunError
-from qsdaqec.reports import noise as N
-from qsdaqec.reports.noise import NoiseReportConfig, plan_points, run_noise_report
+from qsdaqec.experiments import noise as N
+from qsdaqec.experiments.noise import NoiseReportConfig, build_noise_report, plan_points
 
 # A small device keeps the transpilation in the tests cheap (16 qubits, room for 8).
 SMALL = "aer_noisy:fake_guadalupe"
@@ -102,7 +102,7 @@ def test_plan_sweep_and_full():
 def tiny_report(amp_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     factory = CountingFactory()
-    res = run_noise_report(_cfg([amp_run], out), estimator_factory=factory)
+    res = build_noise_report(_cfg([amp_run], out), estimator_factory=factory)
     return res, factory, out
 
 
@@ -165,7 +165,7 @@ def test_resume_reuses_points_and_computes_only_new_ones(tiny_report, amp_run):
     files = sorted((out / "points").glob("*.json"))
     before = {f.name: f.stat().st_mtime_ns for f in files}
     again = CountingFactory()
-    res2 = run_noise_report(_cfg([amp_run], out), estimator_factory=again)
+    res2 = build_noise_report(_cfg([amp_run], out), estimator_factory=again)
     assert again.calls == [] and res2.computed == 0 and res2.reused == res.computed
     assert {f.name: f.stat().st_mtime_ns for f in sorted((out / "points").glob("*.json"))} == before
     assert [p.get("accuracy") for p in read_json(res2.json)["points"]] == [
@@ -173,7 +173,7 @@ def test_resume_reuses_points_and_computes_only_new_ones(tiny_report, amp_run):
     ]
     # one more noise scale and one more shot count: exactly two new points
     more = CountingFactory()
-    res3 = run_noise_report(
+    res3 = build_noise_report(
         _cfg([amp_run], out, noise_scales=(0.0, 1.0, 2.0, 3.0), shots=(256, 4096, 512)),
         estimator_factory=more,
     )
@@ -187,14 +187,14 @@ def test_resume_reuses_points_and_computes_only_new_ones(tiny_report, amp_run):
 def test_changed_seed_gives_new_keys(tiny_report, amp_run, tmp_path):
     res, _, out = tiny_report
     f = CountingFactory()
-    res2 = run_noise_report(_cfg([amp_run], out, seed=7), estimator_factory=f)
+    res2 = build_noise_report(_cfg([amp_run], out, seed=7), estimator_factory=f)
     assert res2.computed == res.computed  # every point depends on the seed
 
 
 def test_encoding_comparison_and_classical_run(amp_run, angle_run, classical_run, tmp_path):
     classical = classical_run
     f = CountingFactory()
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg(
             [amp_run, angle_run],
             tmp_path / "out",
@@ -217,7 +217,7 @@ def test_encoding_comparison_and_classical_run(amp_run, angle_run, classical_run
     widths = {t["encoding"]: t["width"] for t in data["transpiled"]}
     assert widths == {"amplitude": 8, "angle": 4}
     # only the angle run, asked for by encoding
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg(
             [amp_run, angle_run],
             tmp_path / "out2",
@@ -235,23 +235,23 @@ def test_encoding_comparison_and_classical_run(amp_run, angle_run, classical_run
 
 def test_bad_runs(amp_run, angle_run, classical_run, tmp_path):
     with pytest.raises(RunError, match="not found"):
-        run_noise_report(_cfg([tmp_path / "missing"], tmp_path / "o"))
+        build_noise_report(_cfg([tmp_path / "missing"], tmp_path / "o"))
     with pytest.raises(RunError, match="--head quantum"):
-        run_noise_report(_cfg([classical_run], tmp_path / "o"))
+        build_noise_report(_cfg([classical_run], tmp_path / "o"))
     with pytest.raises(ConfigError, match="no run with that encoding"):
-        run_noise_report(_cfg([amp_run], tmp_path / "o", encodings=("angle",)))
+        build_noise_report(_cfg([amp_run], tmp_path / "o", encodings=("angle",)))
     with pytest.raises(ConfigError, match="both use the amplitude"):
-        run_noise_report(_cfg([amp_run, amp_run], tmp_path / "o"))
+        build_noise_report(_cfg([amp_run, amp_run], tmp_path / "o"))
     other = make_run(tmp_path / "other", "angle", n_test=8, steps=1)
     with pytest.raises(RunError, match="test split differs"):
-        run_noise_report(_cfg([amp_run, other], tmp_path / "o"))
+        build_noise_report(_cfg([amp_run, other], tmp_path / "o"))
     elsewhere = make_run(tmp_path / "elsewhere", "angle", steps=1, data_source="other-data")
     with pytest.raises(RunError, match="same data"):
-        run_noise_report(_cfg([amp_run, elsewhere], tmp_path / "o"))
+        build_noise_report(_cfg([amp_run, elsewhere], tmp_path / "o"))
 
 
 def test_fake_backend_mitigation_is_marked_unsupported(angle_run, tmp_path):
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg([angle_run], tmp_path / "o", backends=("fake:fake_manila",), shots=(1024,)),
         estimator_factory=CountingFactory(),
     )
@@ -269,7 +269,7 @@ def test_fake_backend_mitigation_is_marked_unsupported(angle_run, tmp_path):
 
 def test_real_runner_noise_zero_equals_exact(angle_run, tmp_path):
     """aer_noisy on the active qubits: noise 0 reproduces the exact head, noise > 0 moves it."""
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg(
             [angle_run],
             tmp_path / "o",
@@ -303,7 +303,7 @@ def test_real_runner_noise_zero_equals_exact(angle_run, tmp_path):
 @pytest.mark.slow
 def test_real_runner_default_grid_amplitude(amp_run, tmp_path):
     """The command's default grid (aer_noisy:fake_torino) on the 8-qubit amplitude head."""
-    res = run_noise_report(
+    res = build_noise_report(
         NoiseReportConfig(runs=(str(amp_run),), out=str(tmp_path / "o"), progress=False)
     )
     data = read_json(res.json)
@@ -317,6 +317,7 @@ def test_real_runner_default_grid_amplitude(amp_run, tmp_path):
 
 
 def test_fetched_job_records_become_points(angle_run, tmp_path):
+    from qsdaqec.hardware import submit_trained_run
     from qsdaqec.runner import jobs as J
     from qsdaqec.runner import records as R
     from qsdaqec.runner.fake_runtime import FakeRuntimeService
@@ -326,15 +327,15 @@ def test_fetched_job_records_become_points(angle_run, tmp_path):
 
     shutil.copytree(angle_run, run)
     svc = FakeRuntimeService(steps=0)
-    rec = J.submit_run(run, "fake:fake_manila", service=svc, options=J.JobOptions(shots=1000))
+    rec = submit_trained_run(run, "fake:fake_manila", service=svc, options=J.JobOptions(shots=1000))
     # before fetching: no results, no point
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,), mitigation=("none",)),
         estimator_factory=CountingFactory(),
     )
     assert not [p for p in read_json(res.json)["points"] if p["kind"] == "job"]
     J.fetch(R.load_record(rec.path), service=svc, wait=True, poll_interval=0, sleep=lambda s: None)
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,), mitigation=("none",)),
         estimator_factory=CountingFactory(),
     )
@@ -396,7 +397,9 @@ def test_cli_help_explains_grid():
 def test_cli_runs_and_resumes(angle_run, tmp_path, monkeypatch):
     from report_helpers import DampedEstimator
 
-    monkeypatch.setattr(N, "default_estimator_factory", lambda s, c: DampedEstimator(s, c))
+    from qsdaqec.experiments.noise import report
+
+    monkeypatch.setattr(report, "make_estimator", lambda s, c: DampedEstimator(s, c))
     args = [
         "--run",
         str(angle_run),
@@ -439,14 +442,14 @@ def test_interrupted_report_continues_where_it_stopped(angle_run, tmp_path):
 
     cfg = _cfg([angle_run], tmp_path / "o", backends=("aer_noisy:fake_manila",))
     with pytest.raises(KeyboardInterrupt):
-        run_noise_report(cfg, estimator_factory=Dies(DampedEstimator))
+        build_noise_report(cfg, estimator_factory=Dies(DampedEstimator))
     stored = [
         p for p in (tmp_path / "o" / "points").glob("*.json") if not p.name.startswith("transpile")
     ]
     assert len(stored) == 2 and not list((tmp_path / "o" / "points").glob("*.tmp"))
     assert not (tmp_path / "o" / "report.html").exists()
     f = CountingFactory()
-    res = run_noise_report(cfg, estimator_factory=f)
+    res = build_noise_report(cfg, estimator_factory=f)
     assert res.reused == 2 and res.computed == len(plan_points(cfg, ["angle"])) - 2
     assert len(f.calls) == res.computed  # the transpilation was stored too
 
@@ -454,7 +457,7 @@ def test_interrupted_report_continues_where_it_stopped(angle_run, tmp_path):
 @pytest.mark.slow
 def test_real_runner_fake_and_aer_backends(angle_run, tmp_path):
     """fake: (runtime local testing mode, device noise) and aer (noiseless, shots only)."""
-    res = run_noise_report(
+    res = build_noise_report(
         _cfg([angle_run], tmp_path / "o", backends=("fake:fake_manila", "aer"), shots=(256, 2048))
     )
     pts = {

@@ -1,0 +1,42 @@
+"""Single images given by path (``qsdaqec predict``, jobs on a folder of images): paths and
+folders expanded to image files, each read and resized exactly as the dataset loader does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .loaders import IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
+
+
+def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Image files of ``paths``: files as given, folders searched recursively (sorted)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise DataError(f"{p}: no images (.png, .jpg, ...) in this folder")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"{p}: no such image file")
+    if not files:
+        raise DataError("no images given; pass image files or folders")
+    return files
+
+
+def load_image(path: str | Path, size: int) -> torch.Tensor:
+    """A grayscale image as ``(1, size, size)`` float32 in [0, 1], converted exactly as the
+    dataset loader converts a training image (same reader, same antialiased resize)."""
+    try:
+        arr = _read_image(Path(path), 1)
+    except _BadFile as e:
+        raise DataError(f"{path}: {e}") from None
+    arr = _resize(np.ascontiguousarray(arr[None], dtype=np.float32), (size, size))[0]
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(1, size, size)

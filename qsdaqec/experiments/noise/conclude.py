@@ -1,0 +1,216 @@
+"""The noise report's conclusion: plain sentences computed from the points, its first section."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .config import NoiseReportConfig
+from .plan import fmt_num
+
+Row = dict[str, Any]
+
+
+def _pts(v: float) -> str:
+    x = f"{100 * v:.1f}".rstrip("0").rstrip(".")
+    return f"{x} point" + ("" if x == "1" else "s")
+
+
+def conclude(rows: Sequence[Row], cfg: NoiseReportConfig, n_test: int) -> list[str]:
+    """Plain sentences computed from the points: the report's first section."""
+    out: list[str] = []
+    classical = next((r for r in rows if r["kind"] == "classical"), None)
+    exact = {r["encoding"]: r for r in rows if r["kind"] == "exact"}
+    sims = [r for r in rows if r["kind"] == "simulation" and r.get("status") == "ok"]
+    for enc, ex in exact.items():
+        out += _exact_lines(enc, ex, classical)
+        for b in cfg.backends:
+            mine = [r for r in sims if r["encoding"] == enc and r["backend"] == b]
+            out += _noise_line(enc, b, ex, mine, classical, cfg.tolerance)
+            out += _shots_line(enc, b, ex, mine, cfg.tolerance)
+            out += _mitigation_line(enc, b, mine)
+            bad = [
+                r
+                for r in rows
+                if r["kind"] == "simulation"
+                and r["encoding"] == enc
+                and r["backend"] == b
+                and r.get("status") != "ok"
+            ]
+            if bad:
+                out.append(
+                    f"{enc}, on {b}: {len(bad)} point(s) not supported by the backend "
+                    f"(e.g. {bad[0]['label']}: {bad[0].get('note', '')})."
+                )
+    if len(exact) > 1:
+        out.append(_encodings_line(exact, sims, cfg.center_noise))
+    out += _job_lines(rows)
+    out.append(_test_size_line(n_test, cfg.tolerance))
+    return out
+
+
+def _exact_lines(enc: str, ex: Row, classical: Row | None) -> list[str]:
+    a0 = ex["accuracy"]
+    line = f"{enc} encoding, exact head: accuracy {a0:.3f}, AUC {ex['auc']:.3f}"
+    if classical:
+        c_acc = classical["accuracy"]
+        rel = "above" if a0 > c_acc else ("equal to" if a0 == c_acc else "below")
+        line += f" ({rel} the classical head's accuracy {c_acc:.3f})"
+    out = [line + "."]
+    cm = (ex.get("metrics") or {}).get("confusion_matrix")
+    if cm:
+        (tn, fp), (fn, tp) = cm
+        if tp + fp == 0 or tn + fn == 0:
+            out.append(
+                f"Caution ({enc}): the exact head predicts one class for every test sample, so "
+                "accuracy cannot fall below that class's share; judge noise by AUC and the EV error."
+            )
+        elif not math.isnan(ex["auc"]) and ex["auc"] < 0.6:
+            out.append(f"Caution ({enc}): the exact head is close to chance (AUC {ex['auc']:.3f}).")
+    return out
+
+
+def _within(noise: list[Row], a0: float, tol: float) -> float | None:
+    """The largest noise scale up to which every point stays within ``tol`` of ``a0``."""
+    within = None
+    for r in noise:
+        if abs(r["accuracy"] - a0) <= tol + 1e-12:
+            within = r["noise_scale"]
+        else:
+            break
+    return within
+
+
+def _noise_line(
+    enc: str, b: str, ex: Row, mine: list[Row], classical: Row | None, tol: float
+) -> list[str]:
+    noise = sorted((r for r in mine if "noise" in r["sweeps"]), key=lambda r: r["noise_scale"])
+    if len(noise) < 2:
+        return []
+    a0 = ex["accuracy"]
+    within = _within(noise, a0, tol)
+    top = noise[-1]["noise_scale"]
+    scales = f"{fmt_num(noise[0]['noise_scale'])}–{fmt_num(top)}"
+    if within is None:
+        s = (
+            f"on {b}: accuracy is already more than {_pts(tol)} from exact at noise "
+            f"scale {fmt_num(noise[0]['noise_scale'])} ({noise[0]['accuracy']:.3f})"
+        )
+    elif within == top:
+        s = f"on {b}: accuracy stays within {_pts(tol)} of exact over the whole tested range (noise scale {scales})"
+    else:
+        nxt = next(r for r in noise if r["noise_scale"] > within)
+        s = (
+            f"on {b}: accuracy stays within {_pts(tol)} of exact up to noise scale "
+            f"{fmt_num(within)} (at {fmt_num(nxt['noise_scale'])}: {nxt['accuracy']:.3f})"
+        )
+    if classical:
+        s += _vs_classical(noise, a0, classical["accuracy"])
+    if not (math.isnan(ex["auc"]) or math.isnan(noise[-1]["auc"])):
+        s += f"; AUC {ex['auc']:.3f} exact, {noise[-1]['auc']:.3f} at noise scale {fmt_num(top)}"
+    dev = next((r for r in noise if r["noise_scale"] == 1.0), None)
+    if dev is not None:
+        s += (
+            f". At the device's noise (scale 1) the expectation values are off by "
+            f"{dev['ev_mae']:.3f} on average (max {dev['ev_max']:.3f}) and "
+            f"{100 * dev['agree_exact']:.0f}% of predictions equal the exact head's"
+        )
+    return [f"{enc}, " + s + "."]
+
+
+def _vs_classical(noise: list[Row], a0: float, c_acc: float) -> str:
+    below = next((r for r in noise if r["accuracy"] < c_acc), None)
+    if a0 < c_acc:
+        return "; the exact head is already below the classical head"
+    if below is None:
+        return f"; it never falls below the classical head ({c_acc:.3f}) within the tested range"
+    return (
+        f"; it falls below the classical head ({c_acc:.3f}) at noise scale "
+        f"{fmt_num(below['noise_scale'])} ({below['accuracy']:.3f})"
+    )
+
+
+def _shots_line(enc: str, b: str, ex: Row, mine: list[Row], tol: float) -> list[str]:
+    in_sweep = [r for r in mine if "shots" in r["sweeps"]]
+    shots = sorted((r for r in in_sweep if r["shots"] is not None), key=lambda r: r["shots"])
+    if not shots:
+        return []
+    center = next((r for r in in_sweep if r["shots"] is None), None)
+    ref = center or ex
+    what = "exact expectation values at the same noise" if center else "the exact head"
+
+    def close(r: Row) -> bool:
+        return abs(r["accuracy"] - ref["accuracy"]) <= tol + 1e-12
+
+    ok = next(
+        (r for r in shots if close(r) and all(close(q) for q in shots if q["shots"] >= r["shots"])),
+        None,
+    )
+    if ok is None:
+        tested = ", ".join(str(r["shots"]) for r in shots)
+        s = f"no tested shot count ({tested}) brings accuracy within {_pts(tol)} of {what}"
+    else:
+        s = f"{ok['shots']} shots or more keep accuracy within {_pts(tol)} of {what} ({ref['accuracy']:.3f})"
+    return [f"{enc}, on {b}: " + s + "."]
+
+
+def _mitigation_line(enc: str, b: str, mine: list[Row]) -> list[str]:
+    mits = [r for r in mine if "mitigation" in r["sweeps"]]
+    none = next((r for r in mits if r["mitigation"] == "none"), None)
+    if none is None or len(mits) < 2:
+        return []
+    parts = [
+        f"{r['mitigation']}: accuracy {r['accuracy'] - none['accuracy']:+.3f}, "
+        f"EV error {none['ev_mae']:.3f} → {r['ev_mae']:.3f}"
+        for r in mits
+        if r is not none
+    ]
+    if not parts:
+        return []
+    return [
+        f"{enc}, on {b}, mitigation vs none at noise scale "
+        f"{fmt_num(none['noise_scale'])}: " + "; ".join(parts) + "."
+    ]
+
+
+def _encodings_line(exact: dict[str, Row], sims: list[Row], center_noise: float) -> str:
+    parts = []
+    for enc, ex in exact.items():
+        dev = [
+            r
+            for r in sims
+            if r["encoding"] == enc
+            and r["noise_scale"] == center_noise
+            and r["mitigation"] == "none"
+            and "noise" in r["sweeps"]
+        ]
+        s = f"{enc} {ex['accuracy']:.3f} exact"
+        if dev:
+            s += f", {dev[0]['accuracy']:.3f} on {dev[0]['backend']} at noise {fmt_num(center_noise)}"
+        parts.append(s)
+    return "Encodings (accuracy): " + "; ".join(parts) + "."
+
+
+def _job_lines(rows: Sequence[Row]) -> list[str]:
+    out = []
+    for r in rows:
+        if r["kind"] == "job":
+            s = f"Hardware job {r['key'][4:]} on {r['backend']} ({r['n']} samples, {r['status']}): accuracy {r['accuracy']:.3f}"
+            if r.get("ev_mae") is not None:
+                s += f", EV error {r['ev_mae']:.3f}"
+            out.append(s + ".")
+    return out
+
+
+def _test_size_line(n_test: int, tol: float) -> str:
+    step = 1.0 / n_test if n_test else float("nan")
+    return (
+        f"Test split: {n_test} samples, so one sample moves accuracy by {_pts(step)}"
+        + (
+            f" (more than the {_pts(tol)} tolerance: 'within tolerance' means no prediction changed)"
+            if step > tol
+            else ""
+        )
+        + "."
+    )

@@ -1,0 +1,86 @@
+"""What a job submission of a trained run sends: its head's problem on the chosen samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import expand_image_paths, load_dataset, load_image
+from ..errors import ConfigError, DataError, RunError
+from ..quantum import HeadProblem, head_problem
+from ..train import load_run
+
+
+@dataclass
+class InferenceInputs:
+    """The head's problem on ``N`` samples, and what the samples are."""
+
+    problem: HeadProblem
+    sample_ids: list[str]
+    labels: list[int] | None
+    classes: list[str]
+    positive: int
+    source: dict[str, Any]
+
+    @property
+    def output_layer(self) -> dict[str, Any]:
+        return {"weight": self.problem.readout_weight, "bias": self.problem.readout_bias}
+
+
+def images_from(data: str | Path, image_size: int, classes: list[str]):
+    """(images, labels or None, ids) from an ImageFolder/.npz, or from a folder of images.
+
+    Labels are kept when the data's class names are the run's (remapped to the run's order)."""
+    try:
+        ds = load_dataset(data, image_size)
+    except DataError:
+        files = expand_image_paths([data])
+        root = Path(data)
+        ids = [str(f.relative_to(root)) if root.is_dir() else f.name for f in files]
+        return torch.stack([load_image(f, image_size) for f in files]), None, ids
+    labels = None
+    if set(ds.classes) == set(classes):
+        remap = [classes.index(c) for c in ds.classes]
+        labels = [remap[int(v)] for v in ds.labels.tolist()]
+    return ds.images, labels, list(ds.ids)
+
+
+def inference_inputs(
+    run_dir: str | Path, data: str | Path | None = None, limit: int | None = None
+) -> InferenceInputs:
+    """Backbone features computed locally, turned into the head's problem.
+
+    Default samples: the run's test split. ``data``: every image of an ImageFolder/.npz (labels
+    kept when its class names match the run's) or of a plain folder of images (no labels).
+    ``limit``: only the first ``limit`` samples (e.g. a cheap first hardware run).
+    """
+    run = load_run(run_dir)
+    if not run.is_quantum:
+        raise RunError(
+            f"{run_dir}: the run has a classical head; only a quantum head runs on a QPU"
+        )
+    if data is None:
+        feats, labels_t, ids = run.test_features()
+        labels = [int(v) for v in labels_t.tolist()]
+        source = {"run": str(run_dir), "data": None, "split": "test"}
+    else:
+        images, labels, ids = images_from(data, run.cfg.image_size, run.classes)
+        feats = run.features(images)
+        source = {"run": str(run_dir), "data": str(data), "split": "all"}
+    if limit is not None:
+        feats, ids = feats[:limit], ids[:limit]
+        labels = labels[:limit] if labels is not None else None
+        source["limit"] = int(limit)
+    if len(ids) == 0:
+        raise ConfigError("no samples to run")
+    return InferenceInputs(
+        problem=head_problem(run.model.head, feats),
+        sample_ids=[str(s) for s in ids],
+        labels=labels,
+        classes=run.classes,
+        positive=run.positive,
+        source=source,
+    )

@@ -1,0 +1,87 @@
+"""Hardware inference jobs: submit, track, fetch, cancel, retry — without losing or duplicating work.
+
+The same code serves ``ibm:<device>`` (``QiskitRuntimeService`` + real hardware) and
+``fake:<fake backend>`` (qiskit-ibm-runtime's *local testing mode*: ``Batch`` and
+``EstimatorV2`` given a fake backend from ``qiskit_ibm_runtime.fake_provider`` run locally).
+
+Flow of :func:`submit_inference`:
+
+1. the head circuit is transpiled **once** for the backend (ISA circuit, observables mapped to
+   the layout); the ISA circuit and the parameter array are stored beside the record;
+2. the samples are cut into as few jobs as the limits allow (:class:`JobLimits`); each job holds
+   one or more PUBs ``(isa_circuit, observables (1, k), parameter values (n, 1, P))`` so one PUB
+   carries many samples by broadcasting;
+3. the record ``RUN/jobs/<id>.json`` is written before anything is sent; before each submit its
+   part is marked ``submitting`` (and given a unique job tag), right after it the job id is
+   stored. A crash in between leaves ``submitting``, reported later as ``unknown`` and resolved
+   by looking the tag up on the service — never by a silent resubmit;
+4. all jobs of one submission go into one ``Batch``.
+
+Local testing mode runs jobs in threads of the submitting process and cannot look a job up by
+id later (``QiskitRuntimeLocalService`` has no ``job()``), so for ``fake:`` backends the
+results are waited for and stored before :func:`submit_inference` returns. ``jobs fetch`` then
+only reads stored results. A local job whose process ended before its result was stored is
+``lost`` and can be resubmitted with ``jobs retry``.
+
+The service is reached through a narrow :class:`RuntimeGateway` (backend, batch, submit, job,
+job-by-tag); tests inject a fake one (:mod:`qsdaqec.runner.fake_runtime`) that can time out,
+drop connections, fail or cancel jobs and raise on submit.
+
+Modules: :mod:`.options` (what jobs run with), :mod:`.gateway` (the service boundary),
+:mod:`.isa` (transpile once, split into jobs), :mod:`.submit`, :mod:`.track` (status, fetch,
+cancel, retry), :mod:`.predictions`. Building the inputs from a trained run is one layer up,
+in :mod:`qsdaqec.hardware`.
+"""
+
+from .gateway import (
+    Context,
+    JobHandle,
+    JobNotFoundError,
+    QiskitRuntimeGateway,
+    RuntimeGateway,
+    as_gateway,
+    connect,
+    get_backend,
+    ibm_service,
+    job_backend,
+    make_context,
+)
+from .isa import IsaHead, circuit_hash, load_isa, plan_parts, transpile_head
+from .options import JobLimits, JobOptions, estimator_options, mitigation_names
+from .predictions import write_predictions
+from .submit import collect_local, submit_head, submit_inference
+from .track import FetchSummary, cancel, fetch, normalize_status, refresh, retry, status
+
+__all__ = [
+    "Context",
+    "FetchSummary",
+    "IsaHead",
+    "JobHandle",
+    "JobLimits",
+    "JobNotFoundError",
+    "JobOptions",
+    "QiskitRuntimeGateway",
+    "RuntimeGateway",
+    "as_gateway",
+    "cancel",
+    "circuit_hash",
+    "collect_local",
+    "connect",
+    "estimator_options",
+    "fetch",
+    "get_backend",
+    "ibm_service",
+    "job_backend",
+    "load_isa",
+    "make_context",
+    "mitigation_names",
+    "normalize_status",
+    "plan_parts",
+    "refresh",
+    "retry",
+    "status",
+    "submit_head",
+    "submit_inference",
+    "transpile_head",
+    "write_predictions",
+]

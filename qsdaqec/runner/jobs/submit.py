@@ -1,0 +1,359 @@
+"""Submit inference: the record is written before anything is sent, each part marked
+``submitting`` (with a unique job tag) before its submit and given its job id right after, all
+parts in one ``Batch``; never a silent resubmit. In local testing mode the results are waited
+for and stored before :func:`submit_inference` returns."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConfigError, JobError
+from ...io import atomic_write
+from .. import records as R
+from ..backends import BackendSpec, parse_backend
+from ..faults import RetryPolicy, describe, submit_outcome
+from ..records import JobRecord, Part
+from .gateway import Context, JobNotFoundError, get_backend, job_backend, make_context
+from .isa import IsaHead, circuit_hash, plan_parts, pubs_for, qpy_bytes, transpile_head
+from .options import JobLimits, JobOptions, estimator_options
+
+
+def submit_inference(
+    circuit: Any,
+    observables: Sequence[Any],
+    parameters: Sequence[Any],
+    values: np.ndarray,
+    sample_ids: Sequence[str],
+    *,
+    backend: str,
+    run_dir: str | Path,
+    labels: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    positive: int = 1,
+    output_layer: dict[str, Any] | None = None,
+    reference_evs: np.ndarray | None = None,
+    options: JobOptions | None = None,
+    limits: JobLimits | None = None,
+    source: dict[str, Any] | None = None,
+    service: Any = None,
+    retry_policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> JobRecord:
+    """Send inference of ``values`` (``N x len(parameters)``) through the head circuit.
+
+    ``parameters`` names the columns of ``values`` (the circuit's input then weight
+    parameters, as :class:`qiskit.circuit.Parameter` or names). ``output_layer``
+    (``{"weight": (2, k), "bias": (2,)}``) turns expectation values into class probabilities at
+    fetch time. ``reference_evs`` (``N x k``, e.g. the exact simulator's values) are stored and
+    compared with the hardware values in ``metrics.json``. ``service``: a :class:`RuntimeGateway`, a ``QiskitRuntimeService``-like object, or
+    ``None`` to connect for ``backend``.
+
+    Returns the saved record. On a submit failure the record is saved first (failed parts marked
+    ``rejected`` or ``unknown``, the rest ``pending``), then :class:`JobError` says what to do.
+    """
+    options = options or JobOptions()
+    limits = limits or JobLimits()
+    spec = job_backend(backend)
+    values = np.asarray(values, dtype=np.float64)
+    names = [getattr(p, "name", p) for p in parameters]
+    _validate_inputs(values, names, sample_ids, labels, classes)
+    reference_evs = _checked_reference(reference_evs, len(values), len(observables))
+    ctx = make_context(service, spec, retry_policy, sleep, clock, echo)
+    backend_obj = get_backend(ctx, spec)
+    isa = transpile_head(circuit, observables, backend_obj, options, spec)
+    params = _isa_columns(values, names, isa)
+    samples = {
+        "count": len(values),
+        "ids": [str(s) for s in sample_ids],
+        "labels": None if labels is None else [int(v) for v in labels],
+        "classes": list(classes) if classes is not None else ["0", "1"],
+        "positive": int(positive),
+    }
+    qpy_data = qpy_bytes(isa.circuit)
+    record = _new_record(
+        ctx,
+        spec,
+        Path(run_dir),
+        circuit,
+        observables,
+        isa,
+        qpy_data,
+        options,
+        limits=asdict(limits),
+        samples=samples,
+        output_layer=_output_layer_json(output_layer),
+        source=dict(source or {}),
+        parts=plan_parts(len(values), len(isa.observables), options.shots, limits),
+    )
+    record.log(
+        f"created: {len(values)} samples in {len(record.parts)} job(s) on {spec}, "
+        f"transpiled once (optimization level {options.optimization_level})"
+    )
+    with R.locked(record.path):
+        # the artifacts first, then the record: a record on disk always has its inputs
+        R.save_array(record.params_path, params)
+        if reference_evs is not None:
+            R.save_array(record.folder / "reference_evs.npy", reference_evs)
+        atomic_write(record.isa_path, lambda f: f.write(qpy_data))
+        record.save()
+        submit_parts(record, ctx, backend_obj, isa, params, record.parts, options)
+    return record
+
+
+def _checked_reference(reference_evs, n: int, k: int) -> np.ndarray | None:
+    if reference_evs is None:
+        return None
+    reference_evs = np.asarray(reference_evs, dtype=np.float64)
+    if reference_evs.shape != (n, k):
+        raise ConfigError(f"reference values: expected shape {(n, k)}, got {reference_evs.shape}")
+    return reference_evs
+
+
+def _isa_columns(values: np.ndarray, names: list[str], isa: IsaHead) -> np.ndarray:
+    """``values`` with its columns in the ISA circuit's parameter order."""
+    missing = [p for p in isa.param_names if p not in names]
+    if missing:
+        raise ConfigError(
+            f"the circuit has parameters without values: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    return values[:, [names.index(p) for p in isa.param_names]]
+
+
+def _new_record(
+    ctx: Context,
+    spec: BackendSpec,
+    run_dir: Path,
+    circuit: Any,
+    observables: Sequence[Any],
+    isa: IsaHead,
+    qpy_data: bytes,
+    options: JobOptions,
+    **fields: Any,
+) -> JobRecord:
+    """The record of a new submission: what circuit runs where, with which options (and the
+    record's other ``fields``: samples, limits, output layer, source, parts)."""
+    record_id = R.new_record_id(str(spec))
+    local = bool(ctx.gateway.is_local)
+    mitigated = options.mitigation != "none"
+    return JobRecord(
+        record_id=record_id,
+        backend=str(spec),
+        local_mode=local,
+        created=R.now_iso(),
+        circuit={
+            "hash": circuit_hash(circuit, observables),
+            "isa_hash": hashlib.sha256(qpy_data).hexdigest(),  # = isa_qpy_sha256
+            "isa_qpy_sha256": hashlib.sha256(qpy_data).hexdigest(),
+            "name": getattr(circuit, "name", None),
+            "num_qubits": circuit.num_qubits,
+            "num_parameters": len(isa.param_names),
+            "isa_parameters": isa.param_names,
+            "observables": [[(lbl, _c(c)) for lbl, c in o.to_list()] for o in observables],
+            "isa_observables": [[(lbl, _c(c)) for lbl, c in o.to_list()] for o in isa.observables],
+            "layout": isa.layout,
+            **isa.info,
+        },
+        options={
+            **asdict(options),
+            "estimator": estimator_options(options, backend=spec),
+            "mitigation_applied": not local and mitigated,
+            **(
+                {"note": "local testing mode ignores resilience/mitigation options"}
+                if local and mitigated
+                else {}
+            ),
+        },
+        path=R.record_path(run_dir, record_id),
+        **fields,
+    )
+
+
+def submit_head(head: Any, values: np.ndarray, sample_ids: Sequence[str], **kw: Any) -> JobRecord:
+    """:func:`submit_inference` for a ``HeadCircuit`` (``qsdaqec.quantum.build_head_circuit``):
+    ``values`` columns are the head's input parameters, then its weight parameters."""
+    return submit_inference(
+        head.circuit,
+        list(head.observables),
+        list(head.input_params) + list(head.weight_params),
+        values,
+        sample_ids,
+        **kw,
+    )
+
+
+def _c(c: complex) -> float | list[float]:
+    c = complex(c)
+    return c.real if c.imag == 0 else [c.real, c.imag]
+
+
+def _output_layer_json(layer: dict[str, Any] | None) -> dict[str, Any] | None:
+    if layer is None:
+        return None
+    w = np.asarray(layer["weight"], dtype=np.float64)
+    b = np.asarray(layer["bias"], dtype=np.float64)
+    if w.ndim != 2 or b.shape != (w.shape[0],):
+        raise ConfigError(f"output layer: weight {w.shape} and bias {b.shape} do not match")
+    return {"weight": w.tolist(), "bias": b.tolist()}
+
+
+def _validate_inputs(values, names, sample_ids, labels, classes) -> None:
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ConfigError(f"parameter values: expected (samples, parameters), got {values.shape}")
+    if values.shape[1] != len(names):
+        raise ConfigError(
+            f"parameter values have {values.shape[1]} columns but {len(names)} parameters are named"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ConfigError("parameter values contain NaN or infinity")
+    if len(sample_ids) != len(values):
+        raise ConfigError(f"{len(sample_ids)} sample ids for {len(values)} samples")
+    if len(set(map(str, sample_ids))) != len(sample_ids):
+        raise ConfigError("sample ids are not unique")
+    if labels is not None and len(labels) != len(values):
+        raise ConfigError(f"{len(labels)} labels for {len(values)} samples")
+    if classes is not None and len(classes) < 2:
+        raise ConfigError("classes: need at least two class names")
+
+
+def submit_parts(
+    record: JobRecord,
+    ctx: Context,
+    backend_obj: Any,
+    isa: IsaHead,
+    params: np.ndarray,
+    parts: list[Part],
+    options: JobOptions,
+) -> None:
+    """Submit ``parts`` in one Batch. Record before and after each submit; never resubmit."""
+    problem: str | None = None
+    submitted: list[Part] = []
+    try:
+        batch_cm = ctx.gateway.open_batch(backend_obj)
+        batch = batch_cm.__enter__()
+    except Exception as exc:
+        record.log(f"could not open a batch: {describe(exc)}")
+        record.save()
+        raise JobError(
+            f"{record.backend}: could not open a batch ({describe(exc)}); nothing was submitted. "
+            f"Try again later with `qsdaqec jobs retry {record.path}`"
+        ) from None
+    caught: list[warnings.WarningMessage] = []
+    try:
+        for part in parts:
+            tag = f"qsdaqec-{record.record_id}-p{part.index}-a{part.attempt + 1}"
+            pubs = pubs_for(part, isa, params)
+            opts = estimator_options(
+                options, tags=["qsdaqec", tag], backend=parse_backend(record.backend)
+            )
+            part.attempt += 1
+            part.tag = tag
+            part.state = R.SUBMITTING
+            part.submitted_at = part.updated_at = R.now_iso()
+            part.set_error(None)
+            record.save()  # durable BEFORE the request leaves
+            try:
+                with warnings.catch_warnings(record=True) as w:
+                    warnings.simplefilter("always")
+                    job = ctx.gateway.submit(batch, pubs, opts)
+                    job_id = str(job.job_id())
+                caught.extend(w)
+            except Exception as exc:
+                outcome = submit_outcome(exc)
+                part.state = R.REJECTED if outcome == "rejected" else R.UNKNOWN
+                part.set_error(describe(exc))
+                part.updated_at = R.now_iso()
+                record.log(f"part {part.index}: submit {outcome}: {describe(exc)}")
+                record.save()
+                problem = _submit_problem(record, part, exc, outcome)
+                break
+            part.job_id = job_id
+            part.state = R.QUEUED
+            part.updated_at = R.now_iso()
+            record.log(
+                f"part {part.index}: submitted as job {job_id} (samples {part.start}-{part.stop - 1})"
+            )
+            record.save()  # durable RIGHT AFTER the id is known
+            submitted.append(part)
+            ctx.echo(f"submitted job {job_id}: samples {part.start}..{part.stop - 1}")
+    finally:
+        try:
+            batch_cm.__exit__(None, None, None)
+        except Exception as exc:  # closing the batch is a courtesy; the jobs are recorded
+            record.log(f"closing the batch failed (jobs are unaffected): {describe(exc)}")
+        for msg in {str(w.message) for w in caught}:
+            record.log(f"warning from qiskit-ibm-runtime: {msg}")
+        record.save()
+    if record.local_mode and submitted:
+        collect_local(record, ctx, submitted)
+    if problem:
+        raise JobError(problem)
+
+
+def _submit_problem(record: JobRecord, part: Part, exc: BaseException, outcome: str) -> str:
+    left = sum(1 for p in record.parts if p.state == R.PENDING)
+    where = f"record {record.path}"
+    rest = f"; {left} later part(s) were not sent" if left else ""
+    if outcome == "rejected":
+        return (
+            f"part {part.index} was refused by the service ({describe(exc)}); no job was created"
+            f"{rest}. Saved in {where}. Fix the cause, then `qsdaqec jobs retry {record.path}`"
+        )
+    return (
+        f"part {part.index}: the submit's outcome is unknown ({describe(exc)}); a job may have "
+        f"been created{rest}. Saved in {where}. Check with `qsdaqec jobs status {record.path}` "
+        f"(it looks for job tag {part.tag} on the service); if no job shows up, resubmit it with "
+        f"`qsdaqec jobs retry {record.path} --resubmit-unknown`"
+    )
+
+
+def collect_local(record: JobRecord, ctx: Context, parts: list[Part]) -> None:
+    """Local testing mode: wait for each job in this process and store its result at once."""
+    for part in parts:
+        if part.state not in R.ACTIVE or not part.job_id:
+            continue
+        try:
+            job = ctx.gateway.job(part.job_id)
+            result = job.result()
+        except JobNotFoundError:
+            part.state = R.LOST
+            part.set_error("local job no longer available (its process ended)")
+            record.save()
+            continue
+        except Exception as exc:
+            part.state = R.FAILED
+            part.set_error(describe(exc))
+            part.finished_at = part.updated_at = R.now_iso()
+            record.log(f"part {part.index}: job {part.job_id} failed: {describe(exc)}")
+            record.save()
+            continue
+        store_primitive_result(record, part, result)
+        record.save()
+
+
+def store_primitive_result(record: JobRecord, part: Part, result: Any) -> None:
+    evs, stds, meta = [], [], []
+    for pub_result in result:
+        data = pub_result.data
+        e = np.asarray(data.evs, dtype=np.float64)
+        s = np.asarray(getattr(data, "stds", np.zeros_like(e)), dtype=np.float64)
+        evs.append(e.reshape(e.shape[0], -1))
+        stds.append(s.reshape(s.shape[0], -1))
+        meta.append(dict(getattr(pub_result, "metadata", {}) or {}))
+    R.store_result(
+        record,
+        part,
+        np.concatenate(evs, axis=0),
+        np.concatenate(stds, axis=0),
+        {"job_id": part.job_id, "pubs": meta},
+    )
+    record.log(f"part {part.index}: result of job {part.job_id} stored ({part.result_file})")

@@ -1,0 +1,41 @@
+"""Batches, batched inference and class weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Index batches over ``range(n)`` (shuffled with ``generator``); a last batch of 1 is dropped
+    in training (``generator`` given) because batch norm needs two samples."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for i in range(0, n, batch_size):
+        b = order[i : i + batch_size]
+        if generator is not None and b.numel() < 2:
+            continue
+        yield b
+
+
+@torch.no_grad()
+def predict_logits(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    batch_size: int,
+    progress: Any = None,
+) -> torch.Tensor:
+    out = []
+    for b in batches(x.shape[0], batch_size):
+        out.append(fn(x[b]).detach().float())
+        if progress is not None:
+            progress.update(1)
+    return torch.cat(out) if out else torch.zeros(0, 2)
+
+
+def class_weights(labels: torch.Tensor, n_classes: int = 2) -> torch.Tensor:
+    counts = torch.bincount(labels, minlength=n_classes).float()
+    return labels.numel() / (n_classes * counts.clamp(min=1))

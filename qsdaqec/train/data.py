@@ -1,0 +1,83 @@
+"""A run's data: the loaded dataset and its train/val/test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import LabeledImages, Split, builtin_dataset_dir, load_dataset, stratified_split
+from ..errors import DataError
+from .config import FitConfig
+
+
+@dataclass
+class PreparedData:
+    """The loaded dataset and the run's split (index arrays into ``data``)."""
+
+    data: LabeledImages
+    split: Split
+    source: str  # the data path actually read
+
+    def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        idx = np.asarray(getattr(self.split, name), dtype=np.int64)
+        t = torch.as_tensor(idx)
+        return self.data.images[t], self.data.labels[t], [self.data.ids[i] for i in idx]
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(getattr(self.split, k)) for k in ("train", "val", "test")}
+
+    def split_json(self) -> dict[str, dict[str, list]]:
+        """What ``split.json`` holds: each split's row indices and sample ids."""
+        return {
+            k: {
+                "index": [int(i) for i in getattr(self.split, k)],
+                "ids": [self.data.ids[int(i)] for i in getattr(self.split, k)],
+            }
+            for k in ("train", "val", "test")
+        }
+
+
+def data_path(data: str | None) -> Path:
+    """``data`` as a path, or the built-in synthetic data (generated on first use) for ``None``."""
+    if data is None:
+        return Path(builtin_dataset_dir())
+    path = Path(data)
+    if not path.exists():
+        raise DataError(
+            f"{path}: data not found; pass an ImageFolder (one subfolder per class) or a .npz, "
+            "or leave out --data for the built-in synthetic data"
+        )
+    return path
+
+
+def check_binary(data: LabeledImages, source: str) -> None:
+    classes = list(data.classes)
+    if len(classes) != 2:
+        raise DataError(
+            f"{source}: found {len(classes)} class(es) {classes}; SDA-QEC is a binary classifier "
+            "and needs exactly two class folders (e.g. normal/ and stenosis/)"
+        )
+    counts = torch.bincount(data.labels, minlength=2).tolist()
+    if min(counts) == 0:
+        empty = classes[counts.index(0)]
+        raise DataError(f"{source}: class {empty!r} has no images; both classes need images")
+
+
+def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
+    """Load the data and make (or take) the run's stratified split. ``data`` overrides ``cfg.data``."""
+    path = data_path(cfg.data if data is None else data)
+    ds = load_dataset(path, cfg.image_size, skip_bad=cfg.skip_bad)
+    check_binary(ds, str(path))
+    split = ds.split
+    if split is None:
+        split = stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed)
+    for name in ("train", "val", "test"):
+        if len(getattr(split, name)) == 0:
+            raise DataError(
+                f"{path}: the {name} split is empty ({len(ds.labels)} images); add images or "
+                "change --val-frac/--test-frac"
+            )
+    return PreparedData(ds, split, str(path))

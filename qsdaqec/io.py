@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from .errors import RunError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -42,8 +45,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
         return dataclasses.asdict(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
@@ -54,14 +55,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    import torch
+    import torch  # here: this module is imported by `qsdaqec --help`, which must not load torch
 
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    from .errors import RunError
-
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import linalg
 from torch import nn
+from torchvision.models import inception_v3, mobilenet_v2
 
 from ..errors import ConfigError, DataError
 
@@ -135,8 +137,6 @@ def feature_network(
                 f"({Path(torch.hub.get_dir()) / 'checkpoints'}); nothing is downloaded — use "
                 "random-conv or place mobilenet_v2-*.pth there"
             )
-        from torchvision.models import mobilenet_v2
-
         net = mobilenet_v2(weights=None)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         module = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1)).eval()
@@ -155,8 +155,6 @@ def feature_network(
         path = Path(inception_weights)
         if not path.is_file():
             raise ConfigError(f"inception_weights: {path} is not a file")
-        from torchvision.models import inception_v3
-
         net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -218,8 +216,6 @@ def kid(
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets."""
-    from scipy import linalg
-
     if real.shape[0] < 2 or fake.shape[0] < 2:
         raise DataError("FID needs at least 2 real and 2 synthetic images")
     a, b = real.double().numpy(), fake.double().numpy()

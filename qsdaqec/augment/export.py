@@ -99,6 +99,65 @@ def atomic_dir(out: Path, overwrite: bool) -> tuple[Path, callable]:
     return tmp, commit
 
 
+class _Placer:
+    """Saves images as ``<split>/<class>/<stem>.png`` under ``root``, never twice to one path."""
+
+    def __init__(self, root: Path, classes: Sequence[str]):
+        self.root, self.classes = root, classes
+        self.used: set[str] = set()
+        self.files: list[dict[str, Any]] = []
+
+    def place(self, split: str, label: int, stem: str, img: torch.Tensor, **entry: Any) -> None:
+        cls = self.classes[label]
+        rel = f"{split}/{cls}/{stem}.png"
+        n = 1
+        while rel in self.used:
+            n += 1
+            rel = f"{split}/{cls}/{stem}-{n}.png"
+        self.used.add(rel)
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_png(img, path)
+        self.files.append({"path": rel, "split": split, "class": cls, "label": label, **entry})
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            key = f"{f['split']}{'_synthetic' if f['synthetic'] else ''}"
+            out.setdefault(key, {}).setdefault(f["class"], 0)
+            out[key][f["class"]] += 1
+        return out
+
+
+def _place_train(placer: _Placer, aug: Any, ids: Sequence[str]) -> None:
+    """The augmented training split: originals under their ids, synthetic images as
+    ``syn_<k>_<source>_t<t>`` (or ``<augmentor>_<k>`` without a single source)."""
+    augmentor = aug.result.augmentor
+    k = 0
+    for j in range(aug.images.shape[0]):
+        lab = int(aug.labels[j])
+        if not bool(aug.synthetic[j]):
+            i = int(aug.index[j])
+            placer.place(
+                "train", lab, _safe_stem(ids[i]), aug.images[j], synthetic=False, id=ids[i]
+            )
+            continue
+        src, t = int(aug.source_index[j]), int(aug.t[j])
+        stem = f"syn_{k:05d}_{_safe_stem(ids[src])}_t{t}" if src >= 0 else f"{augmentor}_{k:05d}"
+        placer.place(
+            "train",
+            lab,
+            stem,
+            aug.images[j],
+            synthetic=True,
+            augmentor=augmentor,
+            source_id=ids[src] if src >= 0 else None,
+            t=t if src >= 0 else None,
+            seed=int(aug.seed[j]),
+        )
+        k += 1
+
+
 def write_augmented(
     out: str | os.PathLike,
     *,
@@ -115,90 +174,21 @@ def write_augmented(
     """Write the layout above. ``train_aug`` is a :class:`~qsdaqec.augment.TrainAugmentation`."""
     tmp, commit = atomic_dir(Path(out), overwrite)
     try:
-        files: list[dict[str, Any]] = []
-        used: set[str] = set()
-
-        def place(split_name: str, label: int, stem: str, img: torch.Tensor) -> str:
-            cls = classes[label]
-            rel = f"{split_name}/{cls}/{stem}.png"
-            n = 1
-            while rel in used:
-                n += 1
-                rel = f"{split_name}/{cls}/{stem}-{n}.png"
-            used.add(rel)
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_png(img, path)
-            return rel
-
+        placer = _Placer(tmp, classes)
         for name in ("val", "test"):
             for i in np.asarray(getattr(split, name), dtype=np.int64).tolist():
                 lab = int(labels[i])
-                rel = place(name, lab, _safe_stem(ids[i]), images[i])
-                files.append(
-                    {
-                        "path": rel,
-                        "split": name,
-                        "class": classes[lab],
-                        "label": lab,
-                        "synthetic": False,
-                        "id": ids[i],
-                    }
-                )
-        aug = train_aug
-        augmentor = aug.result.augmentor
-        k = 0
-        for j in range(aug.images.shape[0]):
-            lab = int(aug.labels[j])
-            if not bool(aug.synthetic[j]):
-                i = int(aug.index[j])
-                rel = place("train", lab, _safe_stem(ids[i]), aug.images[j])
-                files.append(
-                    {
-                        "path": rel,
-                        "split": "train",
-                        "class": classes[lab],
-                        "label": lab,
-                        "synthetic": False,
-                        "id": ids[i],
-                    }
-                )
-                continue
-            src = int(aug.source_index[j])
-            t = int(aug.t[j])
-            if src >= 0:
-                stem = f"syn_{k:05d}_{_safe_stem(ids[src])}_t{t}"
-            else:
-                stem = f"{augmentor}_{k:05d}"
-            rel = place("train", lab, stem, aug.images[j])
-            files.append(
-                {
-                    "path": rel,
-                    "split": "train",
-                    "class": classes[lab],
-                    "label": lab,
-                    "synthetic": True,
-                    "augmentor": augmentor,
-                    "source_id": ids[src] if src >= 0 else None,
-                    "t": t if src >= 0 else None,
-                    "seed": int(aug.seed[j]),
-                }
-            )
-            k += 1
+                placer.place(name, lab, _safe_stem(ids[i]), images[i], synthetic=False, id=ids[i])
+        _place_train(placer, train_aug, ids)
         if preview is not None:
             preview.save(tmp / "preview.png", format="PNG")
-        counts: dict[str, dict[str, int]] = {}
-        for f in files:
-            key = f"{f['split']}{'_synthetic' if f['synthetic'] else ''}"
-            counts.setdefault(key, {}).setdefault(f["class"], 0)
-            counts[key][f["class"]] += 1
         manifest = {
             "format": MANIFEST_FORMAT,
             "classes": list(classes),
-            "counts": counts,
+            "counts": placer.counts(),
             "preview": "preview.png" if preview is not None else None,
             **manifest_extra,
-            "files": files,
+            "files": placer.files,
         }
         atomic_write_json(tmp / "manifest.json", manifest)
         return commit()

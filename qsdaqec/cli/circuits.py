@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
+from qiskit.exceptions import MissingOptionalLibraryError
 
 from ..errors import ConfigError
+from ..io import atomic_write_bytes
+from ..quantum.circuits import HeadConfig, build_head_circuit
 from ..quantum.encodings import ENCODINGS
+from ..quantum.qasm import display_circuit, export_circuits, head_summary_lines, summarize
+from ..runner import RunnerConfig, make_estimator, parse_backend
+from ..runner.transpile import active_circuit
 
 
 @click.group("circuits")
@@ -39,8 +46,6 @@ def export_cmd(out_dir: Path) -> None:
     Example:
       qsdaqec circuits export --out circuits/
     """
-    from ..quantum.qasm import export_circuits
-
     for path in export_circuits(out_dir):
         click.echo(f"wrote {path}")
 
@@ -95,10 +100,6 @@ def show_cmd(
       qsdaqec circuits show --full --no-draw
       qsdaqec circuits show --encoding angle --backend fake_fez --optimization-level 3
     """
-    from ..quantum.circuits import HeadConfig
-    from ..quantum.qasm import display_circuit, head_summary_lines
-    from ..runner import parse_backend
-
     spec = parse_backend(backend) if backend is not None else None  # fail before any output
 
     kwargs = {"encoding": encoding}
@@ -113,11 +114,6 @@ def show_cmd(
     for line in head_summary_lines(cfg):
         click.echo(line)
     if spec is not None:
-        from ..quantum.circuits import build_head_circuit
-        from ..quantum.qasm import summarize
-        from ..runner import RunnerConfig, make_estimator
-        from ..runner.transpile import active_circuit
-
         runner_cfg = RunnerConfig()
         if optimization_level is not None:
             runner_cfg = RunnerConfig(optimization_level=optimization_level)
@@ -134,23 +130,17 @@ def show_cmd(
 
 
 def _save_png(circuit, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # here: a second to import, and only --png needs it
 
     matplotlib.use("Agg")
-    from qiskit.exceptions import MissingOptionalLibraryError
-
-    from ..io import atomic_write_bytes
+    import matplotlib.pyplot as plt
 
     try:
         fig = circuit.draw(output="mpl", fold=40)
     except MissingOptionalLibraryError as e:
         raise ConfigError(f"--png: {e}") from None
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..data.synth import SynthConfig
+from ..data.synth import SynthConfig, builtin_dataset_dir, generate_synthetic
 
 _D = SynthConfig()  # the options' defaults are SynthConfig's field defaults
 
@@ -89,8 +89,6 @@ def synth(
       qsdaqec data synth --out data/angio
       qsdaqec data synth --out data/hard --n 1000 --severity 0.4 0.6 --noise 1.5
     """
-    from ..data.synth import generate_synthetic
-
     cfg = dataclasses.replace(
         _D,
         n=n,
@@ -137,7 +135,7 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> Non
       qsdaqec data info data/angio --seed 3
       qsdaqec data info scans/ --skip-bad --image-size 128
     """
-    from ..data import builtin_dataset_dir, describe, load_dataset, stratified_split
+    from ..data import describe, load_dataset, stratified_split  # torch: only when it runs
 
     if path is None:
         path = builtin_dataset_dir()

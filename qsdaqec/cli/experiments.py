@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
+from ..experiments import execute_experiment, load_spec
 
 
 def _err(msg: str) -> None:
@@ -80,8 +81,6 @@ def experiment_cmd(
       qsdaqec run jobs/ablation_diffusion.toml --only "T=5, beta_end=0.02"
       qsdaqec run jobs/baselines.toml --profile full --out runs/experiments/baselines-full
     """
-    from ..experiments import execute_experiment, load_spec
-
     if dry_run and report_only:
         raise ConfigError("--dry-run and --report-only: choose one")
     if num_threads is not None and num_threads < 1:

@@ -154,12 +154,12 @@ def submit_cmd(
       qsdaqec jobs submit --run runs/default --backend fake:fake_manila --limit 8
       qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
     """
+    from ..hardware import submit_trained_run  # torch: only when the command runs
+
     options = J.JobOptions(
         shots=shots, mitigation=mitigation, optimization_level=optimization_level
     )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
-    from ..hardware import submit_trained_run  # torch: only when the command runs
-
     rec = submit_trained_run(
         run, backend, data=data, limit=limit, options=options, limits=limits, echo=_err
     )

@@ -1,6 +1,7 @@
 """CLI: ``qsdaqec fit``, ``qsdaqec evaluate``, ``qsdaqec predict`` (thin wrappers of qsdaqec.train).
 
-Defaults live in ``FitConfig``; options left out keep them (the help shows them).
+Defaults live in ``FitConfig``; options left out keep them (the help shows them). Each command
+imports its implementation (torch) when it runs: ``qsdaqec --help`` must stay fast.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from pathlib import Path
 import click
 
 from ..augment.registry import AUGMENTORS
+from ..errors import ConfigError
+from ..io import atomic_write_text, read_json
+from ..metrics import format_metrics
 from ..quantum.encodings import ENCODINGS
 from ..train.config import FitConfig
 
@@ -176,9 +180,6 @@ def fit_cmd(**opts) -> None:
 
 
 def _print_summary(run: Path) -> None:
-    from ..io import read_json
-    from ..metrics import format_metrics
-
     m = read_json(run / "metrics.json")
     info = read_json(run / "run.json")
     for s in info.get("stages", []):
@@ -221,7 +222,6 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
       qsdaqec evaluate --run runs/default --backend statevector
       qsdaqec evaluate --run runs/default --backend aer_noisy:fake_torino --balanced-test
     """
-    from ..metrics import format_metrics
     from ..train import evaluate
 
     r = evaluate(
@@ -252,8 +252,6 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
       qsdaqec predict --run runs/default scans/a.png scans/b.png
       qsdaqec predict --run runs/default scans/ --format csv --out predictions.csv
     """
-    from ..errors import ConfigError
-    from ..io import atomic_write_text
     from ..train import format_predictions, predict
 
     if fmt not in ("json", "csv"):

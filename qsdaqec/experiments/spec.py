@@ -382,14 +382,53 @@ def parse_spec(
     """Validate a spec already read from TOML (a dict). See the module docstring for the layout."""
     src = str(path) if path is not None else "<spec>"
     types_ = _fit_types()
-
     for key in data:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
             hint = f"did you mean [{close[0]}]? " if close else ""
             raise ConfigError(f"{src}: {key}: unknown section; {hint}valid: {', '.join(TOP_KEYS)}")
+    exp = _experiment_table(data.get("experiment", {}), src, path, types_)
+    base = _check_fields(data.get("base", {}), f"{src}: base", types_)
+    profiles = _profiles(data.get("profiles", {}), src, types_)
+    seeds = exp["seeds"]
+    if profile is not None:
+        if profile not in profiles:
+            have = ", ".join(profiles) or "none defined"
+            raise ConfigError(
+                f"{src}: profile {profile!r} not found; profiles in this spec: {have}"
+            )
+        chosen = dict(profiles[profile])
+        if "seeds" in chosen:
+            seeds = list(chosen.pop("seeds"))
+        base = {**base, **chosen}
+    variants = _variants(data.get("variants", []), src, types_)
+    variants = _expand_grid(data.get("grid", {}), variants, exp["labels"], src, types_)
+    names = [v.name for v in variants]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(
+            f"{src}: variants: name(s) {', '.join(map(repr, dup))} used twice; names must be unique"
+        )
+    spec = ExperimentSpec(
+        name=exp["name"],
+        path=Path(path) if path is not None else None,
+        description=exp["description"],
+        base=base,
+        variants=variants,
+        seeds=seeds,
+        test_sets=exp["test_sets"],
+        metrics=exp["metrics"],
+        labels=dict(exp["labels"]),
+        profile=profile,
+        profiles=profiles,
+    )
+    for v in variants:
+        _validate_values(spec, v, src, profile)
+    return spec
 
-    exp = data.get("experiment", {})
+
+def _experiment_table(exp: Any, src: str, path, types_: dict[str, Any]) -> dict[str, Any]:
+    """``[experiment]``: name, description, seeds, test sets, metrics, labels (checked)."""
     if not isinstance(exp, dict):
         raise ConfigError(f"{src}: experiment: must be a table ([experiment])")
     for key in exp:
@@ -426,46 +465,51 @@ def parse_spec(
     for key in labels:
         if key not in types_:
             raise _unknown(f"{src}: experiment.labels", key, sorted(types_), "FitConfig field")
+    return {
+        "name": name,
+        "description": description,
+        "seeds": seeds,
+        "test_sets": test_sets,
+        "metrics": metrics,
+        "labels": labels,
+    }
 
-    base = _check_fields(data.get("base", {}), f"{src}: base", types_)
 
-    # ---- profiles
-    raw_profiles = data.get("profiles", {})
-    if not isinstance(raw_profiles, dict):
+def _profiles(raw: Any, src: str, types_: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``[profiles.<name>]``: FitConfig overrides (and seeds) per profile, checked."""
+    if not isinstance(raw, dict):
         raise ConfigError(f"{src}: profiles: must be tables [profiles.<name>]")
     profiles: dict[str, dict[str, Any]] = {}
-    for pname, table in raw_profiles.items():
+    for pname, table in raw.items():
         checked = _check_fields(table, f"{src}: profiles.{pname}", types_, allow=("seeds",))
         if "seeds" in checked:
             _check_seeds(checked["seeds"], f"{src}: profiles.{pname}.seeds")
         profiles[pname] = checked
-    if profile is not None:
-        if profile not in profiles:
-            have = ", ".join(profiles) or "none defined"
-            raise ConfigError(
-                f"{src}: profile {profile!r} not found; profiles in this spec: {have}"
-            )
-        chosen = dict(profiles[profile])
-        if "seeds" in chosen:
-            seeds = list(chosen.pop("seeds"))
-        base = {**base, **chosen}
+    return profiles
 
-    # ---- variants
-    raw_variants = data.get("variants", [])
-    if not isinstance(raw_variants, list) or not all(isinstance(v, dict) for v in raw_variants):
+
+def _variants(raw: Any, src: str, types_: dict[str, Any]) -> list[Variant]:
+    """``[[variants]]``: a name and FitConfig overrides each."""
+    if not isinstance(raw, list) or not all(isinstance(v, dict) for v in raw):
         raise ConfigError(
             f"{src}: variants: must be an array of tables ([[variants]] with a name each)"
         )
     variants: list[Variant] = []
-    for i, table in enumerate(raw_variants):
+    for i, table in enumerate(raw):
         where = f"{src}: variants[{i}]"
         vname = table.get("name")
         if not isinstance(vname, str) or not vname.strip():
             raise ConfigError(f'{where}.name: every variant needs a name, e.g. name = "SDA-QEC"')
         overrides = _check_fields({k: v for k, v in table.items() if k != "name"}, where, types_)
         variants.append(Variant(vname.strip(), overrides, f"variants[{i}]"))
+    return variants
 
-    grid = data.get("grid", {})
+
+def _expand_grid(
+    grid: Any, variants: list[Variant], labels: dict[str, str], src: str, types_: dict[str, Any]
+) -> list[Variant]:
+    """``[grid]``: every variant (or the base) crossed with every combination of the grid's
+    values, named ``"<variant>, key=value, ..."``; no grid and no variants: one ``base``."""
     if not isinstance(grid, dict):
         raise ConfigError(
             f"{src}: grid: must be a table of lists, e.g. [grid] beta_end = [0.005, 0.02]"
@@ -487,52 +531,23 @@ def parse_spec(
                     "variants, not both"
                 )
         axes.append((key, checked))
-
-    if axes:
-        combos = list(itertools.product(*[vals for _, vals in axes]))
-        base_variants = variants or [Variant("", {}, "grid")]
-        expanded = []
-        for v in base_variants:
-            for combo in combos:
-                label = ", ".join(
-                    f"{labels.get(k, k)}={_fmt_value(val)}"
-                    for (k, _), val in zip(axes, combo, strict=True)
+    if not axes:
+        return variants or [Variant("base", {}, "base")]
+    keys = [k for k, _ in axes]
+    expanded = []
+    for v in variants or [Variant("", {}, "grid")]:
+        for combo in itertools.product(*[vals for _, vals in axes]):
+            label = ", ".join(
+                f"{labels.get(k, k)}={_fmt_value(val)}" for k, val in zip(keys, combo, strict=True)
+            )
+            expanded.append(
+                Variant(
+                    f"{v.name}, {label}" if v.name else label,
+                    {**v.overrides, **dict(zip(keys, combo, strict=True))},
+                    v.source or "grid",
                 )
-                vname = f"{v.name}, {label}" if v.name else label
-                expanded.append(
-                    Variant(
-                        vname,
-                        {**v.overrides, **dict(zip([k for k, _ in axes], combo, strict=True))},
-                        v.source or "grid",
-                    )
-                )
-        variants = expanded
-    if not variants:
-        variants = [Variant("base", {}, "base")]
-
-    names = [v.name for v in variants]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(
-            f"{src}: variants: name(s) {', '.join(map(repr, dup))} used twice; names must be unique"
-        )
-
-    spec = ExperimentSpec(
-        name=name,
-        path=Path(path) if path is not None else None,
-        description=description,
-        base=base,
-        variants=variants,
-        seeds=seeds,
-        test_sets=test_sets,
-        metrics=metrics,
-        labels=dict(labels),
-        profile=profile,
-        profiles=profiles,
-    )
-    for v in variants:
-        _validate_values(spec, v, src, profile)
-    return spec
+            )
+    return expanded
 
 
 def _fmt_value(v: Any) -> str:

@@ -200,7 +200,7 @@ def summary_rows(result) -> list[dict[str, Any]]:
 
 def plot_bars(path: str | Path, result) -> Path:
     """Grouped bars: one group per (variant[, test set]), one bar per metric (in %), ± std."""
-    import matplotlib
+    import matplotlib  # here: a second to import, and only the plot needs it
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

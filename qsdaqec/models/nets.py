@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision import models as tvm
+from torchvision.models import mobilenet_v2
 
 from ..errors import ConfigError
 from .weights import NOT_CACHED_MESSAGE, load_imagenet_state
@@ -52,8 +54,6 @@ class SDAQECModel(nn.Module):
 
     def __init__(self, head: nn.Module, *, normalize: bool = False):
         super().__init__()
-        from torchvision.models import mobilenet_v2
-
         self.prep = GrayToRGB(normalize)
         self.backbone = mobilenet_v2(weights=None).features
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -96,8 +96,6 @@ class BaselineModel(nn.Module):
 
 
 def _torchvision_model(arch: str, state: dict | None) -> nn.Module:
-    from torchvision import models as tvm
-
     net = getattr(tvm, arch)(weights=None)
     if state is not None:
         net.load_state_dict(state)

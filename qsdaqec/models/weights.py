@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import torch
+from torchvision import models as tvm
 
 from ..errors import ConfigError
 
@@ -20,8 +21,6 @@ NOT_CACHED_MESSAGE = "ImageNet weights not cached; training from scratch"
 
 
 def _weights_enum(arch: str):
-    from torchvision import models as tvm
-
     table = {
         "mobilenet_v2": tvm.MobileNet_V2_Weights.IMAGENET1K_V1,
         "resnet18": tvm.ResNet18_Weights.IMAGENET1K_V1,

@@ -37,7 +37,7 @@ import torch
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveResult, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
-from qiskit.providers import Options
+from qiskit.providers import JobError, Options
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.algorithm_job import AlgorithmJob
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
@@ -755,8 +755,6 @@ class _SyncSubmit:
 
     def _submit(self):
         if self._future is not None:
-            from qiskit.providers import JobError
-
             raise JobError("Primitive job has been submitted already.")
         fut: Future = Future()
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 def plt():
     """matplotlib.pyplot on the Agg backend (imported lazily)."""
-    import matplotlib
+    import matplotlib  # here: a second to import, and only the plots need it
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as _plt

@@ -11,13 +11,18 @@
 ========================  =====================================================================
 
 Fake backend names are accepted as ``fake_torino``, ``FakeTorino``, ``torino`` (any case).
+
+qiskit-aer and qiskit-ibm-runtime are imported inside the functions that use them: they take
+about 1.5 s to import, and ``qsdaqec --help`` imports this module.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,8 +181,6 @@ def fake_backend(name: str) -> Any:
     entry = _fake_classes().get(_norm(name))
     if entry is None:
         _canonical_fake(name, name)  # raises with the list
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. "properties not typical" notes
         return entry[1]()
@@ -197,8 +200,6 @@ def has_credentials() -> bool:
         return True
     path = account_file()
     try:
-        import json
-
         return bool(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return False

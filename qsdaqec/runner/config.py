@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -114,7 +115,5 @@ class RunnerConfig:
 
 def default_cache_dir() -> Path:
     """``$QSDAQEC_CACHE`` or ``~/.cache/qsdaqec``; the runner stores transpiled circuits below it."""
-    import os
-
     root = os.environ.get("QSDAQEC_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "qsdaqec"

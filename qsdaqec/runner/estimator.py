@@ -7,6 +7,9 @@ parameter array), (3) transpiles each circuit once for the target (memory + QPY 
 maps the observables through the layout, (4) splits the rows into PUBs and jobs under
 :class:`~qsdaqec.runner.config.ServiceLimits`, (5) runs them on the engine of the backend kind
 and (6) stitches the results back into one ``PubResult`` per input PUB, in order.
+
+qiskit-aer and qiskit-ibm-runtime are imported inside the functions that use them: they take
+about 1.5 s to import, and ``qsdaqec --help`` imports this module.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 from ..errors import BackendError, ConfigError
 from .backends import BackendSpec, parse_backend, resolve_backend
 from .config import RunnerConfig, default_cache_dir
+from .noise import build_local_noise
+from .simulate import calibrate_readout, expectations, reduced_density_matrices
 from .transpile import (
     FingerprintMemo,
     IsaProgram,
     TranspileCache,
+    _final_positions,
+    _param_index,
     compact,
     options_key,
     target_fingerprint,
@@ -310,8 +317,6 @@ class RunnerEstimator(BaseEstimatorV2):
                 raise BackendError(f"{self.spec}: transpilation failed ({e})") from e
 
         isa = self.cache.get(okey, build)
-        from .transpile import _final_positions
-
         final = _final_positions(isa, nlog)
         if self.spec.kind == "aer_noisy":
             small, active = compact(isa, final)
@@ -375,16 +380,12 @@ class RunnerEstimator(BaseEstimatorV2):
 
     # ---- local (statevector / aer / aer_noisy)
     def local_noise(self, prog: IsaProgram, scale: float):
-        from .noise import build_local_noise
-
         key = (prog.active, scale)
         if key not in self._noise:
             self._noise[key] = build_local_noise(self._backend, prog.active, scale)
         return self._noise[key]
 
     def _run_local(self, task: Task, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        from .simulate import calibrate_readout, expectations, reduced_density_matrices
-
         prog = task.program
         values = task.values[start:stop]
         support = sorted(
@@ -536,12 +537,6 @@ def apply_runtime_options(options: Any, cfg: RunnerConfig, spec: BackendSpec) ->
     if "dd" in mit:
         options.dynamical_decoupling.enable = True
         options.dynamical_decoupling.sequence_type = "XpXm"
-
-
-def _param_index(logical: QuantumCircuit, isa: QuantumCircuit) -> np.ndarray:
-    from .transpile import _param_index as f
-
-    return f(logical, isa)
 
 
 def _stats(isa: QuantumCircuit, active) -> dict:

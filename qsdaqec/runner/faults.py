@@ -19,6 +19,7 @@ Three rules, used by :mod:`qsdaqec.runner.jobs`:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -228,8 +229,6 @@ _FILTER = RedactingFilter()
 
 def install_log_redaction(names: tuple[str, ...] = ("qiskit_ibm_runtime", "qsdaqec")) -> None:
     """Redact tokens in these loggers' records and in their handlers (idempotent)."""
-    import logging
-
     for name in names:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:

@@ -6,6 +6,9 @@ gate duration, per-qubit readout assignment errors), but is built only for the p
 compacted ISA circuit touches, re-indexed to 0..k-1. ``scale`` multiplies the gate and readout
 error probabilities and the relaxation rates (T1, T2 divided by ``scale``); ``scale=0`` gives no
 noise at all.
+
+qiskit-aer and qiskit-ibm-runtime are imported inside the functions that use them: they take
+about 1.5 s to import, and ``qsdaqec --help`` imports this module.
 """
 
 from __future__ import annotations

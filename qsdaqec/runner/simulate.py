@@ -1,5 +1,9 @@
 """Local execution: reduced density matrices from Aer, then Pauli expectations with readout
-error, shot sampling and readout mitigation done in numpy on the measured qubits only."""
+error, shot sampling and readout mitigation done in numpy on the measured qubits only.
+
+qiskit-aer and qiskit-ibm-runtime are imported inside the functions that use them: they take
+about 1.5 s to import, and ``qsdaqec --help`` imports this module.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+
+from ..errors import BackendError
 
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
 _SDG = np.diag([1, -1j])
@@ -51,8 +57,6 @@ def reduced_density_matrices(
     binds = {p: values[:, i] for i, p in enumerate(circ.parameters)}
     res = sim.run(circ, parameter_binds=[binds], shots=1).result()
     if not res.success:  # pragma: no cover - Aer reports errors in the result
-        from ..errors import BackendError
-
         raise BackendError(f"Aer simulation failed: {res.status}")
     return np.stack([np.asarray(res.data(i)["rho"].data) for i in range(values.shape[0])])
 

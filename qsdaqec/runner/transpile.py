@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import qiskit
 from qiskit import QuantumCircuit, qpy
 from qiskit.quantum_info import SparsePauliOp
 
@@ -195,8 +196,6 @@ class TranspileCache:
 
 
 def options_key(parts: dict) -> str:
-    import qiskit
-
     text = repr(sorted(parts.items())) + f"|qiskit={qiskit.__version__}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

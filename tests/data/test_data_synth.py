@@ -195,12 +195,3 @@ def test_cli_info_npz_uses_predefined_split(tmp_path):
     r = CliRunner().invoke(cli, ["data", "info", str(tmp_path / "m.npz")])
     assert r.exit_code == 0, r.output
     assert "train 8 (4/4), val 0 (0/0), test 4 (2/2)" in r.output and "predefined" in r.output
-
-
-@pytest.mark.slow
-def test_default_dataset_generates_in_a_few_seconds(tmp_path):
-    import time
-
-    t = time.process_time()  # CPU time: robust to a busy machine
-    generate_synthetic(tmp_path / "full", SynthConfig())
-    assert time.process_time() - t < 10

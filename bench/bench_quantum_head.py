@@ -258,7 +258,8 @@ def bench_breakdown(encoding: str, args) -> dict:
 
 def bench_train_step(args) -> dict:
     """One Adam step of the SDA-QEC model, quantum (amplitude, fast path) vs dense head."""
-    from qsdaqec.models import build_model
+    from qsdaqec.train import FitConfig
+    from qsdaqec.train.model import build_network
 
     out = {}
     torch.manual_seed(0)
@@ -266,7 +267,7 @@ def bench_train_step(args) -> dict:
     labels = torch.randint(0, 2, (args.batch,))
     for head in ("classical", "quantum"):
         torch.manual_seed(0)
-        model, _, _ = build_model("sdaqec", head=head, encoding="amplitude")
+        model, _, _ = build_network(FitConfig(head=head, encoding="amplitude"), "none")
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 

@@ -32,10 +32,10 @@ from qsdaqec.train import FitConfig  # noqa: E402
 
 def make_step(head: str, encoding: str, x: torch.Tensor, y: torch.Tensor, seed: int):
     """A closure running one optimizer step of the SDA-QEC model with ``head``."""
-    from qsdaqec.models import build_model
+    from qsdaqec.train.model import build_network
 
     torch.manual_seed(seed)
-    model, _, _ = build_model("sdaqec", head=head, encoding=encoding, weights="none")
+    model, _, _ = build_network(FitConfig(head=head, encoding=encoding), "none")
     cfg = FitConfig()
     head_ids = {id(p) for p in model.head.parameters()}
     groups = [

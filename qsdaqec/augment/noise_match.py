@@ -49,8 +49,10 @@ class NoiseMatch:
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
+        # Random draws come from the CPU generator (the same numbers on every device); only
+        # the images may live on a GPU.
         n = x.shape[0]
-        pick = (y == self.majority) & (torch.rand(n, generator=generator) < self.probability)
+        pick = (y.cpu() == self.majority) & (torch.rand(n, generator=generator) < self.probability)
         cfg = self.augmentor.cfg
         ts = torch.randint(1, cfg.steps + 1, (n,), generator=generator)
         if cfg.t != "random":  # the augmentor's fixed step
@@ -58,11 +60,12 @@ class NoiseMatch:
         eps = torch.randn(x.shape, generator=generator, dtype=torch.float32)
         if not bool(pick.any()):
             return x
-        x0 = to_diffusion_space(x[pick].to(torch.float32), cfg.range)
-        ab = self.augmentor.alpha_bars[ts[pick] - 1]
-        xt = from_diffusion_space(q_sample(x0, ab, eps[pick]), cfg.range).to(x.dtype)
+        dev = x.device
+        x0 = to_diffusion_space(x[pick.to(dev)].to(torch.float32), cfg.range)
+        ab = self.augmentor.alpha_bars[ts[pick] - 1].to(dev)
+        xt = from_diffusion_space(q_sample(x0, ab, eps[pick].to(dev)), cfg.range).to(x.dtype)
         out = x.clone()
-        out[pick] = xt
+        out[pick.to(dev)] = xt
         return out
 
     def summary(self) -> dict[str, float | int]:

@@ -6,6 +6,7 @@ import click
 
 from ..errors import ConfigError
 from ..experiments import execute_experiment, load_spec
+from ..train.config import check_device
 
 
 def _err(msg: str) -> None:
@@ -63,10 +64,27 @@ def parse_seeds(text: str) -> list[int]:
 @click.option(
     "--num-threads", type=int, default=None, help="torch CPU threads per fit (default: torch's)."
 )
+@click.option(
+    "--device",
+    default=None,
+    help="Where each fit's backbone trains: auto | cpu | cuda[:N] | mps [default: the spec's, "
+    "else auto]. Never changes which fits count as done.",
+)
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
 def experiment_cmd(
-    spec, out, fits_dir, seeds, profile, only, dry_run, report_only, num_threads, progress, quiet
+    spec,
+    out,
+    fits_dir,
+    seeds,
+    profile,
+    only,
+    dry_run,
+    report_only,
+    num_threads,
+    device,
+    progress,
+    quiet,
 ) -> None:
     """Run the experiment SPEC (a jobs/*.toml): every (variant, seed) fit, then the tables.
 
@@ -85,6 +103,8 @@ def experiment_cmd(
         raise ConfigError("--dry-run and --report-only: choose one")
     if num_threads is not None and num_threads < 1:
         raise ConfigError(f"--num-threads {num_threads}: must be >= 1")
+    if device is not None:
+        check_device(device)
     s = load_spec(spec, profile=profile)
     if seeds is not None:
         s = s.with_seeds(parse_seeds(seeds))
@@ -99,6 +119,7 @@ def experiment_cmd(
         report_only=report_only,
         progress=progress,
         num_threads=num_threads,
+        device=device,
         echo=_err,
         fit_log=log,
     )

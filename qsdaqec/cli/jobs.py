@@ -133,13 +133,19 @@ def _run_opt(required: bool = False):
     help="Only the first N samples (e.g. a cheap first run).",
 )
 @click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the backbone computes the features (locally): auto | cpu | cuda[:N] | mps.",
+)
+@click.option(
     "--max-samples-per-job",
     type=click.IntRange(1),
     default=None,
     help="Split into jobs of at most N samples (default: as few jobs as IBM's limits allow).",
 )
 def submit_cmd(
-    run, backend, data, shots, mitigation, optimization_level, limit, max_samples_per_job
+    run, backend, data, shots, mitigation, optimization_level, limit, device, max_samples_per_job
 ) -> None:
     """Submit inference of a trained run's quantum head; write the job record.
 
@@ -161,7 +167,14 @@ def submit_cmd(
     )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
     rec = submit_trained_run(
-        run, backend, data=data, limit=limit, options=options, limits=limits, echo=_err
+        run,
+        backend,
+        data=data,
+        limit=limit,
+        options=options,
+        limits=limits,
+        echo=_err,
+        device=device,
     )
     click.echo(f"record: {rec.path}")
     _show(rec)

@@ -123,6 +123,13 @@ def _join(values) -> str:
     metavar="DIR",
     help="Report folder: report.html, results.json, results.csv, points/, plots/.",
 )
+@click.option(
+    "--device",
+    default=_D.device,
+    show_default=True,
+    help="Where a run's backbone computes test features it did not cache: auto | cpu | "
+    "cuda[:N] | mps.",
+)
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
 def noise_report_cmd(
     runs,
@@ -140,6 +147,7 @@ def noise_report_cmd(
     tolerance,
     no_jobs,
     out,
+    device,
     no_progress,
 ) -> None:
     """How the trained quantum head holds up under device noise, shots, mitigation and encoding.
@@ -192,6 +200,7 @@ def noise_report_cmd(
         tolerance=tolerance,
         include_jobs=not no_jobs,
         progress=not no_progress,
+        device=device,
     )
     res = build_noise_report(cfg, log=lambda m: click.echo(m, err=True))
     for line in res.conclusion:

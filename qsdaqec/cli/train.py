@@ -140,6 +140,13 @@ def _err(msg: str) -> None:
 @_opt("--test-frac", field="test_frac", type=float, help="Test fraction (stratified).")
 @_opt("--seed", field="seed", type=int, help="Seed of split, augmentation, init, order, sampling.")
 @_opt("--num-threads", field="num_threads", type=int, help="torch CPU threads (default: torch's).")
+@_opt(
+    "--device",
+    field="device",
+    type=str,
+    help="Where the backbone trains: auto (CUDA when available) | cpu | cuda[:N] | mps. On CUDA: "
+    "bf16 autocast, channels-last. The quantum head and stage 2 run on the CPU.",
+)
 @_opt("--out", field="out", type=str, help="Run directory (default runs/<auto name>).")
 @click.option(
     "--resume",
@@ -214,7 +221,13 @@ def _print_summary(run: Path) -> None:
 @click.option(
     "--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced])."
 )
-def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
+)
+def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> None:
     """Re-score a run's test split with its head on BACKEND.
 
     \b
@@ -225,7 +238,14 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
     from ..train import evaluate
 
     r = evaluate(
-        run_dir, backend, balanced_test=balanced_test, data=data, shots=shots, out=out, log=_err
+        run_dir,
+        backend,
+        balanced_test=balanced_test,
+        data=data,
+        shots=shots,
+        out=out,
+        device=device,
+        log=_err,
     )
     click.echo(
         f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}"
@@ -244,7 +264,13 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out) -> None:
     "--backend", default="statevector", show_default=True, help="Backend of the quantum head."
 )
 @click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
-def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
+)
+def predict_cmd(run_dir, images, fmt, out, backend, shots, device) -> None:
     """Class probabilities and predicted label for each image (files or folders).
 
     \b
@@ -256,7 +282,7 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots) -> None:
 
     if fmt not in ("json", "csv"):
         raise ConfigError(f"--format {fmt!r}: choose json or csv")
-    rows = predict(run_dir, list(images), backend=backend, shots=shots)
+    rows = predict(run_dir, list(images), backend=backend, shots=shots, device=device)
     text = format_predictions(rows, fmt)
     if out:
         atomic_write_text(out, text)

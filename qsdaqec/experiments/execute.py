@@ -118,11 +118,13 @@ def _fit(cfg: Any, log: Callable[[str], None]) -> Path:
     return train.fit(cfg, log=log)
 
 
-def _evaluate_balanced(run_dir: Path, backend: str, log: Callable[[str], None]) -> dict[str, Any]:
+def _evaluate_balanced(
+    run_dir: Path, backend: str, log: Callable[[str], None], device: str
+) -> dict[str, Any]:
     dest = run_dir / BALANCED_EVAL
     if (dest / "metrics.json").is_file():
         return read_json(dest / "metrics.json")
-    return train.evaluate(run_dir, backend, balanced_test=True, out=dest, log=log)
+    return train.evaluate(run_dir, backend, balanced_test=True, out=dest, log=log, device=device)
 
 
 def _fit_seconds(run_dir: Path) -> float:
@@ -143,10 +145,11 @@ def _num(v: Any) -> float:
 
 
 def collect_scores(
-    o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], None]
+    o: FitOutcome, spec: ExperimentSpec, log: Callable[[str], None], device: str | None = None
 ) -> dict[str, dict[str, float]]:
     """Scores of a finished fit for each of the spec's test sets (runs the balanced evaluation
-    once when needed)."""
+    once when needed, its backbone on ``device``: the fit's own by default)."""
+    device = device or o.plan.config.get("device", "auto")
     m = read_json(o.run_dir / "metrics.json")
     out: dict[str, dict[str, float]] = {}
     for ts in spec.test_sets:
@@ -157,7 +160,8 @@ def collect_scores(
             quantum = (
                 o.plan.config.get("model") == "sdaqec" and o.plan.config.get("head") == "quantum"
             )
-            test = _evaluate_balanced(o.run_dir, backend if quantum else "statevector", log)["test"]
+            where = backend if quantum else "statevector"
+            test = _evaluate_balanced(o.run_dir, where, log, device)["test"]
         row = {k: _num(test.get(k)) for k in spec.metrics if k != "fit_seconds"}
         if "fit_seconds" in spec.metrics:
             row["fit_seconds"] = _fit_seconds(o.run_dir)
@@ -175,6 +179,7 @@ def execute_experiment(
     report_only: bool = False,
     progress: bool = False,
     num_threads: int | None = None,
+    device: str | None = None,
     echo: Callable[[str], None] | None = None,
     fit_log: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
@@ -234,9 +239,10 @@ def execute_experiment(
                     o.wall_seconds = _recorded_wall(o.run_dir, None)
                     echo(f"{head}: finished by another process, skipped ({o.run_dir})")
                 else:
-                    _run_one(o, before, spec, head, progress, num_threads, echo, fit_log)
+                    control = {"progress": progress, "num_threads": num_threads, "device": device}
+                    _run_one(o, before, spec, head, control, echo, fit_log)
         if not o.scores:
-            o.scores = collect_scores(o, spec, fit_log)
+            o.scores = collect_scores(o, spec, fit_log, device)
         result.wall_seconds = round(time.perf_counter() - t_start, 2)
         result.files = write_results(result)
     result.wall_seconds = round(time.perf_counter() - t_start, 2)
@@ -250,27 +256,29 @@ def _run_one(
     before: str,
     spec: ExperimentSpec,
     head: str,
-    progress: bool,
-    num_threads: int | None,
+    control: dict[str, Any],
     echo,
     fit_log,
 ) -> None:
+    """Fit (or resume) one fit of the spec; ``control``: progress, num_threads and device
+    (``None`` = the spec's), which never change what a fit computes."""
     if before == "absent" and o.run_dir.exists():
         shutil.rmtree(o.run_dir)  # an empty/partial folder from a crash before config.json
     cfg = train.FitConfig(
         **o.plan.config,
         out=str(o.run_dir),
         resume=before == "interrupted",
-        progress=progress,
+        progress=control["progress"],
         extra={"experiment": spec.name, "variant": o.plan.variant, "profile": spec.profile},
     )
-    if num_threads is not None:
-        cfg.num_threads = num_threads
+    for name in ("num_threads", "device"):
+        if control[name] is not None:
+            setattr(cfg, name, control[name])
     echo(f"{head}: {'resuming' if before == 'interrupted' else 'fitting'} -> {o.run_dir}")
     t0 = time.perf_counter()
     _fit(cfg, fit_log)
     o.status = "resumed" if before == "interrupted" else "ran"
-    o.scores = collect_scores(o, spec, fit_log)
+    o.scores = collect_scores(o, spec, fit_log, cfg.device)
     o.wall_seconds = round(time.perf_counter() - t0, 2)
     if before == "absent":
         atomic_write_json(

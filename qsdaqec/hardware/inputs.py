@@ -49,15 +49,19 @@ def images_from(data: str | Path, image_size: int, classes: list[str]):
 
 
 def inference_inputs(
-    run_dir: str | Path, data: str | Path | None = None, limit: int | None = None
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    limit: int | None = None,
+    device: str = "auto",
 ) -> InferenceInputs:
     """Backbone features computed locally, turned into the head's problem.
 
     Default samples: the run's test split. ``data``: every image of an ImageFolder/.npz (labels
     kept when its class names match the run's) or of a plain folder of images (no labels).
-    ``limit``: only the first ``limit`` samples (e.g. a cheap first hardware run).
+    ``limit``: only the first ``limit`` samples (e.g. a cheap first hardware run). ``device``:
+    where the backbone computes the features.
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, device)
     if not run.is_quantum:
         raise RunError(
             f"{run_dir}: the run has a classical head; only a quantum head runs on a QPU"

@@ -21,6 +21,7 @@ def submit_trained_run(
     limits: JobLimits | None = None,
     service: Any = None,
     echo: Callable[[str], None] | None = None,
+    device: str = "auto",
     **kw: Any,
 ) -> JobRecord:
     """Features of the run's test split (or ``data``) -> the head's problem -> jobs
@@ -28,7 +29,7 @@ def submit_trained_run(
     before the backbone runs."""
     job_backend(backend)
     service = as_gateway(service, backend)
-    inp = inputs.inference_inputs(run_dir, data, limit)
+    inp = inputs.inference_inputs(run_dir, data, limit, device)
     p = inp.problem
     return submit_inference(
         p.circuit,

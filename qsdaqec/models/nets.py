@@ -65,7 +65,13 @@ class SDAQECModel(nn.Module):
         return self.proj(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        z = self.features(x)
+        # The head runs in float32 on its own device: a quantum head computes on the CPU
+        # (TorchConnector hands the circuit to numpy) even when the backbone is on a GPU.
+        p = next(self.head.parameters(), None)
+        with torch.autocast(z.device.type, enabled=False):
+            out = self.head(z.float().to(p.device if p is not None else z.device))
+        return out.to(z.device)
 
     def feature_modules(self) -> list[nn.Module]:
         """What ``features`` runs through (frozen in the noisy fine-tuning stage)."""

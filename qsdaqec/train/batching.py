@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .accel import Accel
+
 
 def batches(
     n: int, batch_size: int, generator: torch.Generator | None = None
@@ -27,10 +29,17 @@ def predict_logits(
     x: torch.Tensor,
     batch_size: int,
     progress: Any = None,
+    accel: Accel | None = None,
 ) -> torch.Tensor:
+    """``fn`` on ``x`` in batches (on ``accel``'s device, under its autocast); float32, on the
+    CPU."""
     out = []
     for b in batches(x.shape[0], batch_size):
-        out.append(fn(x[b]).detach().float())
+        if accel is None:
+            out.append(fn(x[b]).detach().float())
+        else:
+            with accel.autocast():
+                out.append(fn(accel.batch(x[b])).detach().float().cpu())
         if progress is not None:
             progress.update(1)
     return torch.cat(out) if out else torch.zeros(0, 2)

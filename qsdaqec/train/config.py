@@ -15,11 +15,13 @@ from ..quantum.encodings import ENCODINGS
 from ..runner.backends import BackendSpec, parse_backend
 
 MONITORS = ("auc", "loss")
+DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DEVICE_HELP = "auto | cpu | cuda[:N] | mps"
 HEADS = ("quantum", "classical")
 """``quantum``: the paper's 18-parameter quantum head; ``classical``: the Dense(256->2) control."""
 
 #: Fields that steer *how* a run executes, not *what* it computes; they may differ on --resume.
-RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads")
+RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads", "device")
 
 
 @dataclass
@@ -112,6 +114,10 @@ class FitConfig:
     progress: bool = True
     num_threads: int | None = None
     """torch CPU threads; ``None`` = torch's default (recorded in run.json)."""
+    device: str = "auto"
+    """auto | cpu | cuda[:N] | mps: where the backbone trains and computes features (``auto`` =
+    CUDA when available). On CUDA: bf16 autocast and channels-last. The quantum head and
+    stage 2 always run on the CPU (circuits are simulated in numpy/Aer)."""
 
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes carried into config.json (e.g. by job specs)."""
@@ -169,6 +175,7 @@ class FitConfig:
             raise bad(f"shots={self.shots}: must be a positive number of shots")
         if self.num_threads is not None and self.num_threads < 1:
             raise bad(f"num_threads={self.num_threads}: must be >= 1")
+        check_device(self.device)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,3 +221,9 @@ def parse_fit_backend(spec: str) -> BackendSpec:
             f"run inference with `qsdaqec jobs submit --run DIR --backend {spec}`"
         )
     return parsed
+
+
+def check_device(spec: str) -> None:
+    """``ConfigError`` unless ``spec`` has the form ``auto|cpu|cuda[:N]|mps`` (no torch needed)."""
+    if not isinstance(spec, str) or not DEVICE_FORM.fullmatch(spec.strip()):
+        raise ConfigError(f"device {spec!r}: unknown; use {DEVICE_HELP}")

@@ -70,15 +70,17 @@ def evaluate(
     data: str | None = None,
     shots: int | None = None,
     out: str | Path | None = None,
+    device: str = "auto",
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score the run's test split with the head on ``backend``.
 
     Writes ``metrics.json``, ``predictions.csv``, ``roc.png`` and ``confusion.png`` to ``out``
-    (default ``<run>/eval/<backend>[-balanced]``) and returns the metrics dict.
+    (default ``<run>/eval/<backend>[-balanced]``) and returns the metrics dict. ``device``:
+    where the backbone computes the test features when the run did not cache them.
     """
     log = log or (lambda m: None)
-    run = load_run(run_dir)
+    run = load_run(run_dir, device)
     _check_backend(run, backend, log)
     t0 = time.perf_counter()
     feats, labels, ids = run.test_features(data)
@@ -126,9 +128,11 @@ def predict(
     *,
     backend: str = "statevector",
     shots: int | None = None,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Per-image class probabilities and the predicted label (threshold 0.5 on the positive class)."""
-    run = load_run(run_dir)
+    """Per-image class probabilities and the predicted label (threshold 0.5 on the positive
+    class); the backbone runs on ``device``."""
+    run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
     files = expand_image_paths(images)
     x = torch.stack([load_image(f, run.cfg.image_size) for f in files])

@@ -23,11 +23,13 @@ from torch import nn
 
 from ..augment import AUGMENTORS, augment_training_split
 from ..augment.noise_match import NoiseMatch
+from ..errors import RunError
 from ..io import atomic_write_json
 from ..metrics import format_metrics
 from ..plots import plot_curves
 from ..quantum import HeadConfig
 from ..runs import create_run_dir
+from .accel import Accel, accelerator, is_out_of_memory
 from .batching import class_weights
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import FitConfig, parse_fit_backend
@@ -65,15 +67,19 @@ def fit(
         log(f"{run}: run already finished; nothing to resume")
         return run
     threads = set_determinism(cfg.seed, cfg.num_threads)
+    accel = accelerator(cfg.device)
     t_setup = time.perf_counter()
     prep = prepare_data(cfg)
     fresh = info is None
     model, info = _model(cfg, run, info, log)
+    model = accel.model(model)
+    info.update(accel.info())  # where this (part of the) fit runs; a resume may move it
     ctx = FitContext(cfg, run, log, on_epoch_end, info)
     two_stage = cfg.is_quantum and not spec.is_exact
     if not cfg.is_quantum and not spec.is_exact:
         log(f"backend {cfg.backend} is not used by a classical model; training stage 1 only")
     data, augmentation = _training_set(ctx, prep)
+    data.x, data.x_val = accel.resident(data.x), accel.resident(data.x_val)
     weights = class_weights(data.y) if cfg.class_weighted else torch.ones(2)
     criterion = nn.CrossEntropyLoss(weight=weights)
     if fresh:
@@ -81,20 +87,20 @@ def fit(
     log(
         f"{run}: {prep.source} ({info['data']['n']} images, train {data.y.numel()} after "
         f"augmentation, val {data.y_val.numel()}, test {info['data']['split_sizes']['test']}); "
-        f"{info['loss']}; {threads} torch thread(s); setup {time.perf_counter() - t_setup:.1f}s"
+        f"{info['loss']}; {_where(accel, threads)}; setup {time.perf_counter() - t_setup:.1f}s"
     )
     positive = int(prep.data.positive)
     ckpt = _resume_checkpoint(ctx, fresh)
     if not _done(ctx, 1):
-        stage1(ctx, model, data, criterion, positive, _for_stage(ckpt, 1))
+        _stage1(ctx, model, data, criterion, positive, _for_stage(ckpt, 1), accel)
     model.load_state_dict(load_checkpoint(run / STAGE1_BEST)["model"])
     feats = None
     if two_stage:
-        feats = cache_features(ctx, model, data.x, data.y, prep)
+        feats = cache_features(ctx, model, data.x, data.y, prep, accel)
         if not _done(ctx, 2):
             stage2(ctx, model, feats, criterion, positive, _for_stage(ckpt, 2))
         model.head.load_state_dict(load_checkpoint(run / STAGE2_BEST)["head"])
-    _test(ctx, model, prep, feats, criterion, positive, two_stage)
+    _test(ctx, model, prep, feats, criterion, positive, two_stage, accel)
     save_checkpoint(run / MODEL, {"model": model.state_dict()})
     info["status"] = "finished"
     ctx.save_info()
@@ -168,7 +174,6 @@ def _record_setup(ctx, prep: PreparedData, data, augmentation, weights, threads,
             "loss": loss,
             "head": _head_record(cfg),
             "num_threads": threads,
-            "device": "cpu",
             "plan": _plan(cfg, two_stage),
         }
     )
@@ -191,6 +196,28 @@ def _plan(cfg: FitConfig, two_stage: bool) -> list[str]:
     return ["stage 1: end-to-end" + (" on the exact fast path" if cfg.is_quantum else "")]
 
 
+def _stage1(ctx, model, data, criterion, positive, ckpt, accel: Accel) -> None:
+    """Stage 1; GPU memory running out is one line naming --batch-size (the epochs finished so
+    far are checkpointed, so --resume continues)."""
+    try:
+        stage1(ctx, model, data, criterion, positive, ckpt, accel)
+    except RuntimeError as e:
+        if accel.is_cpu or not is_out_of_memory(e):
+            raise
+        raise RunError(
+            f"{accel.device}: out of GPU memory at --batch-size {ctx.cfg.batch_size} and "
+            f"--image-size {ctx.cfg.image_size}; pass a smaller --batch-size and continue with "
+            f"`qsdaqec fit --out {ctx.run} --resume`"
+        ) from None
+
+
+def _where(accel: Accel, threads: int) -> str:
+    info = accel.info()
+    if accel.is_cpu:
+        return f"cpu, {threads} torch thread(s)"
+    return f"{info['device']} ({info['gpu'] or 'GPU'}, autocast {info['amp']})"
+
+
 def _resume_checkpoint(ctx: FitContext, fresh: bool) -> dict[str, Any] | None:
     """The last epoch's checkpoint of a resumed run (its history comes back with it)."""
     path = ctx.run / CHECKPOINT
@@ -210,13 +237,18 @@ def _done(ctx: FitContext, stage: int) -> bool:
     return rec is not None and rec.get("status") == "done"
 
 
-def _test(ctx: FitContext, model, prep: PreparedData, feats, criterion, positive, two_stage):
-    """Score the test split with the final model; ``metrics.json`` and the test outputs."""
+def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, accel: Accel):
+    """Score the test split with the final model; ``metrics.json`` and the test outputs. The
+    features come from the device; the head and everything after run on the CPU."""
     cfg, run = ctx.cfg, ctx.run
     t0 = time.perf_counter()
     model.eval()
     x_te, y_te, id_te = prep.part("test")
-    f_te = feats["test"]["features"] if feats is not None else features_of(model, x_te)
+    if feats is not None:
+        f_te = feats["test"]["features"]
+    else:
+        f_te = features_of(model, x_te, accel=accel)
+    model.cpu()
     backend = cfg.backend if two_stage else "statevector"
     with ctx.bar(-(-f_te.shape[0] // 16), f"test on {backend if two_stage else 'exact'}") as bar:
         logits, exact = head_logits(

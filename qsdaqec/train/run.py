@@ -20,6 +20,7 @@ from torch import nn
 from ..data import Split
 from ..errors import ConfigError, RunError
 from ..io import read_json
+from .accel import Accel, accelerator
 from .batching import predict_logits
 from .checkpoints import load_checkpoint
 from .config import FitConfig
@@ -29,12 +30,14 @@ from .model import backend_head, build_network
 
 
 class LoadedRun(NamedTuple):
-    """A finished run. ``model`` is in eval mode; its quantum head uses the exact fast path."""
+    """A finished run. ``model`` is in eval mode; its quantum head uses the exact fast path.
+    The backbone computes features on ``accel``'s device; the head is always on the CPU."""
 
     model: nn.Module
     cfg: FitConfig
     run_dir: Path
     info: dict[str, Any]
+    accel: Accel = Accel(torch.device("cpu"))
 
     @property
     def classes(self) -> list[str]:
@@ -80,7 +83,7 @@ class LoadedRun(NamedTuple):
     def features(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """``model.features`` of ``images`` ``(N, 1, H, W)`` (already at the run's image size)."""
         self.model.eval()
-        return predict_logits(self.model.features, images, batch_size)
+        return predict_logits(self.model.features, images, batch_size, accel=self.accel)
 
     def test_features(
         self, data: str | None = None
@@ -107,8 +110,10 @@ class LoadedRun(NamedTuple):
         return head.eval()
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load a finished run (``model.pt`` present); raises RunError with what to do otherwise."""
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """Load a finished run (``model.pt`` present); raises RunError with what to do otherwise.
+    ``device`` (``auto|cpu|cuda[:N]|mps``): where the backbone computes features."""
+    accel = accelerator(device)  # a device this machine lacks fails before any file is read
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"{run}: run directory not found; pass the --out of a `qsdaqec fit`")
@@ -134,4 +139,6 @@ def load_run(run_dir: str | Path) -> LoadedRun:
             f"{run}/model.pt: does not match the run's config ({str(e).splitlines()[0]})"
         ) from None
     model.eval()
-    return LoadedRun(model, cfg, run, info)
+    accel.model(model)
+    model.head.cpu()  # heads score on the CPU (a quantum head must: its circuits run there)
+    return LoadedRun(model, cfg, run, info, accel)

@@ -4,6 +4,8 @@ resumable checkpoint after every epoch."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from ..metrics import format_metrics
+from .accel import Accel
 from .batching import batches, predict_logits
 from .checkpoints import save_checkpoint
 from .config import FitConfig
@@ -42,15 +45,19 @@ class Progress:
     seconds: float = 0.0
 
 
-def train_epoch(ctx: FitContext, opt, criterion, steps, n_steps: int, desc: str) -> float:
+def train_epoch(
+    ctx: FitContext, opt, criterion, steps, n_steps: int, desc: str, accel: Accel | None = None
+) -> float:
     """One optimiser step per ``(module, inputs, labels)`` of ``steps``; the mean training loss.
 
-    Both stages train through this loop: stage 1 the whole model on images, stage 2 the head on
-    cached features."""
+    Both stages train through this loop: stage 1 the whole model on images (on ``accel``'s
+    device, under its autocast), stage 2 the head on cached features."""
     total, count = 0.0, 0
+    autocast = accel.autocast if accel is not None else contextlib.nullcontext
     with ctx.bar(n_steps, desc) as bar:
         for module, x, y in steps:
-            loss = criterion(module(x), y)
+            with autocast():
+                loss = criterion(module(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -62,7 +69,9 @@ def train_epoch(ctx: FitContext, opt, criterion, steps, n_steps: int, desc: str)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> None:
+def recalibrate_batchnorm(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 64, accel: Accel | None = None
+) -> None:
     """Recompute every BatchNorm's running statistics as the exact average over ``x``.
 
     A network trained from scratch for only a few hundred steps has running statistics far
@@ -82,16 +91,22 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 6
     fn = model.features if hasattr(model, "features") else model
     for i in range(0, x.shape[0], batch_size):
         if x[i : i + batch_size].shape[0] > 1:
-            fn(x[i : i + batch_size])
+            xb = x[i : i + batch_size]
+            if accel is None:
+                fn(xb)
+            else:
+                with accel.autocast():
+                    fn(accel.batch(xb))
     for b, m in zip(bns, saved, strict=True):
         b.momentum = m
     model.train(was_training)
 
 
 def flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Flip each image horizontally and/or vertically with probability 1/2 each."""
-    h = torch.rand(x.shape[0], generator=g) < 0.5
-    v = torch.rand(x.shape[0], generator=g) < 0.5
+    """Flip each image horizontally and/or vertically with probability 1/2 each (the draws come
+    from the CPU generator ``g`` whatever the images' device)."""
+    h = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
+    v = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
     x = torch.where(h.view(-1, 1, 1, 1), x.flip(-1), x)
     return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
 
@@ -130,9 +145,15 @@ def _resume(ctx: FitContext, model, opt, sched, ckpt: dict[str, Any] | None) -> 
 
 
 def stage1(
-    ctx: FitContext, model, data: TrainingSet, criterion, positive: int, ckpt: dict | None
+    ctx: FitContext,
+    model,
+    data: TrainingSet,
+    criterion,
+    positive: int,
+    ckpt: dict | None,
+    accel: Accel,
 ) -> None:
-    """Train ``model`` end to end (or continue from ``ckpt``); the best model is in
+    """Train ``model`` end to end on ``accel`` (or continue from ``ckpt``); the best model is in
     ``stage1_best.pt`` and the stage's record in ``run.json``."""
     cfg = ctx.cfg
     opt = torch.optim.Adam(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
@@ -154,7 +175,7 @@ def stage1(
     stopped_early = False
     for epoch in range(p.start, cfg.epochs + 1):
         stopped_early = _epoch(
-            ctx, model, data, opt, sched, criterion, positive, p, epoch, n_batches
+            ctx, model, data, opt, sched, criterion, positive, p, epoch, n_batches, accel
         )
         if stopped_early:
             ctx.log(f"stage 1: early stop (no validation improvement for {cfg.patience} epochs)")
@@ -169,10 +190,11 @@ def stage1(
 
 
 def _epoch(
-    ctx, model, data, opt, sched, criterion, positive, p: Progress, epoch, n_batches
+    ctx, model, data, opt, sched, criterion, positive, p: Progress, epoch, n_batches, accel
 ) -> bool:
     """One stage-1 epoch: train, recalibrate, validate, checkpoint. True: stop early."""
     cfg = ctx.cfg
+    train_criterion = copy.deepcopy(criterion).to(accel.device)
     t0 = time.perf_counter()
     seed_all(derived_seed(cfg.seed, 1, epoch))  # dropout etc.: each epoch reproducible alone
     g = torch.Generator().manual_seed(derived_seed(cfg.seed, 1, epoch, 1))
@@ -180,18 +202,20 @@ def _epoch(
 
     def steps():
         for b in batches(data.y.numel(), cfg.batch_size, g):
-            xb = data.x[b]
+            xb = accel.batch(data.x[b.to(data.x.device)])
             if ctx.noise_match is not None:
                 xb = ctx.noise_match(xb, data.y[b], g)
-            yield model, (flip(xb, g) if cfg.flips else xb), data.y[b]
+            yield model, (flip(xb, g) if cfg.flips else xb), data.y[b].to(accel.device)
 
     desc = f"stage 1 epoch {epoch}/{cfg.epochs}"
-    train_loss = train_epoch(ctx, opt, criterion, steps(), n_batches, desc)
+    train_loss = train_epoch(ctx, opt, train_criterion, steps(), n_batches, desc, accel)
     sched.step()
     if cfg.bn_recalibrate:
-        recalibrate_batchnorm(model, data.x[_recal_rows(data.y.numel(), cfg)])
+        rows = _recal_rows(data.y.numel(), cfg).to(data.x.device)
+        recalibrate_batchnorm(model, data.x[rows], accel=accel)
     model.eval()
-    val = scores(predict_logits(model, data.x_val, 64), data.y_val, positive, criterion)
+    logits = predict_logits(model, data.x_val, 64, accel=accel)
+    val = scores(logits, data.y_val, positive, criterion)
     score = score_value(val, cfg.monitor)
     improved = score > p.best_score
     if improved:

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..metrics import format_metrics
 from ..runner import parse_backend
+from .accel import Accel
 from .batching import predict_logits
 from .checkpoints import load_checkpoint, save_checkpoint
 from .context import CHECKPOINT, FEATURES, STAGE2_BEST, FitContext
@@ -30,13 +31,16 @@ from .stage1 import Progress, train_epoch
 
 
 @torch.no_grad()
-def features_of(model, x: torch.Tensor, bar=None) -> torch.Tensor:
-    """``model.features`` of images ``x`` in eval mode (batches of 64)."""
+def features_of(model, x: torch.Tensor, bar=None, accel: Accel | None = None) -> torch.Tensor:
+    """``model.features`` of images ``x`` in eval mode (batches of 64, on ``accel``'s device);
+    on the CPU."""
     model.eval()
-    return predict_logits(model.features, x, 64, bar)
+    return predict_logits(model.features, x, 64, bar, accel)
 
 
-def cache_features(ctx: FitContext, model, x_tr, y_tr, prep: PreparedData) -> dict[str, Any]:
+def cache_features(
+    ctx: FitContext, model, x_tr, y_tr, prep: PreparedData, accel: Accel | None = None
+) -> dict[str, Any]:
     """The 256-d features of train (augmented), val and test: ``features.pt`` (computed once)."""
     path = ctx.run / FEATURES
     if path.is_file():
@@ -49,7 +53,7 @@ def cache_features(ctx: FitContext, model, x_tr, y_tr, prep: PreparedData) -> di
     n = sum(-(-p[0].shape[0] // 64) for p in parts.values())
     with ctx.bar(n, "caching features") as bar:
         for name, (x, y, ids) in parts.items():
-            out[name] = {"features": features_of(model, x, bar), "labels": y.clone()}
+            out[name] = {"features": features_of(model, x, bar, accel), "labels": y.clone()}
             if ids is not None:
                 out[name]["ids"] = list(ids)
     save_checkpoint(path, out)

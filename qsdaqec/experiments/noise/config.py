@@ -10,6 +10,7 @@ from ...errors import BackendError, ConfigError
 from ...quantum.encodings import ENCODINGS
 from ...runner.backends import parse_backend
 from ...runner.config import parse_mitigation
+from ...train.config import check_device
 
 DESIGNS = ("sweep", "full")
 
@@ -43,6 +44,8 @@ class NoiseReportConfig:
     """"Stays within" tolerance of the conclusion, as a fraction (0.01 = 1 accuracy point)."""
     include_jobs: bool = True
     progress: bool = True
+    device: str = "auto"
+    """Where a run's backbone computes test features it did not cache (auto|cpu|cuda[:N]|mps)."""
 
     def validate(self) -> NoiseReportConfig:
         if not self.runs:
@@ -67,6 +70,7 @@ class NoiseReportConfig:
             )
         if self.optimization_level not in (0, 1, 2, 3):
             raise ConfigError(f"optimization level {self.optimization_level}: use 0, 1, 2 or 3")
+        check_device(self.device)
         if not (0 <= self.tolerance < 1):
             raise ConfigError(f"tolerance {self.tolerance}: must be in [0, 1) (0.01 = 1 point)")
         for m in self.mitigation:

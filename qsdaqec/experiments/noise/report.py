@@ -88,7 +88,7 @@ def build_noise_report(
     factory = estimator_factory or make_estimator
     for b in cfg.backends:  # fail on a bad spec before any heavy work
         parse_backends(b)
-    sources = [load_source(r) for r in cfg.runs]
+    sources = [load_source(r, cfg.device) for r in cfg.runs]
     by_enc = check_sources(sources, cfg)
     primary = sources[0]
     log(

@@ -75,9 +75,10 @@ def _file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_source(run_dir: str | Path) -> HeadSource:
-    """Load a quantum run and compute its test features, circuit inputs and exact values once."""
-    run = load_run(run_dir)
+def load_source(run_dir: str | Path, device: str = "cpu") -> HeadSource:
+    """Load a quantum run and compute its test features, circuit inputs and exact values once
+    (the backbone on ``device`` when the run did not cache its test features)."""
+    run = load_run(run_dir, device)
     if not run.is_quantum:
         raise RunError(
             f"{run_dir}: trained with a {run.cfg.head} head ({run.cfg.model}); the noise report "
@@ -139,7 +140,7 @@ def classical_reference(cfg: NoiseReportConfig, src: HeadSource) -> dict[str, An
     """The classical head's test metrics: ``cfg.classical_run`` (a run with --head classical on
     the same test split) or a logistic regression on the quantum run's frozen features."""
     if cfg.classical_run:
-        run = load_run(cfg.classical_run)
+        run = load_run(cfg.classical_run, cfg.device)
         if run.is_quantum:
             raise RunError(
                 f"{cfg.classical_run}: --classical-run must be a run with --head classical"

@@ -1,0 +1,113 @@
+"""Where a fit computes: the device (``--device auto|cpu|cuda[:N]|mps``), bf16 autocast and
+channels-last memory on CUDA, and whether the data sits on the device.
+
+The quantum head always runs on the CPU: ``TorchConnector`` hands the circuit to numpy
+(estimators and gradients are CPU code), so the model moves the 256-d features there and the
+logits back (:meth:`qsdaqec.models.SDAQECModel.forward`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .config import check_device
+
+#: Data sets up to this size stay on the GPU for the whole fit (a few thousand images at 224 px
+#: are a few hundred MB); larger ones are copied batch by batch from pinned host memory.
+RESIDENT_BYTES = 2 << 30
+
+
+def resolve_device(spec: str) -> torch.device:
+    """The torch device for ``spec``; ``auto`` is CUDA when available, else the CPU. Asking for
+    a device this machine lacks is a ``ConfigError`` saying what to pass instead."""
+    check_device(spec)
+    spec = spec.strip()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {spec}: CUDA is not available on this machine (no GPU, or a CPU-only "
+                "torch build); use --device cpu or auto"
+            )
+        index = int(spec.split(":")[1]) if ":" in spec else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+            )
+        return torch.device("cuda", index)
+    if spec == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps: Apple MPS is not available on this machine; use cpu")
+    return torch.device(spec)
+
+
+@dataclass(frozen=True)
+class Accel:
+    """A fit's device and how it computes there."""
+
+    device: torch.device
+    amp: torch.dtype | None = None
+    """Autocast dtype of the backbone (bf16 on CUDA), ``None`` = full precision."""
+    channels_last: bool = False
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def model(self, model: nn.Module) -> nn.Module:
+        """``model`` on the device (channels-last on CUDA); a quantum head stays on the CPU."""
+        if self.is_cpu:
+            return model
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        model.to(self.device, memory_format=fmt)
+        head = getattr(model, "head", None)
+        if head is not None and hasattr(head, "qnn"):
+            head.to("cpu")
+        return model
+
+    def resident(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` kept on the device when it is small enough, else in pinned host memory."""
+        if self.is_cpu:
+            return x
+        if x.numel() * x.element_size() <= RESIDENT_BYTES:
+            return x.to(self.device)
+        return x.pin_memory() if self.device.type == "cuda" else x
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch on the device (a no-op for resident data)."""
+        if self.is_cpu:
+            return x
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def info(self) -> dict[str, Any]:
+        """What ``run.json`` records: device, GPU name, autocast."""
+        gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None
+        amp = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp, "off")
+        return {"device": str(self.device), "gpu": gpu, "amp": amp}
+
+
+def accelerator(spec: str = "auto") -> Accel:
+    """The ``Accel`` of ``--device spec``: bf16 autocast and channels-last on CUDA (bf16 where the
+    GPU supports it), plain float32 elsewhere."""
+    device = resolve_device(spec)
+    if device.type != "cuda":
+        return Accel(device)
+    amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return Accel(device, amp=amp, channels_last=True)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

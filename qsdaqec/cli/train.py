@@ -69,7 +69,9 @@ def _err(msg: str) -> None:
     "--weights",
     field="weights",
     type=str,
-    help="imagenet (local torch hub cache only, never downloaded; falls back to none) | none.",
+    help="auto (ImageNet weights when cached or downloadable, else from scratch with a notice) | "
+    "imagenet (downloaded once into the torch hub cache, hash-checked) | none | PATH (a state "
+    "dict, or a previous run directory whose backbone is used).",
 )
 @_opt(
     "--epochs", field="epochs", type=int, help="Stage-1 epochs (upper bound with early stopping)."

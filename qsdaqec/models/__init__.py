@@ -5,27 +5,31 @@ The quantum head lives one layer up (``qsdaqec.quantum``); this package never im
 """
 
 from .heads import DenseHead
-from .nets import (
-    MODELS,
+from .nets import MODELS, BaselineModel, GrayToRGB, SDAQECModel, build_model
+from .weights import (
+    NOT_CACHED_MESSAGE,
+    OFFLINE_ENV,
     WEIGHTS,
-    BaselineModel,
-    GrayToRGB,
-    SDAQECModel,
-    build_model,
+    StartWeights,
+    cached_weights_path,
+    imagenet_url,
+    load_imagenet_state,
     resolve_weights,
 )
-from .weights import NOT_CACHED_MESSAGE, cached_weights_path, load_imagenet_state
 
 __all__ = [
     "MODELS",
     "NOT_CACHED_MESSAGE",
+    "OFFLINE_ENV",
     "WEIGHTS",
     "BaselineModel",
     "DenseHead",
     "GrayToRGB",
     "SDAQECModel",
+    "StartWeights",
     "build_model",
     "cached_weights_path",
+    "imagenet_url",
     "load_imagenet_state",
     "resolve_weights",
 ]

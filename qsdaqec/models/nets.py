@@ -16,10 +16,9 @@ from torchvision import models as tvm
 from torchvision.models import mobilenet_v2
 
 from ..errors import ConfigError
-from .weights import NOT_CACHED_MESSAGE, load_imagenet_state
+from .weights import StartWeights, resolve_weights
 
 MODELS = ("sdaqec", "resnet18", "mobilenet_v2", "densenet121", "vgg16")
-WEIGHTS = ("imagenet", "none")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -129,19 +128,39 @@ def _split_baseline(arch: str, net: nn.Module, n_classes: int, normalize: bool) 
     return BaselineModel(arch, body, nn.Linear(dim, n_classes), dim, normalize=normalize)
 
 
-def resolve_weights(model: str, weights: str) -> tuple[dict | None, str, str | None]:
-    """(ImageNet state dict or None, the weights actually used, a message for the user or None)."""
-    if weights not in WEIGHTS:
-        raise ConfigError(f"unknown --weights {weights!r}; choose one of {', '.join(WEIGHTS)}")
-    if model not in MODELS:
-        raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    if weights == "none":
-        return None, "none", None
-    arch = "mobilenet_v2" if model == "sdaqec" else model
-    state = load_imagenet_state(arch)
-    if state is None:
-        return None, "none", NOT_CACHED_MESSAGE
-    return state, "imagenet", None
+def _load_subset(net: nn.Module, state: dict, prefixes: tuple[str, ...], source: str) -> None:
+    """Load the ``prefixes`` part of ``state`` into ``net``: every such parameter of ``net``
+    must be there with its shape, or one ``ConfigError`` names the file."""
+    want = {k for k in net.state_dict() if k.startswith(prefixes)}
+    sub = {k: v for k, v in state.items() if k.startswith(prefixes)}
+    missing = sorted(want - set(sub))
+    try:
+        if missing:
+            raise RuntimeError(f"missing {len(missing)} key(s), e.g. {missing[0]}")
+        net.load_state_dict(sub, strict=False)
+    except RuntimeError as e:
+        raise ConfigError(
+            f"{source}: does not fit this network's {'/'.join(p.rstrip('.') for p in prefixes)} "
+            f"({str(e).splitlines()[0][:160]}); pass weights of the same architecture "
+            "(--model) or --weights none"
+        ) from None
+
+
+def _start(net: nn.Module, w: StartWeights) -> None:
+    """Load starting weights into a freshly built network (``w.state`` may be ``None``)."""
+    if w.state is None:
+        return
+    if isinstance(net, SDAQECModel):
+        if w.layout == "qsdaqec":
+            _load_subset(net, w.state, ("backbone.", "proj."), w.used)
+        else:
+            feats = {
+                f"backbone.{k[9:]}": v for k, v in w.state.items() if k.startswith("features.")
+            }
+            _load_subset(net, feats, ("backbone.",), w.used)
+        return
+    if w.layout == "qsdaqec":
+        _load_subset(net, w.state, ("body.",), w.used)
 
 
 def build_model(
@@ -151,18 +170,28 @@ def build_model(
 
     ``model="sdaqec"`` needs its ``head`` (a module from 256 features to 2 logits: the quantum
     head or :class:`~qsdaqec.models.heads.DenseHead`); a baseline always has its own 2-class
-    linear head. ``weights="imagenet"`` loads the cached torchvision weights when present;
-    otherwise the model starts from scratch, ``weights_used`` is ``"none"`` and ``message``
-    says so.
+    linear head. ``weights``: ``auto | imagenet | none | PATH`` (:mod:`qsdaqec.models.weights`);
+    ``weights_used`` is ``imagenet``, ``none`` or the path, and ``message`` a line for the user
+    (e.g. that ImageNet weights could not be had). ``module.prep.normalize`` says whether the
+    network expects ImageNet-normalised inputs.
     """
-    state, used, message = resolve_weights(model, weights)
-    normalize = used == "imagenet"
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    arch = "mobilenet_v2" if model == "sdaqec" else model
+    w = resolve_weights(arch, weights)
     if model == "sdaqec":
         if head is None:
             raise ConfigError("the SDA-QEC model needs its head module (quantum or DenseHead)")
-        net = SDAQECModel(head, normalize=normalize)
-        if state is not None:
-            mb = _torchvision_model("mobilenet_v2", state)
-            net.backbone.load_state_dict(mb.features.state_dict())
-        return net, used, message
-    return _split_baseline(model, _torchvision_model(model, state), 2, normalize), used, message
+        net = SDAQECModel(head, normalize=w.normalize)
+    else:
+        tv_state = w.state if w.layout == "torchvision" else None
+        try:
+            tv = _torchvision_model(model, tv_state)
+        except RuntimeError as e:
+            raise ConfigError(
+                f"{w.used}: does not fit {model} ({str(e).splitlines()[0][:160]}); pass weights "
+                "of the same architecture or --weights none"
+            ) from None
+        net = _split_baseline(model, tv, 2, w.normalize)
+    _start(net, w)
+    return net, w.used, w.message

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..augment.config import DiffusionConfig
@@ -47,8 +48,10 @@ class FitConfig:
     """quantum | classical (SDA-QEC model only; baselines have their own linear head)."""
     encoding: str = "amplitude"
     """amplitude | angle (quantum head only)."""
-    weights: str = "imagenet"
-    """imagenet (from the local torch hub cache only; falls back to none) | none."""
+    weights: str = "auto"
+    """auto (ImageNet weights when cached or downloadable, else from scratch with a notice) |
+    imagenet (cached or downloaded, hash-checked; an error when offline) | none | PATH (a
+    state dict, or a run directory whose backbone is used: domain-pretrained weights)."""
 
     # --- stage 1: end to end on the exact fast path
     epochs: int = 20
@@ -135,8 +138,11 @@ class FitConfig:
             raise bad(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
         if self.encoding not in ENCODINGS:
             raise bad(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
-        if self.weights not in WEIGHTS:
-            raise bad(f"unknown weights {self.weights!r}; choose one of {', '.join(WEIGHTS)}")
+        if self.weights not in WEIGHTS and not Path(self.weights).exists():
+            raise bad(
+                f"--weights {self.weights}: not {', '.join(WEIGHTS)}, and no such file or run "
+                "directory"
+            )
         if self.augmentor not in AUGMENTORS:
             raise bad(
                 f"unknown augmentor {self.augmentor!r}; choose one of {', '.join(AUGMENTORS)}"

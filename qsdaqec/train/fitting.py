@@ -43,7 +43,7 @@ from .context import (
     log_to_stderr,
 )
 from .data import PreparedData, prepare_data
-from .model import build_network
+from .model import build_network, input_normalization
 from .outputs import write_scored
 from .rundir import prepare_run_dir
 from .scoring import head_logits, scores
@@ -120,11 +120,16 @@ def _model(cfg: FitConfig, run: Path, info: dict | None, log) -> tuple[nn.Module
             log(message)
         cfg.weights = used
         create_run_dir(run, cfg.to_dict(), seed=cfg.seed, exist_ok=True)
-        weights = {"requested": requested, "used": used, "message": message}
+        weights = {
+            "requested": requested,
+            "used": used,
+            "message": message,
+            "normalize": model.prep.normalize,
+        }
         return model, {"status": "running", "weights": weights, "stages": []}
     log(f"{run}: resuming (config from {run / 'config.json'})")
     model, _, _ = build_network(cfg, "none")
-    model.prep.normalize = cfg.weights == "imagenet"
+    model.prep.normalize = input_normalization(cfg, info)
     return model, info
 
 

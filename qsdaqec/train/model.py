@@ -32,6 +32,13 @@ def build_network(cfg: FitConfig, weights: str) -> tuple[nn.Module, str, str | N
     return build_model(cfg.model, head=head, weights=weights)
 
 
+def input_normalization(cfg: FitConfig, info: dict | None) -> bool:
+    """Whether a run's network takes ImageNet-normalised inputs: as run.json recorded it (runs
+    before that record: ImageNet weights)."""
+    recorded = ((info or {}).get("weights") or {}).get("normalize")
+    return bool(recorded) if recorded is not None else cfg.weights == "imagenet"
+
+
 def runner_config(cfg: FitConfig, shots: int | None = None) -> RunnerConfig:
     """The runner options of a run: its shots (``shots`` overrides) and its seed."""
     return RunnerConfig(shots=shots if shots is not None else cfg.shots, seed=cfg.seed)

@@ -26,7 +26,7 @@ from .checkpoints import load_checkpoint
 from .config import FitConfig
 from .context import FEATURES, MODEL
 from .data import PreparedData, prepare_data
-from .model import backend_head, build_network
+from .model import backend_head, build_network, input_normalization
 
 
 class LoadedRun(NamedTuple):
@@ -130,7 +130,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         model, _, _ = build_network(cfg, "none")
     except ConfigError as e:
         raise RunError(f"{run}: cannot rebuild the model ({e})") from None
-    model.prep.normalize = cfg.weights == "imagenet"
+    model.prep.normalize = input_normalization(cfg, info)
     state = load_checkpoint(run / MODEL)["model"]
     try:
         model.load_state_dict(state)

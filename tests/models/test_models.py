@@ -1,5 +1,8 @@
+import hashlib
+
 import pytest
 import torch
+from torchvision.models import mobilenet_v2, resnet18
 
 from qsdaqec.errors import ConfigError
 from qsdaqec.models import (
@@ -9,6 +12,7 @@ from qsdaqec.models import (
     build_model,
     cached_weights_path,
 )
+from qsdaqec.models import weights as weights_mod
 
 
 def test_sdaqec_classical_shapes():
@@ -51,23 +55,95 @@ def test_bad_names():
         build_model("sdaqec", head=DenseHead(), weights="coco")
 
 
-def test_imagenet_weights_only_from_local_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    # not cached: from scratch, said clearly, recorded as none
-    model, used, msg = build_model("sdaqec", head=DenseHead(), weights="imagenet")
-    assert used == "none" and msg == NOT_CACHED_MESSAGE and not model.prep.normalize
-    # cached: loaded from the file torchvision would have downloaded, ImageNet normalisation on
-    from torchvision.models import mobilenet_v2
+def _hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
-    torch.manual_seed(1)
-    ref = mobilenet_v2(weights=None)
+
+def _ref_state(seed=1):
+    torch.manual_seed(seed)
+    return mobilenet_v2(weights=None).state_dict()
+
+
+def test_auto_offline_trains_from_scratch_with_one_notice(tmp_path, monkeypatch):
+    _hub(tmp_path, monkeypatch)
+    model, used, msg = build_model("sdaqec", head=DenseHead(), weights="auto")
+    assert used == "none" and msg == NOT_CACHED_MESSAGE and not model.prep.normalize
+    with pytest.raises(ConfigError, match="--weights imagenet: not in .* cannot be reached"):
+        build_model("sdaqec", head=DenseHead(), weights="imagenet")
+
+
+def test_imagenet_from_the_cache_with_its_hash_checked(tmp_path, monkeypatch):
+    _hub(tmp_path, monkeypatch)
+    ref = _ref_state()
     path = cached_weights_path("mobilenet_v2")
-    assert path.parent == tmp_path / "checkpoints" and path.name.endswith(".pth")
+    assert path.parent == tmp_path / "hub" / "checkpoints" and path.name.endswith(".pth")
     path.parent.mkdir(parents=True)
-    torch.save(ref.state_dict(), path)
+    torch.save(ref, path)  # its SHA-256 does not match the hash in torchvision's file name
+    with pytest.raises(ConfigError, match="hash mismatch.*delete it"):
+        build_model("sdaqec", head=DenseHead(), weights="auto")
+    good = path.with_name("mobilenet_v2-x.pth")  # a name without a hash is not checked
+    path.rename(good)
+    monkeypatch.setattr(
+        weights_mod, "imagenet_url", lambda arch: f"https://example.org/{good.name}"
+    )
     model, used, msg = build_model("sdaqec", head=DenseHead(), weights="imagenet")
     assert used == "imagenet" and msg is None and model.prep.normalize
-    assert torch.equal(model.backbone[0][0].weight, ref.features[0][0].weight)
+    assert torch.equal(model.backbone[0][0].weight, ref["features.0.0.weight"])
     base, used, _ = build_model("mobilenet_v2", weights="imagenet")
     assert used == "imagenet"
-    assert torch.equal(base.body[0][0][0].weight, ref.features[0][0].weight)
+    assert torch.equal(base.body[0][0][0].weight, ref["features.0.0.weight"])
+
+
+def test_imagenet_download_through_the_weights_url(tmp_path, monkeypatch):
+    """No network: the 'download' reads a file:// URL whose name carries the file's hash."""
+    _hub(tmp_path, monkeypatch)
+    monkeypatch.delenv(weights_mod.OFFLINE_ENV, raising=False)
+    ref = _ref_state(seed=2)
+    src = tmp_path / "served" / "tmp.pth"
+    src.parent.mkdir()
+    torch.save(ref, src)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:8]
+    served = src.rename(src.with_name(f"mobilenet_v2-{digest}.pth"))
+    monkeypatch.setattr(weights_mod, "imagenet_url", lambda arch: served.as_uri())
+    model, used, msg = build_model("sdaqec", head=DenseHead(), weights="auto")
+    assert used == "imagenet" and msg is None
+    assert torch.equal(model.backbone[0][0].weight, ref["features.0.0.weight"])
+    assert (tmp_path / "hub" / "checkpoints" / served.name).is_file()  # cached for next time
+
+
+def test_user_weights_from_a_file_or_a_run(tmp_path, monkeypatch):
+    _hub(tmp_path, monkeypatch)
+    ref = _ref_state(seed=3)
+    tv = tmp_path / "mine.pt"
+    torch.save(ref, tv)  # torchvision's layout
+    model, used, _ = build_model("sdaqec", head=DenseHead(), weights=str(tv))
+    assert used == str(tv) and model.prep.normalize
+    assert torch.equal(model.backbone[0][0].weight, ref["features.0.0.weight"])
+    run = tmp_path / "run"  # a previous run: its model.pt, backbone and projection reused
+    run.mkdir()
+    torch.save({"model": model.state_dict()}, run / "model.pt")
+    (run / "run.json").write_text('{"weights": {"normalize": false}}')
+    again, used, _ = build_model("sdaqec", head=DenseHead(), weights=str(run))
+    assert used == str(run / "model.pt") and not again.prep.normalize
+    assert torch.equal(again.proj[0].weight, model.proj[0].weight)
+    assert not torch.equal(again.head.linear.weight, model.head.linear.weight)  # head is new
+
+
+def test_weights_that_do_not_fit_are_one_clear_error(tmp_path, monkeypatch):
+    _hub(tmp_path, monkeypatch)
+    torch.manual_seed(0)
+    r18 = tmp_path / "r18.pt"
+    torch.save(resnet18(weights=None).state_dict(), r18)
+    with pytest.raises(ConfigError, match="r18.pt: does not fit this network's backbone"):
+        build_model("sdaqec", head=DenseHead(), weights=str(r18))
+    with pytest.raises(ConfigError, match="r18.pt: does not fit mobilenet_v2"):
+        build_model("mobilenet_v2", weights=str(r18))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="junk.pt: weights file is unreadable"):
+        build_model("sdaqec", head=DenseHead(), weights=str(junk))
+    (tmp_path / "notrun").mkdir()
+    with pytest.raises(ConfigError, match="notrun: not a finished run directory"):
+        build_model("sdaqec", head=DenseHead(), weights=str(tmp_path / "notrun"))
+    with pytest.raises(ConfigError, match="no such file or run directory"):
+        build_model("sdaqec", head=DenseHead(), weights=str(tmp_path / "missing.pt"))

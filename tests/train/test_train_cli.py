@@ -84,3 +84,30 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     assert r.output.splitlines()[0] == "image,p_normal,p_stenosis,predicted"
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])
     assert "not found" in _one_line_exit_2(r)
+
+
+def test_weights_that_do_not_exist_are_one_line(tmp_path):
+    r = CliRunner().invoke(
+        cli, ["fit", "--weights", str(tmp_path / "mine.pt"), "--out", str(tmp_path / "r")]
+    )
+    assert "mine.pt: not auto, imagenet, none, and no such file or run directory" in (
+        _one_line_exit_2(r)
+    )
+
+
+def test_fit_starts_from_a_previous_runs_backbone(tiny_data, tmp_path):
+    import json
+
+    tiny = [a for a in TINY if a not in ("--weights", "none")]
+    first = tmp_path / "first"
+    r = CliRunner().invoke(
+        cli, ["fit", "--data", str(tiny_data), "--head", "classical", "--out", str(first), *TINY]
+    )
+    assert r.exit_code == 0, r.output
+    second = tmp_path / "second"
+    args = ["fit", "--data", str(tiny_data), "--head", "classical", "--out", str(second)]
+    r = CliRunner().invoke(cli, [*args, "--weights", str(first), *tiny])
+    assert r.exit_code == 0, r.output
+    w = json.loads((second / "run.json").read_text())["weights"]
+    assert w["requested"] == str(first) and w["used"] == str(first / "model.pt")
+    assert w["normalize"] is False  # the first run trained from scratch, on raw inputs

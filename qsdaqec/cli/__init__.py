@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import QsdaqecError
+from ..redaction import install_log_redaction, redact
 
 
 class CliError(click.ClickException):
@@ -28,7 +29,7 @@ class QsdaqecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except QsdaqecError as e:
-            raise CliError(str(e)) from None
+            raise CliError(redact(e)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -39,8 +40,10 @@ class QsdaqecGroup(click.Group):
             if os.environ.get("QSDAQEC_DEBUG"):
                 raise
             raise CliError(
-                f"internal error: {type(e).__name__}: {e} (set QSDAQEC_DEBUG=1 for the traceback "
-                "and please report it)"
+                redact(
+                    f"internal error: {type(e).__name__}: {e} (set QSDAQEC_DEBUG=1 for the "
+                    "traceback and please report it)"
+                )
             ) from None
 
 
@@ -56,6 +59,7 @@ def cli() -> None:
       qsdaqec circuits show --encoding amplitude --backend fake_torino
       qsdaqec jobs submit --run runs/default --backend fake:fake_fez
     """
+    install_log_redaction()  # no logger of ours or of qiskit-ibm-runtime prints a token
 
 
 def _register() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..augment.registry import AUGMENTORS
+from ._output import err
 
 COMMANDS: list[click.Command] = []
 
@@ -168,7 +169,7 @@ def augment_cmd(
         warnings.simplefilter("always")
         summary = augment_dataset(opts, echo=click.echo)
     for w in caught:
-        click.echo(f"warning: {w.message}", err=True)
+        err(f"warning: {w.message}")
     click.echo(summary)
 
 

@@ -7,10 +7,7 @@ import click
 from ..errors import ConfigError
 from ..experiments import execute_experiment, load_spec
 from ..train.config import check_device
-
-
-def _err(msg: str) -> None:
-    click.echo(msg, err=True)
+from ._output import err
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -110,7 +107,7 @@ def experiment_cmd(
         s = s.with_seeds(parse_seeds(seeds))
     if only:
         s = s.only(list(only))
-    log = (lambda m: None) if quiet else (lambda m: _err(f"    {m}"))
+    log = (lambda m: None) if quiet else (lambda m: err(f"    {m}"))
     result = execute_experiment(
         s,
         out=out,
@@ -120,7 +117,7 @@ def experiment_cmd(
         progress=progress,
         num_threads=num_threads,
         device=device,
-        echo=_err,
+        echo=err,
         fit_log=log,
     )
     if dry_run:

@@ -15,13 +15,9 @@ from ..errors import JobError
 from ..metrics import format_metrics
 from ..runner import jobs as J
 from ..runner import records as R
-from ..runner.faults import redact
+from ._output import err
 
 _OPT = J.JobOptions()
-
-
-def _err(msg: str) -> None:
-    click.echo(redact(msg), err=True)
 
 
 def _find(record_ref: str | None, run: str | None) -> list[R.JobRecord]:
@@ -173,7 +169,7 @@ def submit_cmd(
         limit=limit,
         options=options,
         limits=limits,
-        echo=_err,
+        echo=err,
         device=device,
     )
     click.echo(f"record: {rec.path}")
@@ -231,7 +227,7 @@ def status_cmd(record, run) -> None:
       qsdaqec jobs status --run runs/default
     """
     for rec in _find(record, run):
-        rec = J.status(rec, echo=_err)
+        rec = J.status(rec, echo=err)
         _show(rec)
 
 
@@ -264,7 +260,7 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
       qsdaqec jobs fetch 20260101T120000Z --run runs/default --wait --timeout 3600
     """
     rec = _one(record, run)
-    summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=_err)
+    summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=err)
     _show(summary.record)
     if summary.predictions:
         click.echo(f"predictions: {summary.predictions}")
@@ -276,7 +272,7 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
         vs = summary.metrics.get("vs_exact")
         if vs:
             click.echo(
-                f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abs_error']:.3f}"
+                f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abserror']:.3f}"
                 + (
                     f", same prediction for {vs['same_prediction_fraction']:.0%}"
                     if "same_prediction_fraction" in vs
@@ -299,7 +295,7 @@ def cancel_cmd(record, run) -> None:
       qsdaqec jobs cancel runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
     """
     rec = _one(record, run)
-    done = J.cancel(rec, echo=_err)
+    done = J.cancel(rec, echo=err)
     click.echo(f"cancelled {len(done)} part(s)" + (f": {done}" if done else ""))
     _show(rec)
 
@@ -327,7 +323,7 @@ def retry_cmd(record, run, resubmit_unknown) -> None:
       qsdaqec jobs retry 20260101T120000Z --run runs/default --resubmit-unknown
     """
     rec = _one(record, run)
-    parts = J.retry(rec, resubmit_unknown=resubmit_unknown, echo=_err)
+    parts = J.retry(rec, resubmit_unknown=resubmit_unknown, echo=err)
     click.echo(
         f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)")
     )

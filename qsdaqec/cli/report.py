@@ -13,6 +13,7 @@ from ..experiments.noise.config import (
     parse_noise_scales,
     parse_shots,
 )
+from ._output import err
 
 _D = NoiseReportConfig()
 
@@ -202,7 +203,7 @@ def noise_report_cmd(
         progress=not no_progress,
         device=device,
     )
-    res = build_noise_report(cfg, log=lambda m: click.echo(m, err=True))
+    res = build_noise_report(cfg, log=err)
     for line in res.conclusion:
         click.echo(f"- {line}")
     click.echo(

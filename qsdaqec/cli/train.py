@@ -17,6 +17,7 @@ from ..io import atomic_write_text, read_json
 from ..metrics import format_metrics
 from ..quantum.encodings import ENCODINGS
 from ..train.config import FitConfig
+from ._output import err
 
 _DEFAULTS = FitConfig()
 
@@ -37,10 +38,6 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
         is_flag=is_flag,
         **kw,
     )
-
-
-def _err(msg: str) -> None:
-    click.echo(msg, err=True)
 
 
 @click.command("fit")
@@ -184,7 +181,7 @@ def fit_cmd(**opts) -> None:
     values = {k: v for k, v in opts.items() if v is not None}
     cfg = FitConfig(**values)
     cfg.progress = progress
-    run = fit(cfg, log=_err)
+    run = fit(cfg, log=err)
     _print_summary(run)
 
 
@@ -247,7 +244,7 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> N
         shots=shots,
         out=out,
         device=device,
-        log=_err,
+        log=err,
     )
     click.echo(
         f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}"
@@ -288,7 +285,7 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots, device) -> None:
     text = format_predictions(rows, fmt)
     if out:
         atomic_write_text(out, text)
-        _err(f"{len(rows)} prediction(s) -> {out}")
+        err(f"{len(rows)} prediction(s) -> {out}")
     else:
         sys.stdout.write(text)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, CredentialsError
+from ..redaction import redact
 
 KINDS = ("statevector", "aer", "aer_noisy", "fake", "ibm")
 DEFAULT_FAKE = "fake_torino"  # Heron r1, 133 qubits, CZ basis
@@ -205,14 +206,6 @@ def has_credentials() -> bool:
         return False
 
 
-def _scrub(text: str) -> str:
-    """Remove the token (if any) from a message."""
-    token = os.environ.get(TOKEN_ENV)
-    if token:
-        text = text.replace(token, "***")
-    return re.sub(r"(?i)(token|apikey|api_key)(['\"=: ]+)[^\s'\",}]+", r"\1\2***", text)
-
-
 def make_service(**kwargs: Any) -> Any:
     """The one place a ``QiskitRuntimeService`` is built: the saved account, or ``QISKIT_IBM_TOKEN``
     (+ optional ``QISKIT_IBM_INSTANCE``) from the environment. The token is only read, never
@@ -233,7 +226,7 @@ def make_service(**kwargs: Any) -> Any:
     except AccountNotFoundError:
         raise CredentialsError(f"no IBM Quantum account found; {_SAVE_ACCOUNT_HINT}") from None
     except Exception as e:  # network, auth, bad instance: one line, token scrubbed
-        msg = _scrub(f"{type(e).__name__}: {e}").splitlines()[0][:300]
+        msg = redact(f"{type(e).__name__}: {e}").splitlines()[0][:300]
         raise BackendError(
             f"could not connect to IBM Quantum ({msg}); check the saved account"
         ) from None
@@ -244,7 +237,7 @@ def ibm_backend(name: str, service: Any | None = None) -> Any:
     try:
         return service.backend(name)
     except Exception as e:
-        msg = _scrub(str(e)).splitlines()[0][:200] if str(e) else type(e).__name__
+        msg = redact(str(e)).splitlines()[0][:200] if str(e) else type(e).__name__
         raise BackendError(f"ibm:{name}: not available to this account ({msg})") from None
 
 

@@ -25,6 +25,7 @@ from qiskit.primitives import BaseEstimatorV2
 from qiskit.primitives.containers import DataBin, PrimitiveResult, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
+from qiskit.providers import Options
 
 from ..errors import BackendError, ConfigError
 from .backends import BackendSpec, parse_backend, resolve_backend
@@ -113,8 +114,6 @@ class RunnerEstimator(BaseEstimatorV2):
         self._noise: dict[tuple, Any] = {}
         self._rng = np.random.default_rng(self.cfg.seed)
         self.jobs_log: list[dict] = []  # one entry per executed job (count / inspect splitting)
-        from qiskit.providers import Options
-
         self.options = Options()  # qiskit-machine-learning's gradients copy/update this
 
     # ------------------------------------------------------------------ public API

@@ -1,4 +1,4 @@
-"""Fault handling for IBM Runtime jobs: retries with backoff, error classes, secret redaction.
+"""Fault handling for IBM Runtime jobs: retries with backoff, error classes, redacted messages.
 
 Three rules, used by :mod:`qsdaqec.runner.jobs`:
 
@@ -12,61 +12,20 @@ Three rules, used by :mod:`qsdaqec.runner.jobs`:
   unexpected). The jobs layer records the second kind as ``unknown`` and tells the user how to
   check and, if needed, resubmit explicitly.
 * **No secret ever leaves the process.** Every message that is stored, logged or raised passes
-  through :func:`redact`, which removes the IBM Quantum token (from ``QISKIT_IBM_TOKEN`` and
-  any token registered with :func:`register_secret`, e.g. the one of the active saved account)
-  and anything that looks like an ``Authorization``/``apikey`` value.
+  through :func:`qsdaqec.redaction.redact` (:func:`describe` uses it for exceptions).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from ..redaction import redact
 
 T = TypeVar("T")
-
-TOKEN_ENV_VARS = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_API_KEY", "IBM_CLOUD_API_KEY")
-REDACTED = "<redacted>"
-
-_SECRETS: set[str] = set()
-
-# "Bearer abc", "apikey=abc", "token: abc", '"token": "abc"' ... (header and query forms)
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]+"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|apitoken|access[_-]?token|token|authorization|password)"
-        r"['\"]?\s*[:=]\s*['\"]?)[^'\"\s,;&}]+"
-    ),
-)
-
-
-def register_secret(secret: str | None) -> None:
-    """Remember a secret (e.g. the active account's token) so :func:`redact` removes it."""
-    if secret and len(secret) >= 6:
-        _SECRETS.add(secret)
-
-
-def _secrets() -> list[str]:
-    found = set(_SECRETS)
-    for name in TOKEN_ENV_VARS:
-        value = os.environ.get(name)
-        if value and len(value) >= 6:
-            found.add(value)
-    return sorted(found, key=len, reverse=True)
-
-
-def redact(text: Any) -> str:
-    """``str(text)`` with every known token and every token-looking field value replaced."""
-    text = str(text)
-    for secret in _secrets():
-        text = text.replace(secret, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    return text
 
 
 def describe(exc: BaseException) -> str:
@@ -205,34 +164,3 @@ def call_with_retries(
             if on_retry is not None:
                 on_retry(f"{what}: {describe(exc)}; retry {attempt} in {delay:g} s")
             sleep(delay)
-
-
-# --- logs ---------------------------------------------------------------------------------------
-
-
-class RedactingFilter:
-    """A ``logging`` filter that redacts every record's message (see :func:`redact`)."""
-
-    def filter(self, record) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to logging
-            return True
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_FILTER = RedactingFilter()
-
-
-def install_log_redaction(names: tuple[str, ...] = ("qiskit_ibm_runtime", "qsdaqec")) -> None:
-    """Redact tokens in these loggers' records and in their handlers (idempotent)."""
-    for name in names:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-        for handler in logger.handlers:
-            if _FILTER not in handler.filters:
-                handler.addFilter(_FILTER)

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import JobError, RunError
 from ..io import atomic_write, atomic_write_bytes, atomic_write_json, read_json
-from .faults import redact
+from ..redaction import redact
 
 SCHEMA = "qsdaqec.jobs/1"
 JOBS_DIRNAME = "jobs"

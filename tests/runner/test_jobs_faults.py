@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from qsdaqec.errors import BackendError, CredentialsError, JobError
+from qsdaqec.redaction import install_log_redaction
 from qsdaqec.runner import faults as F
 from qsdaqec.runner import jobs as J
 from qsdaqec.runner import records as R
@@ -321,7 +322,7 @@ def test_token_never_written_logged_or_raised(prob, tmp_path, monkeypatch, caplo
             "jobs": [dropped(leak)],
         },
     )
-    F.install_log_redaction()
+    install_log_redaction()
     logging.getLogger("qiskit_ibm_runtime").warning("request failed: %s", leak)
     policy = F.RetryPolicy(attempts=2)
     with pytest.raises(JobError) as err:

@@ -17,15 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ...errors import BackendError, JobError
+from ...redaction import install_log_redaction, register_secret
 from ..backends import BackendSpec, fake_backend, make_service, parse_backend
-from ..faults import (
-    RetriesExhausted,
-    RetryPolicy,
-    call_with_retries,
-    describe,
-    install_log_redaction,
-    register_secret,
-)
+from ..faults import RetriesExhausted, RetryPolicy, call_with_retries, describe
 
 
 class JobHandle(Protocol):

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError, JobError
+from ...redaction import redact
 from .. import records as R
-from ..faults import RetryPolicy, describe, redact
+from ..faults import RetryPolicy, describe
 from ..records import JobRecord, Part
 from .gateway import Context, JobNotFoundError, get_backend, make_context
 from .isa import load_isa

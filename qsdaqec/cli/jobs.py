@@ -272,7 +272,7 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
         vs = summary.metrics.get("vs_exact")
         if vs:
             click.echo(
-                f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abserror']:.3f}"
+                f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abs_error']:.3f}"
                 + (
                     f", same prediction for {vs['same_prediction_fraction']:.0%}"
                     if "same_prediction_fraction" in vs

@@ -32,9 +32,26 @@ def test_every_command_has_help_with_examples():
 
 
 def test_unknown_command_is_one_clear_error():
-    result = CliRunner().invoke(cli, ["no-such-command"])
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
+    from cli_helpers import handled_error
+
+    handled_error(CliRunner().invoke(cli, ["no-such-command"]), "No such command 'no-such-command'")
+
+
+def test_a_crash_is_one_line_and_says_it_is_ours(monkeypatch):
+    """An unexpected exception (a bug) is not a bad-input message: one line that says
+    "internal error" and how to get the traceback (the error tests check it is absent)."""
+    from qsdaqec.cli import data as data_cli
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(data_cli, "builtin_dataset_dir", boom)
+    r = CliRunner().invoke(cli, ["data", "info"])
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        "Error: internal error: ZeroDivisionError: division by zero (set QSDAQEC_DEBUG=1 for "
+        "the traceback and please report it)"
+    )
 
 
 def test_cli_import_does_not_load_torch():
@@ -45,3 +62,33 @@ def test_cli_import_does_not_load_torch():
     code = "import sys, qsdaqec.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_usage_errors_are_one_line_naming_the_help():
+    from cli_helpers import handled_error
+
+    runner = CliRunner()
+    handled_error(
+        runner.invoke(cli, ["augment", "--out", "x"], prog_name="qsdaqec"),
+        "Missing option '--data'. (see `qsdaqec augment --help`)",
+    )
+    handled_error(
+        runner.invoke(cli, ["fit", "--epochs", "many"]),
+        "Invalid value for '--epochs': 'many' is not a valid integer",
+    )
+
+
+def test_circuits_export_into_a_file_is_one_line(tmp_path):
+    from cli_helpers import handled_error
+
+    target = tmp_path / "afile"
+    target.write_text("")
+    handled_error(
+        CliRunner().invoke(cli, ["circuits", "export", "--out", str(target)]),
+        "Invalid value for '--out'",
+        "is a file",
+    )
+    handled_error(
+        CliRunner().invoke(cli, ["circuits", "show", "--encoding", "qutrit"]),
+        "Invalid value for '--encoding': 'qutrit' is not one of 'amplitude', 'angle'",
+    )

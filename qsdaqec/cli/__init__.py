@@ -30,6 +30,9 @@ class QsdaqecGroup(click.Group):
             return super().invoke(ctx)
         except QsdaqecError as e:
             raise CliError(redact(e)) from None
+        except click.UsageError as e:  # one line too, not click's usage block
+            where = e.ctx.command_path if e.ctx is not None else "qsdaqec"
+            raise CliError(f"{e.format_message()} (see `{where} --help`)") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:

@@ -40,15 +40,16 @@ def _slug(s: str) -> str:
 
 
 def _check_backend(run: LoadedRun, backend: str, log: Callable[[str], None]) -> None:
-    """Hardware is reached through jobs only; a classical head ignores the backend."""
+    """A valid backend string; hardware is reached through jobs only; a classical head ignores
+    the backend (and says so)."""
+    spec = parse_backend(backend)
     if run.is_quantum:
-        spec = parse_backend(backend)
         if spec.is_hardware:
             raise BackendError(
                 f"{backend}: hardware inference runs as jobs; use `qsdaqec jobs submit --run DIR "
                 f"--backend {backend}` and `qsdaqec jobs fetch`"
             )
-    elif backend != "statevector":
+    elif not spec.is_exact:
         log(f"{backend}: not used by a classical model; evaluating the classical head")
 
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import handled_error
 from click.testing import CliRunner
 from PIL import Image
 
@@ -25,11 +26,7 @@ def invoke(*args):
 
 
 def one_line_error(result):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
+    return handled_error(result)
 
 
 @pytest.fixture

@@ -4,29 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-
-
-def write_png(path: Path, value: int = 128, size: int = 16, mode: str = "L") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
-    arr = np.clip(value + rng.integers(-20, 21, (size, size)), 0, 255).astype(np.uint8)
-    im = Image.fromarray(arr, mode="L")
-    if mode != "L":
-        im = im.convert(mode)
-    im.save(path)
-    return path
-
-
-def make_folder(root: Path, counts: dict[str, int], size: int = 16) -> Path:
-    for cls, k in counts.items():
-        for i in range(k):
-            write_png(
-                root / cls / f"{cls}_{i:02d}.png", value=60 if cls == "stenosis" else 190, size=size
-            )
-    return root
+from data_helpers import make_folder
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+from cli_helpers import handled_error
 from click.testing import CliRunner
 from train_helpers import make_folder
 
@@ -18,25 +19,18 @@ TINY = [
 ]
 
 
-def _one_line_exit_2(result):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
-
-
 def test_missing_data_dir(tmp_path):
     r = CliRunner().invoke(
         cli, ["fit", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), *TINY]
     )
-    assert "not found" in _one_line_exit_2(r)
+    handled_error(r, "nope: data not found; pass an ImageFolder")
 
 
 def test_one_class_folder(tmp_path):
     d = make_folder(tmp_path / "d", n_normal=6, n_stenosis=0)
     (d / "stenosis").rmdir()
     r = CliRunner().invoke(cli, ["fit", "--data", str(d), "--out", str(tmp_path / "r"), *TINY])
-    assert "class" in _one_line_exit_2(r)
+    handled_error(r, "d: only one class folder ('normal'); a classifier needs")
 
 
 def test_unknown_backend_and_model(tmp_path):
@@ -44,11 +38,11 @@ def test_unknown_backend_and_model(tmp_path):
     r = CliRunner().invoke(
         cli, ["fit", "--data", str(d), "--backend", "qpu9000", "--out", str(tmp_path / "r"), *TINY]
     )
-    assert "qpu9000" in _one_line_exit_2(r)
+    handled_error(r, "backend 'qpu9000': unknown; valid: statevector, aer")
     r = CliRunner().invoke(
         cli, ["fit", "--data", str(d), "--model", "alexnet", "--out", str(tmp_path / "r"), *TINY]
     )
-    assert "alexnet" in _one_line_exit_2(r)
+    handled_error(r, "unknown model 'alexnet'; choose one of sdaqec")
     assert not (tmp_path / "r").exists()
 
 
@@ -83,16 +77,24 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[0] == "image,p_normal,p_stenosis,predicted"
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])
-    assert "not found" in _one_line_exit_2(r)
+    handled_error(r, "missing: run directory not found; pass the --out of a `qsdaqec fit`")
+    r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--backend", "qpu9000"])
+    handled_error(r, "backend 'qpu9000': unknown; valid:")
+    r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tmp_path / "nope.png")])
+    handled_error(r, "nope.png: no such image file")
+    r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tiny_data), "--format", "xml"])
+    handled_error(r, "--format 'xml': choose json or csv")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(bad)])
+    handled_error(r, "bad.png: not a readable image")
 
 
 def test_weights_that_do_not_exist_are_one_line(tmp_path):
     r = CliRunner().invoke(
         cli, ["fit", "--weights", str(tmp_path / "mine.pt"), "--out", str(tmp_path / "r")]
     )
-    assert "mine.pt: not auto, imagenet, none, and no such file or run directory" in (
-        _one_line_exit_2(r)
-    )
+    handled_error(r, "mine.pt: not auto, imagenet, none, and no such file or run directory")
 
 
 def test_fit_starts_from_a_previous_runs_backbone(tiny_data, tmp_path):

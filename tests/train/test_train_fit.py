@@ -171,3 +171,13 @@ def test_two_stages_on_aer_noisy(tiny_data, tmp_path):
     run = _two_stage(tiny_data, tmp_path / "noisy", "aer_noisy", noisy_subset=3)
     r = evaluate(run, "aer_noisy", balanced_test=True)
     assert r["backend"] == "aer_noisy"
+
+
+def test_evaluate_on_hardware_is_refused_with_the_jobs_command(quantum_run):
+    from cli_helpers import handled_error
+    from click.testing import CliRunner
+
+    from qsdaqec.cli import cli
+
+    r = CliRunner().invoke(cli, ["evaluate", "--run", str(quantum_run), "--backend", "ibm:ibm_fez"])
+    handled_error(r, "hardware inference runs as jobs; use `qsdaqec jobs submit --run DIR")

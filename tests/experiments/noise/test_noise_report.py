@@ -289,7 +289,12 @@ def test_real_runner_noise_zero_equals_exact(angle_run, tmp_path):
     for m in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
         assert zero[m] == exact[m]
     noisy = by[(2.0, None)]
-    assert noisy["ev_mae"] > 1e-3 and noisy["ev_max"] < 2
+    assert noisy["ev_mae"] > 1e-3
+    # device noise (twice FakeManila's) pulls the state towards the maximally mixed one: the
+    # expectation values shrink towards 0
+    evs = np.asarray(read_json(res.out / "points" / f"{noisy['key']}.json")["evs"])
+    exact_evs = N.load_source(angle_run).exact_evs
+    assert np.abs(evs).mean() < 0.9 * np.abs(exact_evs).mean()
     shots = by[(2.0, 2048)]
     assert abs(shots["ev_mae"] - noisy["ev_mae"]) < 0.1  # shot noise on top of the same noise
     t = data["transpiled"][0]

@@ -13,8 +13,27 @@ from typing import Any, BinaryIO
 from .errors import RunError
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """A new temporary-style folder with the permissions a plain ``mkdir`` would give it:
+    ``tempfile.mkdtemp`` makes ``0700`` folders, which colleagues on a shared server cannot
+    read once they are renamed into place."""
+    path = Path(path)
+    os.chmod(path, 0o777 & ~current_umask())
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write through ``write(fileobj)`` into a temp file beside ``path``, fsync, then rename over it."""
+    """Write through ``write(fileobj)`` into a temp file beside ``path``, fsync, then rename over it.
+
+    The file gets the permissions ``open()`` would give a new file (``0666`` minus the umask),
+    not ``mkstemp``'s private ``0600``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,6 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

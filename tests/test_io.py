@@ -39,3 +39,23 @@ def test_read_json_errors_name_the_file(tmp_path):
         read_json(p)
     with pytest.raises(RunError, match="missing.json"):
         read_json(tmp_path / "missing.json")
+
+
+def test_atomic_writes_and_folders_respect_the_umask(tmp_path):
+    import os
+    import stat
+
+    from qsdaqec.data.synth import SynthConfig, generate_synthetic
+    from qsdaqec.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "report.html", "<p>")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # as open() would make it
+        root = generate_synthetic(tmp_path / "angio", SynthConfig(n=4, size=32))
+        assert stat.S_IMODE(root.stat().st_mode) == 0o755
+        os.umask(0o077)
+        private = atomic_write_text(tmp_path / "private.json", "{}")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

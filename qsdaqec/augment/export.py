@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..errors import ConfigError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, make_dir
 
 MANIFEST_FORMAT = "qsdaqec-augmented/1"
 
@@ -84,7 +84,7 @@ def atomic_dir(out: Path, overwrite: bool) -> tuple[Path, callable]:
     if out.exists() and not overwrite:
         raise ConfigError(f"--out: {out} already exists; choose a new folder or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = make_dir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
 
     def commit() -> Path:
         old = None

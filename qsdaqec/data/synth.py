@@ -44,6 +44,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from ..errors import ConfigError, DataError
+from ..io import make_dir
 
 #: Bumped whenever the generator's output for a given config changes (part of the cache key).
 GENERATOR_VERSION = 5
@@ -526,7 +527,7 @@ def generate_synthetic(
             f"{out}: folder exists and is not empty; choose another --out or pass --force"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = make_dir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         for c in CLASSES:
             (tmp / c).mkdir()

@@ -131,7 +131,9 @@ class _Placer:
 
 def _place_train(placer: _Placer, aug: Any, ids: Sequence[str]) -> None:
     """The augmented training split: originals under their ids, synthetic images as
-    ``syn_<k>_<source>_t<t>`` (or ``<augmentor>_<k>`` without a single source)."""
+    ``syn_<k>_<source>_t<t>`` (or ``syn_<augmentor>_<k>`` without a single source): the
+    ``syn_`` prefix marks a synthetic image wherever the file travels
+    (:data:`qsdaqec.data.loaders.SYNTHETIC_PREFIX`)."""
     augmentor = aug.result.augmentor
     k = 0
     for j in range(aug.images.shape[0]):
@@ -143,7 +145,9 @@ def _place_train(placer: _Placer, aug: Any, ids: Sequence[str]) -> None:
             )
             continue
         src, t = int(aug.source_index[j]), int(aug.t[j])
-        stem = f"syn_{k:05d}_{_safe_stem(ids[src])}_t{t}" if src >= 0 else f"{augmentor}_{k:05d}"
+        stem = (
+            f"syn_{k:05d}_{_safe_stem(ids[src])}_t{t}" if src >= 0 else f"syn_{augmentor}_{k:05d}"
+        )
         placer.place(
             "train",
             lab,

@@ -125,9 +125,11 @@ def synth(
 def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> None:
     """Class counts, imbalance ratio, split sizes and skipped files of a data set.
 
-    PATH is an ImageFolder tree (PATH/<class>/<image>) or a MedMNIST-style .npz; without
-    PATH, the built-in synthetic data set (generated on first use). A .npz with its own
-    train/val/test keeps them; otherwise a stratified split with --seed is shown.
+    PATH is an ImageFolder tree (PATH/<class>/<image>), a folder already split into
+    PATH/{train,val,test}/<class>/ (what `qsdaqec augment` writes) or a MedMNIST-style .npz;
+    without PATH, the built-in synthetic data set (generated on first use). A split folder or a
+    .npz with its own train/val/test keeps them; otherwise a stratified split with --seed is
+    shown. Synthetic images (syn_*) are counted per part.
 
     \b
     Examples:
@@ -141,7 +143,7 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> Non
         path = builtin_dataset_dir()
     data_set = load_dataset(path, image_size, skip_bad=skip_bad, positive=positive)
     split = data_set.split
-    how = "predefined"
+    how = "predefined (train/val/test folders)" if Path(path).is_dir() else "predefined"
     if split is None:
         split = stratified_split(data_set.labels, val_frac, test_frac, seed)
         how = f"stratified, seed {seed}"

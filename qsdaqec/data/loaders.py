@@ -16,6 +16,7 @@ names the classes.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,11 @@ from ..errors import DataError
 from .split import Split, class_counts
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-IGNORED_TOP_LEVEL = frozenset({"manifest.json", "contact_sheet.png"})
+IGNORED_TOP_LEVEL = frozenset({"manifest.json", "contact_sheet.png", "preview.png"})
+SPLIT_NAMES = ("train", "val", "test")
+SYNTHETIC_PREFIX = "syn_"
+"""File names of synthetic images (``qsdaqec augment``) start with this; a manifest.json of
+``qsdaqec augment`` beside them lists them too."""
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 POSITIVE_NAME = "stenosis"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -45,8 +50,9 @@ class LabeledImages:
     ids: list[str]  # stable per-sample ids: relative path, or "<split>/<index>" for .npz
     positive: int  # index of the diagnosis class (e.g. "stenosis")
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    split: Split | None = None  # predefined train/val/test (MedMNIST .npz)
+    split: Split | None = None  # predefined train/val/test (.npz, or train/val/test folders)
     source: str = ""
+    synthetic: np.ndarray | None = None  # bool (N,): made by an augmentor (None: none are)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -68,6 +74,7 @@ class LabeledImages:
             ids=[self.ids[i] for i in idx.tolist()],
             skipped=[],
             split=None,
+            synthetic=None if self.synthetic is None else self.synthetic[idx.numpy()],
         )
 
 
@@ -267,6 +274,51 @@ def _load_folder(
     return np.stack(arrays), np.asarray(labels, dtype=np.int64), classes, ids, skipped
 
 
+def is_split_folder(root: Path) -> bool:
+    """A folder already split into ``train/``, ``val/`` and ``test/`` (each of class folders),
+    as ``qsdaqec augment`` writes it."""
+    return all((root / name).is_dir() for name in SPLIT_NAMES)
+
+
+def _load_split_folder(root: Path, size, skip_bad: bool, channels: int):
+    """The three parts of a split folder as one set whose split is predefined (ids keep the
+    part: ``train/stenosis/a.png``)."""
+    parts = [_load_folder(root / name, size, skip_bad, channels) for name in SPLIT_NAMES]
+    classes = parts[0][2]
+    for name, part in zip(SPLIT_NAMES[1:], parts[1:], strict=True):
+        if part[2] != classes:
+            raise DataError(
+                f"{root / name}: classes {part[2]} differ from {root / 'train'}'s {classes}; "
+                "every part needs the same class folders"
+            )
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    ids = [f"{name}/{i}" for name, p in zip(SPLIT_NAMES, parts, strict=True) for i in p[3]]
+    skipped = [s for p in parts for s in p[4]]
+    bounds = np.cumsum([0] + [len(p[1]) for p in parts])
+    split = Split(
+        *(np.arange(a, b, dtype=np.int64) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    )
+    return images, labels, classes, ids, skipped, split
+
+
+def _synthetic(root: Path, ids: list[str]) -> np.ndarray | None:
+    """Which samples are synthetic: a ``syn_`` file name, or so listed in the folder's
+    ``qsdaqec augment`` manifest. ``None`` when none are."""
+    flagged: set[str] = set()
+    manifest = root / "manifest.json" if root.is_dir() else None
+    if manifest is not None and manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8")).get("files") or []
+            flagged = {f["path"] for f in files if isinstance(f, dict) and f.get("synthetic")}
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            flagged = set()  # not ours (the built-in data's manifest has no "files")
+    mask = np.array(
+        [Path(i).name.startswith(SYNTHETIC_PREFIX) or i in flagged for i in ids], dtype=bool
+    )
+    return mask if mask.any() else None
+
+
 # --------------------------------------------------------------------------------------------
 # .npz
 # --------------------------------------------------------------------------------------------
@@ -454,7 +506,11 @@ def load_dataset(
         raise DataError(f"{root}: not found; pass a folder of class subfolders or a .npz file")
     split = None
     skipped: list[tuple[str, str]] = []
-    if root.is_dir():
+    if root.is_dir() and is_split_folder(root):
+        images, labels, classes, ids, skipped, split = _load_split_folder(
+            root, size, skip_bad, channels
+        )
+    elif root.is_dir():
         images, labels, classes, ids, skipped = _load_folder(root, size, skip_bad, channels)
     elif root.suffix.lower() == ".npz":
         images, labels, classes, ids, split = _load_npz(root, size, channels)
@@ -489,4 +545,5 @@ def load_dataset(
         skipped=skipped,
         split=split,
         source=str(root),
+        synthetic=_synthetic(root, ids),
     )

@@ -119,6 +119,15 @@ def describe(data: LabeledImages, split: Split | None = None) -> str:
             cc = class_counts(data.labels[idx] if len(idx) else [], len(data.classes))
             per.append(f"{part} {sizes[part]} (" + "/".join(str(int(x)) for x in cc) + ")")
         lines.append("split: " + ", ".join(per) + "  [per class: " + "/".join(data.classes) + "]")
+    if data.synthetic is not None:
+        syn = np.flatnonzero(data.synthetic)
+        where = ""
+        if split is not None:
+            parts = {
+                p: int(np.isin(getattr(split, p), syn).sum()) for p in ("train", "val", "test")
+            }
+            where = " (" + ", ".join(f"{p} {k}" for p, k in parts.items()) + ")"
+        lines.append(f"synthetic images (syn_*): {len(syn)}{where}; they may only train")
     if data.skipped:
         lines.append(f"skipped {len(data.skipped)} bad file(s):")
         lines.extend(f"  {p}: {why}" for p, why in data.skipped)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data import LabeledImages, Split, builtin_dataset_dir, load_dataset, stratified_split
+from ..data.loaders import SPLIT_NAMES
 from ..errors import DataError
 from .config import FitConfig
 
@@ -66,6 +67,34 @@ def check_binary(data: LabeledImages, source: str) -> None:
         raise DataError(f"{source}: class {empty!r} has no images; both classes need images")
 
 
+def _no_synthetic_to_split(ds: LabeledImages, path: Path) -> None:
+    """Synthetic images may only ever train: a folder holding them with no split of its own
+    (e.g. the train/ part of an augmented folder) would spread them into validation and test."""
+    if ds.synthetic is None:
+        return
+    n = int(ds.synthetic.sum())
+    parent = path.parent if path.name in SPLIT_NAMES else path
+    raise DataError(
+        f"{path}: {n} synthetic image(s) (syn_*, made by `qsdaqec augment`) would be split into "
+        f"validation and test and inflate the scores; pass the augmented folder itself "
+        f"({parent}: its train/val/test split is used as is) or the original data"
+    )
+
+
+def _synthetic_only_in_training(ds: LabeledImages, split: Split, path: Path) -> None:
+    if ds.synthetic is None:
+        return
+    for name in ("val", "test"):
+        rows = np.asarray(getattr(split, name), dtype=np.int64)
+        leaked = [ds.ids[i] for i in rows if ds.synthetic[i]]
+        if leaked:
+            raise DataError(
+                f"{path}: {len(leaked)} synthetic image(s) in the {name} split (e.g. "
+                f"{leaked[0]}); synthetic images may only train: move them to train/ or remove "
+                "them"
+            )
+
+
 def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
     """Load the data and make (or take) the run's stratified split. ``data`` overrides ``cfg.data``."""
     path = data_path(cfg.data if data is None else data)
@@ -73,7 +102,9 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
     check_binary(ds, str(path))
     split = ds.split
     if split is None:
+        _no_synthetic_to_split(ds, path)
         split = stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed)
+    _synthetic_only_in_training(ds, split, path)
     for name in ("train", "val", "test"):
         if len(getattr(split, name)) == 0:
             raise DataError(

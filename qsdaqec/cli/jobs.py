@@ -31,8 +31,27 @@ def _find(record_ref: str | None, run: str | None) -> list[R.JobRecord]:
     raise click.UsageError("give a RECORD (RUN/jobs/<id>.json) or --run RUN")
 
 
-def _one(record_ref: str, run: str | None) -> R.JobRecord:
-    return R.find_record(record_ref, run)
+def _one(record_ref: str | None, run: str | None) -> R.JobRecord:
+    """RECORD, or without it the latest record of --run (or of every run under ./runs)."""
+    if record_ref:
+        return R.find_record(record_ref, run)
+    runs = (
+        [Path(run)]
+        if run
+        else sorted({p.parent.parent for p in Path("runs").glob("*/jobs/*.json")})
+    )
+    recs = [rec for r in runs for rec in R.list_records(r)]
+    if not recs:
+        where = run or "./runs"
+        raise JobError(f"{where}: no job records; submit one with `qsdaqec jobs submit --run RUN`")
+    latest = max(recs, key=_created)
+    err(f"latest record: {latest.path}")
+    return latest
+
+
+def _created(rec: R.JobRecord) -> tuple[str, str]:
+    """A record's id orders records by creation: its time stamp, then its microseconds."""
+    return rec.record_id.split("-", 1)[0], rec.record_id.rsplit("-", 1)[-1]
 
 
 def _part_line(p: R.Part) -> str:
@@ -77,7 +96,14 @@ def _next_step(rec: R.JobRecord) -> str | None:
     if s in ("partial", R.FAILED, R.CANCELLED, R.REJECTED, R.LOST, R.PENDING):
         return f"`qsdaqec jobs retry {path}` resubmits only the parts without results"
     if s == "complete":
-        return f"results in {rec.folder}/predictions.csv (and metrics.json when labels are known)"
+        if (rec.folder / "predictions.csv").is_file():
+            return (
+                f"results in {rec.folder}/predictions.csv (and metrics.json when labels are known)"
+            )
+        return (
+            f"`qsdaqec jobs fetch {path}` writes {rec.folder}/predictions.csv (and metrics.json "
+            "when labels are known)"
+        )
     return None
 
 
@@ -126,7 +152,8 @@ def _run_opt(required: bool = False):
     "--limit",
     type=click.IntRange(1),
     default=None,
-    help="Only the first N samples (e.g. a cheap first run).",
+    help="A representative N samples (stratified by class, seeded by the run's seed; the record "
+    "names both), e.g. a cheap first run.",
 )
 @click.option(
     "--device",
@@ -235,7 +262,7 @@ def status_cmd(record, run) -> None:
 
 
 @click.command("fetch")
-@click.argument("record")
+@click.argument("record", required=False)
 @_run_opt()
 @click.option("--wait", is_flag=True, help="Poll until every job has ended (see --timeout).")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
@@ -252,10 +279,12 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
     Each result is stored (atomically) as soon as it arrives and never downloaded again, so
     fetching twice gives the same files. Expectation values go through the run's trained output
     layer Linear(4->2) and a softmax: RUN/jobs/<id>/predictions.csv|json, and metrics.json when
-    the labels are known. Partial results are written too (listed as incomplete).
+    the labels are known. Partial results are written too (listed as incomplete). Without
+    RECORD: the latest record of --run (or of every run under ./runs).
 
     \b
     Examples:
+      qsdaqec jobs fetch --run runs/default
       qsdaqec jobs fetch runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
       qsdaqec jobs fetch 20260101T120000Z --run runs/default --wait --timeout 3600
     """
@@ -285,10 +314,11 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
 
 
 @click.command("cancel")
-@click.argument("record")
+@click.argument("record", required=False)
 @_run_opt()
 def cancel_cmd(record, run) -> None:
-    """Cancel the record's queued and running jobs (stored results are kept).
+    """Cancel the record's queued and running jobs (stored results are kept). Without RECORD:
+    the latest record of --run (or of every run under ./runs).
 
     \b
     Examples:
@@ -304,7 +334,7 @@ def cancel_cmd(record, run) -> None:
 
 
 @click.command("retry")
-@click.argument("record")
+@click.argument("record", required=False)
 @_run_opt()
 @click.option(
     "--resubmit-unknown",
@@ -316,6 +346,7 @@ def retry_cmd(record, run, resubmit_unknown) -> None:
     """Resubmit only the failed, cancelled, rejected, lost or unsent parts of a record.
 
     Stored results are kept; the same transpiled circuit and parameters are sent again.
+    Without RECORD: the latest record of --run (or of every run under ./runs).
 
     \b
     Examples:
@@ -338,7 +369,7 @@ def jobs_group() -> None:
     Examples:
       qsdaqec jobs submit --run runs/default --backend fake:fake_manila
       qsdaqec jobs status --run runs/default
-      qsdaqec jobs fetch runs/default/jobs/<id>.json --wait
+      qsdaqec jobs fetch --run runs/default --wait
     """
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..data import expand_image_paths, load_dataset, load_image
@@ -48,6 +49,25 @@ def images_from(data: str | Path, image_size: int, classes: list[str]):
     return ds.images, labels, list(ds.ids)
 
 
+def representative(labels: list[int] | None, n: int, k: int, seed: int) -> list[int]:
+    """``k`` of ``n`` samples, seeded: each class in its share (at least one of each present
+    class when ``k`` allows), or uniformly without labels; in their original order. A cheap
+    first hardware run then still has positives to score."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return sorted(rng.choice(n, size=k, replace=False).tolist())
+    y = np.asarray(labels)
+    classes = np.unique(y)
+    quota = {c: max(1, round(k * (y == c).sum() / n)) for c in classes} if k >= len(classes) else {}
+    while quota and sum(quota.values()) > k:  # rounding up a small class: take from the largest
+        quota[max(quota, key=quota.get)] -= 1
+    picks = [rng.choice(np.flatnonzero(y == c), size=q, replace=False) for c, q in quota.items()]
+    chosen = set(np.concatenate(picks).tolist()) if picks else set()
+    rest = [i for i in rng.permutation(n).tolist() if i not in chosen]
+    chosen.update(rest[: k - len(chosen)])
+    return sorted(chosen)
+
+
 def inference_inputs(
     run_dir: str | Path,
     data: str | Path | None = None,
@@ -58,7 +78,8 @@ def inference_inputs(
 
     Default samples: the run's test split. ``data``: every image of an ImageFolder/.npz (labels
     kept when its class names match the run's) or of a plain folder of images (no labels).
-    ``limit``: only the first ``limit`` samples (e.g. a cheap first hardware run). ``device``:
+    ``limit``: a representative subset of that many samples (:func:`representative`, seeded by
+    the run's seed; the record's source names it), e.g. a cheap first hardware run. ``device``:
     where the backbone computes the features.
     """
     run = load_run(run_dir, device)
@@ -74,10 +95,15 @@ def inference_inputs(
         images, labels, ids = images_from(data, run.cfg.image_size, run.classes)
         feats = run.features(images)
         source = {"run": str(run_dir), "data": str(data), "split": "all"}
-    if limit is not None:
-        feats, ids = feats[:limit], ids[:limit]
-        labels = labels[:limit] if labels is not None else None
-        source["limit"] = int(limit)
+    if limit is not None and limit < len(ids):
+        keep = representative(labels, len(ids), limit, run.cfg.seed)
+        feats, ids = feats[torch.as_tensor(keep)], [ids[i] for i in keep]
+        labels = [labels[i] for i in keep] if labels is not None else None
+        source.update(
+            limit=int(limit),
+            limit_seed=int(run.cfg.seed),
+            limit_sampling=("stratified by class" if labels is not None else "uniform"),
+        )
     if len(ids) == 0:
         raise ConfigError("no samples to run")
     return InferenceInputs(

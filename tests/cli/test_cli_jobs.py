@@ -244,6 +244,23 @@ def test_submit_fetch_from_a_run_in_local_testing_mode(angle_run):
     assert result.exit_code == 0, result.output
     rec2 = R.list_records(run)[-1]
     assert rec2.samples["count"] == 3 and rec2.samples["labels"] is not None
+    assert sorted(set(rec2.samples["labels"])) == [0, 1]  # both classes, not the first 3 ids
+    assert rec2.source["limit_seed"] == 0 and rec2.source["limit_sampling"] == "stratified by class"
+
+
+def test_representative_subsets_keep_every_class():
+    from qsdaqec.hardware.inputs import representative
+
+    labels = [0] * 40 + [1] * 10  # sorted by class, as test ids often are
+    for k in (2, 5, 10, 16):
+        pick = representative(labels, 50, k, seed=3)
+        got = [labels[i] for i in pick]
+        assert len(pick) == k == len(set(pick)) and pick == sorted(pick)
+        assert got.count(1) == max(1, round(k * 10 / 50))
+    assert representative(labels, 50, 5, seed=3) == representative(labels, 50, 5, seed=3)
+    assert representative(labels, 50, 5, seed=3) != representative(labels, 50, 5, seed=4)
+    assert len(representative(None, 50, 7, seed=0)) == 7
+    assert representative(labels, 50, 1, seed=0)  # fewer than the classes: still k samples
 
 
 def test_submit_bad_backend_is_one_line(angle_run):
@@ -298,3 +315,24 @@ def test_submit_plain_folder_without_labels(angle_run, tmp_path):
     assert pred["complete"] and "label" not in pred["predictions"][0]
     assert {"p_normal", "p_stenosis", "predicted_class"} <= set(pred["predictions"][0])
     assert not (rec.folder / "metrics.json").exists()
+
+
+def test_fetch_without_a_record_takes_the_runs_latest(tmp_path, svc):
+    first = make_record(tmp_path, svc)
+    second = make_record(tmp_path, svc)
+    result = invoke("fetch", "--run", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert f"latest record: {second.path}" in result.output and first.record_id not in result.output
+    line = one_line_error(invoke("fetch", "--run", tmp_path / "empty"))
+    assert "no job records; submit one with `qsdaqec jobs submit --run RUN`" in line
+
+
+def test_next_step_after_a_local_submit_names_the_fetch(angle_run):
+    run, _ = angle_run
+    result = invoke("submit", "--run", run, "--backend", "fake:fake_manila", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    rec = R.list_records(run)[-1]
+    assert f"next: `qsdaqec jobs fetch {rec.path}` writes" in result.output
+    assert not (rec.folder / "predictions.csv").exists()
+    assert invoke("fetch", rec.path).exit_code == 0
+    assert f"next: results in {rec.folder}/predictions.csv" in invoke("status", rec.path).output

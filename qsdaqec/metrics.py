@@ -1,4 +1,5 @@
-"""Binary classification metrics: accuracy, AUC, F1, sensitivity, specificity, confusion matrix.
+"""Binary classification metrics: accuracy, balanced accuracy, AUC, F1, sensitivity, specificity,
+confusion matrix.
 
 Everything takes the true labels (class indices) and the predicted probability of the
 *positive* class (the diagnosis class, e.g. ``stenosis``). A metric that is undefined for the
@@ -168,6 +169,14 @@ def _accuracy(s: Scored) -> float:
     return _ratio(s.tp + s.tn, s.y.size)
 
 
+@register_metric("balanced_accuracy", "Balanced accuracy", "bacc")
+def _balanced_accuracy(s: Scored) -> float:
+    """The mean of sensitivity and specificity: 0.5 for a head that predicts one class, whatever
+    the class shares (plain accuracy then equals the majority's share)."""
+    sens, spec = _ratio(s.tp, s.tp + s.fn), _ratio(s.tn, s.tn + s.fp)
+    return (sens + spec) / 2
+
+
 @register_metric("auc", "AUC", "auc")
 def _auc(s: Scored) -> float:
     return roc_auc(s.y, s.p, s.positive)
@@ -194,7 +203,8 @@ METRIC_NAMES = METRICS.names()
 
 
 def format_metrics(m: dict[str, Any]) -> str:
-    """One line, e.g. ``acc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970  (n=60)``."""
+    """One line, e.g. ``acc 0.950  bacc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970
+    (n=60)``."""
 
     def f(x: float) -> str:
         return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"

@@ -10,6 +10,10 @@ from ..metrics import METRICS
 from ..runner.backends import parse_backend
 from .html import esc, fig_png, img_tag, page, plt, table
 
+#: The left-hand metric of every plot: balanced accuracy, which a head predicting one class
+#: cannot game (plain accuracy then equals the majority's share).
+HEADLINE = "balanced_accuracy"
+
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
 
 
@@ -65,11 +69,11 @@ def plot_noise(rows) -> bytes | None:
         xs = [r["noise_scale"] for r in pts]
         c = _series_color(i)
         lab = f"{e} | {b}"
-        axes[0].plot(xs, [r["accuracy"] for r in pts], "o-", c=c, label=lab)
+        axes[0].plot(xs, [r[HEADLINE] for r in pts], "o-", c=c, label=lab)
         axes[1].plot(xs, [r["auc"] for r in pts], "o-", c=c, label=lab)
         axes[2].plot(xs, [r["ev_mae"] for r in pts], "o-", c=c, label=f"{lab} mean")
         axes[2].plot(xs, [r["ev_max"] for r in pts], "x--", c=c, alpha=0.6, label=f"{lab} max")
-    for ax, metric, title in ((axes[0], "accuracy", "accuracy"), (axes[1], "auc", "AUC")):
+    for ax, metric, title in ((axes[0], HEADLINE, "balanced accuracy"), (axes[1], "auc", "AUC")):
         _refs(ax, rows, metric, encs)
         ax.set_title(f"{title} vs noise scale", fontsize=10)
         ax.set_ylim(-0.02, 1.02)
@@ -103,18 +107,18 @@ def plot_shots(rows) -> bytes | None:
         xs = [r["shots"] for r in pts]
         c = _series_color(i)
         lab = f"{e} | {b} (noise {pts[0]['noise_scale']:g})"
-        axes[0].plot(xs, [r["accuracy"] for r in pts], "o-", c=c, label=lab)
+        axes[0].plot(xs, [r[HEADLINE] for r in pts], "o-", c=c, label=lab)
         axes[1].plot(xs, [r["ev_mae"] for r in pts], "o-", c=c, label=lab)
         if exact is not None:
             axes[0].axhline(
-                exact["accuracy"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs"
+                exact[HEADLINE], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs"
             )
             axes[1].axhline(
                 exact["ev_mae"], ls="--", c=c, lw=1, alpha=0.7, label=f"{e} | {b}: exact EVs"
             )
-    _refs(axes[0], rows, "accuracy", encs)
+    _refs(axes[0], rows, HEADLINE, encs)
     axes[0].set_ylim(-0.02, 1.02)
-    axes[0].set_title("accuracy vs shots", fontsize=10)
+    axes[0].set_title("balanced accuracy vs shots", fontsize=10)
     axes[1].set_title("mean |EV - exact EV| vs shots", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")
@@ -153,7 +157,7 @@ def plot_mitigation(rows) -> bytes | None:
         groups.append(g)
         for r in pts:
             names.append(r["mitigation"]) if r["mitigation"] not in names else None
-            acc[(g, r["mitigation"])] = r["accuracy"]
+            acc[(g, r["mitigation"])] = r[HEADLINE]
             err[(g, r["mitigation"])] = r["ev_mae"]
     if not groups:
         return None
@@ -161,9 +165,9 @@ def plot_mitigation(rows) -> bytes | None:
     fig, axes = p.subplots(1, 2, figsize=(max(8, 3 * len(groups) + 4), 3.8))
     _bars(axes[0], groups, names, acc)
     _bars(axes[1], groups, names, err)
-    _refs(axes[0], rows, "accuracy", [])
+    _refs(axes[0], rows, HEADLINE, [])
     axes[0].set_ylim(0, 1.08)
-    axes[0].set_title("accuracy by mitigation", fontsize=10)
+    axes[0].set_title("balanced accuracy by mitigation", fontsize=10)
     axes[1].set_title("mean |EV - exact EV| by mitigation", fontsize=10)
     for ax in axes:
         _legend_below(ax)
@@ -176,7 +180,7 @@ def _legend_below(ax) -> None:
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
 
 
-def plot_encodings(rows, center_noise: float) -> bytes | None:
+def plot_encodings(rows, center_noise: float, min_job_samples: int = 1) -> bytes | None:
     encs = [r["encoding"] for r in rows if r["kind"] == "exact"]
     if not encs:
         return None
@@ -184,7 +188,7 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
     acc, auc = {}, {}
     for r in rows:
         if r["kind"] == "exact":
-            acc[(r["encoding"], "exact")] = r["accuracy"]
+            acc[(r["encoding"], "exact")] = r[HEADLINE]
             auc[(r["encoding"], "exact")] = r["auc"]
     for r in rows:
         if (
@@ -203,13 +207,13 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
             name = f"{r['backend']} (noise {r['noise_scale']:g}, shots {r['shots'] or 'exact'})"
             if name not in names:
                 names.append(name)
-            acc[(r["encoding"], name)] = r["accuracy"]
+            acc[(r["encoding"], name)] = r[HEADLINE]
             auc[(r["encoding"], name)] = r["auc"]
-        if r["kind"] == "job":
+        if r["kind"] == "job" and r["n"] >= min_job_samples:
             name = f"job {r['backend']}"
             if name not in names:
                 names.append(name)
-            acc[(r["encoding"], name)] = r["accuracy"]
+            acc[(r["encoding"], name)] = r[HEADLINE]
             auc[(r["encoding"], name)] = r["auc"]
     p = plt()
     fig, axes = p.subplots(
@@ -217,9 +221,9 @@ def plot_encodings(rows, center_noise: float) -> bytes | None:
     )
     _bars(axes[0], encs, names, acc)
     _bars(axes[1], encs, names, auc)
-    _refs(axes[0], rows, "accuracy", [])
+    _refs(axes[0], rows, HEADLINE, [])
     _refs(axes[1], rows, "auc", [])
-    for ax, t in zip(axes, ("accuracy", "AUC"), strict=True):
+    for ax, t in zip(axes, ("balanced accuracy", "AUC"), strict=True):
         ax.set_ylim(0, 1.1)
         ax.set_title(f"{t} by encoding", fontsize=10)
         _legend_below(ax)
@@ -234,7 +238,7 @@ TABLE_COLUMNS = [
     ("status", "status"),
     ("sweeps", "sweeps"),
     *((name, m.label) for name, m in METRICS.items()),
-    ("d_accuracy", "Δacc vs exact"),
+    ("d_balanced_accuracy", "Δbal. acc vs exact"),
     ("ev_mae", "EV err mean"),
     ("ev_max", "EV err max"),
     ("agree_exact", "same pred as exact"),
@@ -256,7 +260,7 @@ def render_html(
         ("noise", lambda: plot_noise(rows)),
         ("shots", lambda: plot_shots(rows)),
         ("mitigation", lambda: plot_mitigation(rows)),
-        ("encoding", lambda: plot_encodings(rows, cfg.center_noise)),
+        ("encoding", lambda: plot_encodings(rows, cfg.center_noise, cfg.min_job_samples)),
     ):
         png = fn()
         if png is not None:

@@ -1,4 +1,9 @@
-"""The noise report's conclusion: plain sentences computed from the points, its first section."""
+"""The noise report's conclusion: plain sentences computed from the points, its first section.
+
+The headline metrics are ones a collapsed head cannot game: balanced accuracy (0.5 for a head
+that predicts one class, whatever the class shares) and AUC. Every point whose head predicts one
+class gets a caution and never counts as "within tolerance"; hardware jobs too small or with one
+class only are shown apart and left out of the comparisons."""
 
 from __future__ import annotations
 
@@ -10,11 +15,27 @@ from .config import NoiseReportConfig
 from .plan import fmt_num
 
 Row = dict[str, Any]
+HEADLINE = "balanced_accuracy"
 
 
 def _pts(v: float) -> str:
     x = f"{100 * v:.1f}".rstrip("0").rstrip(".")
     return f"{x} point" + ("" if x == "1" else "s")
+
+
+def collapsed(r: Row) -> bool:
+    """The head predicted one class for every sample of this point."""
+    cm = (r.get("metrics") or {}).get("confusion_matrix")
+    if not cm:
+        return False
+    (tn, fp), (fn, tp) = cm
+    return tp + fp == 0 or tn + fn == 0
+
+
+def small_job(r: Row, min_samples: int) -> bool:
+    """A hardware job too small (or with one class only) to compare with the others."""
+    n_pos = (r.get("metrics") or {}).get("n_positive")
+    return r["kind"] == "job" and (r["n"] < min_samples or n_pos in (0, r["n"]))
 
 
 def conclude(rows: Sequence[Row], cfg: NoiseReportConfig, n_test: int) -> list[str]:
@@ -45,37 +66,62 @@ def conclude(rows: Sequence[Row], cfg: NoiseReportConfig, n_test: int) -> list[s
                 )
     if len(exact) > 1:
         out.append(_encodings_line(exact, sims, cfg.center_noise))
-    out += _job_lines(rows)
+    out += _job_lines(rows, cfg.min_job_samples)
+    out += _collapse_lines(rows)
     out.append(_test_size_line(n_test, cfg.tolerance))
     return out
 
 
+def _collapse_lines(rows: Sequence[Row]) -> list[str]:
+    """One caution naming every point (simulated, hardware) whose head predicts one class."""
+    bad = [r for r in rows if r["kind"] in ("simulation", "job") and collapsed(r)]
+    if not bad:
+        return []
+    names = "; ".join(r["label"] for r in bad[:6]) + (
+        f"; and {len(bad) - 6} more" if len(bad) > 6 else ""
+    )
+    return [
+        f"Caution: {len(bad)} point(s) predict one class for every test sample ({names}): their "
+        "accuracy is only that class's share and their balanced accuracy 0.5; a collapse is "
+        "never counted as staying within tolerance."
+    ]
+
+
 def _exact_lines(enc: str, ex: Row, classical: Row | None) -> list[str]:
-    a0 = ex["accuracy"]
-    line = f"{enc} encoding, exact head: accuracy {a0:.3f}, AUC {ex['auc']:.3f}"
+    b0 = ex[HEADLINE]
+    line = (
+        f"{enc} encoding, exact head: balanced accuracy {b0:.3f}, AUC {ex['auc']:.3f} "
+        f"(sensitivity {ex['sensitivity']:.3f}, specificity {ex['specificity']:.3f})"
+    )
     if classical:
-        c_acc = classical["accuracy"]
-        rel = "above" if a0 > c_acc else ("equal to" if a0 == c_acc else "below")
-        line += f" ({rel} the classical head's accuracy {c_acc:.3f})"
+        c_b = classical[HEADLINE]
+        rel = "above" if b0 > c_b else ("equal to" if b0 == c_b else "below")
+        line += f"; {rel} the classical head's balanced accuracy {c_b:.3f}"
     out = [line + "."]
     cm = (ex.get("metrics") or {}).get("confusion_matrix")
     if cm:
         (tn, fp), (fn, tp) = cm
         if tp + fp == 0 or tn + fn == 0:
             out.append(
-                f"Caution ({enc}): the exact head predicts one class for every test sample, so "
-                "accuracy cannot fall below that class's share; judge noise by AUC and the EV error."
+                f"Caution ({enc}): the exact head predicts one class for every test sample "
+                "(balanced accuracy 0.5): noise cannot make it worse by that measure; judge noise "
+                "by AUC and the EV error."
             )
         elif not math.isnan(ex["auc"]) and ex["auc"] < 0.6:
             out.append(f"Caution ({enc}): the exact head is close to chance (AUC {ex['auc']:.3f}).")
     return out
 
 
-def _within(noise: list[Row], a0: float, tol: float) -> float | None:
-    """The largest noise scale up to which every point stays within ``tol`` of ``a0``."""
+def _close(r: Row, ref: float, tol: float) -> bool:
+    """Within ``tol`` of ``ref`` in balanced accuracy, and not a collapsed head."""
+    return not collapsed(r) and abs(r[HEADLINE] - ref) <= tol + 1e-12
+
+
+def _within(noise: list[Row], b0: float, tol: float) -> float | None:
+    """The largest noise scale up to which every point stays within ``tol`` of ``b0``."""
     within = None
     for r in noise:
-        if abs(r["accuracy"] - a0) <= tol + 1e-12:
+        if _close(r, b0, tol):
             within = r["noise_scale"]
         else:
             break
@@ -88,25 +134,30 @@ def _noise_line(
     noise = sorted((r for r in mine if "noise" in r["sweeps"]), key=lambda r: r["noise_scale"])
     if len(noise) < 2:
         return []
-    a0 = ex["accuracy"]
-    within = _within(noise, a0, tol)
+    b0 = ex[HEADLINE]
+    within = _within(noise, b0, tol)
     top = noise[-1]["noise_scale"]
     scales = f"{fmt_num(noise[0]['noise_scale'])}–{fmt_num(top)}"
     if within is None:
+        first = noise[0]
         s = (
-            f"on {b}: accuracy is already more than {_pts(tol)} from exact at noise "
-            f"scale {fmt_num(noise[0]['noise_scale'])} ({noise[0]['accuracy']:.3f})"
+            f"on {b}: balanced accuracy is already more than {_pts(tol)} from exact at noise "
+            f"scale {fmt_num(first['noise_scale'])} ({first[HEADLINE]:.3f}"
+            + (", one class predicted" if collapsed(first) else "")
+            + ")"
         )
     elif within == top:
-        s = f"on {b}: accuracy stays within {_pts(tol)} of exact over the whole tested range (noise scale {scales})"
+        s = f"on {b}: balanced accuracy stays within {_pts(tol)} of exact over the whole tested range (noise scale {scales})"
     else:
         nxt = next(r for r in noise if r["noise_scale"] > within)
         s = (
-            f"on {b}: accuracy stays within {_pts(tol)} of exact up to noise scale "
-            f"{fmt_num(within)} (at {fmt_num(nxt['noise_scale'])}: {nxt['accuracy']:.3f})"
+            f"on {b}: balanced accuracy stays within {_pts(tol)} of exact up to noise scale "
+            f"{fmt_num(within)} (at {fmt_num(nxt['noise_scale'])}: {nxt[HEADLINE]:.3f}"
+            + (", one class predicted" if collapsed(nxt) else "")
+            + ")"
         )
     if classical:
-        s += _vs_classical(noise, a0, classical["accuracy"])
+        s += _vs_classical(noise, b0, classical[HEADLINE])
     if not (math.isnan(ex["auc"]) or math.isnan(noise[-1]["auc"])):
         s += f"; AUC {ex['auc']:.3f} exact, {noise[-1]['auc']:.3f} at noise scale {fmt_num(top)}"
     dev = next((r for r in noise if r["noise_scale"] == 1.0), None)
@@ -119,15 +170,20 @@ def _noise_line(
     return [f"{enc}, " + s + "."]
 
 
-def _vs_classical(noise: list[Row], a0: float, c_acc: float) -> str:
-    below = next((r for r in noise if r["accuracy"] < c_acc), None)
-    if a0 < c_acc:
+def _vs_classical(noise: list[Row], b0: float, c_b: float) -> str:
+    below = next((r for r in noise if r[HEADLINE] < c_b or collapsed(r)), None)
+    if b0 < c_b:
         return "; the exact head is already below the classical head"
     if below is None:
-        return f"; it never falls below the classical head ({c_acc:.3f}) within the tested range"
+        return f"; it never falls below the classical head ({c_b:.3f}) within the tested range"
+    if collapsed(below):
+        return (
+            f"; at noise scale {fmt_num(below['noise_scale'])} it predicts one class for every "
+            f"sample, so it does not match the classical head ({c_b:.3f}) there"
+        )
     return (
-        f"; it falls below the classical head ({c_acc:.3f}) at noise scale "
-        f"{fmt_num(below['noise_scale'])} ({below['accuracy']:.3f})"
+        f"; it falls below the classical head ({c_b:.3f}) at noise scale "
+        f"{fmt_num(below['noise_scale'])} ({below[HEADLINE]:.3f})"
     )
 
 
@@ -141,7 +197,7 @@ def _shots_line(enc: str, b: str, ex: Row, mine: list[Row], tol: float) -> list[
     what = "exact expectation values at the same noise" if center else "the exact head"
 
     def close(r: Row) -> bool:
-        return abs(r["accuracy"] - ref["accuracy"]) <= tol + 1e-12
+        return _close(r, ref[HEADLINE], tol)
 
     ok = next(
         (r for r in shots if close(r) and all(close(q) for q in shots if q["shots"] >= r["shots"])),
@@ -149,9 +205,9 @@ def _shots_line(enc: str, b: str, ex: Row, mine: list[Row], tol: float) -> list[
     )
     if ok is None:
         tested = ", ".join(str(r["shots"]) for r in shots)
-        s = f"no tested shot count ({tested}) brings accuracy within {_pts(tol)} of {what}"
+        s = f"no tested shot count ({tested}) brings balanced accuracy within {_pts(tol)} of {what}"
     else:
-        s = f"{ok['shots']} shots or more keep accuracy within {_pts(tol)} of {what} ({ref['accuracy']:.3f})"
+        s = f"{ok['shots']} shots or more keep balanced accuracy within {_pts(tol)} of {what} ({ref[HEADLINE]:.3f})"
     return [f"{enc}, on {b}: " + s + "."]
 
 
@@ -161,7 +217,7 @@ def _mitigation_line(enc: str, b: str, mine: list[Row]) -> list[str]:
     if none is None or len(mits) < 2:
         return []
     parts = [
-        f"{r['mitigation']}: accuracy {r['accuracy'] - none['accuracy']:+.3f}, "
+        f"{r['mitigation']}: balanced accuracy {r[HEADLINE] - none[HEADLINE]:+.3f}, "
         f"EV error {none['ev_mae']:.3f} → {r['ev_mae']:.3f}"
         for r in mits
         if r is not none
@@ -185,28 +241,35 @@ def _encodings_line(exact: dict[str, Row], sims: list[Row], center_noise: float)
             and r["mitigation"] == "none"
             and "noise" in r["sweeps"]
         ]
-        s = f"{enc} {ex['accuracy']:.3f} exact"
+        s = f"{enc} {ex[HEADLINE]:.3f} exact"
         if dev:
-            s += f", {dev[0]['accuracy']:.3f} on {dev[0]['backend']} at noise {fmt_num(center_noise)}"
+            s += f", {dev[0][HEADLINE]:.3f} on {dev[0]['backend']} at noise {fmt_num(center_noise)}"
         parts.append(s)
-    return "Encodings (accuracy): " + "; ".join(parts) + "."
+    return "Encodings (balanced accuracy): " + "; ".join(parts) + "."
 
 
-def _job_lines(rows: Sequence[Row]) -> list[str]:
+def _job_lines(rows: Sequence[Row], min_samples: int) -> list[str]:
     out = []
     for r in rows:
-        if r["kind"] == "job":
-            s = f"Hardware job {r['key'][4:]} on {r['backend']} ({r['n']} samples, {r['status']}): accuracy {r['accuracy']:.3f}"
-            if r.get("ev_mae") is not None:
-                s += f", EV error {r['ev_mae']:.3f}"
-            out.append(s + ".")
+        if r["kind"] != "job":
+            continue
+        head = f"Hardware job {r['key'][4:]} on {r['backend']} ({r['n']} samples, {r['status']})"
+        if small_job(r, min_samples):
+            n_pos = (r.get("metrics") or {}).get("n_positive")
+            why = "one class only" if n_pos in (0, r["n"]) else f"fewer than {min_samples} samples"
+            s = f"{head}: shown apart and not compared ({why})"
+        else:
+            s = f"{head}: balanced accuracy {r[HEADLINE]:.3f}, AUC {r['auc']:.3f}"
+        if r.get("ev_mae") is not None:
+            s += f"; EV error {r['ev_mae']:.3f}"
+        out.append(s + ".")
     return out
 
 
 def _test_size_line(n_test: int, tol: float) -> str:
     step = 1.0 / n_test if n_test else float("nan")
     return (
-        f"Test split: {n_test} samples, so one sample moves accuracy by {_pts(step)}"
+        f"Test split: {n_test} samples, so one sample moves accuracy by up to {_pts(step)}"
         + (
             f" (more than the {_pts(tol)} tolerance: 'within tolerance' means no prediction changed)"
             if step > tol

@@ -41,7 +41,11 @@ class NoiseReportConfig:
     """Seed of the simulators' shot sampling and of the transpiler."""
     classical_run: str | None = None
     tolerance: float = 0.01
-    """"Stays within" tolerance of the conclusion, as a fraction (0.01 = 1 accuracy point)."""
+    """"Stays within" tolerance of the conclusion, as a fraction of balanced accuracy (0.01 =
+    1 point)."""
+    min_job_samples: int = 30
+    """Fetched hardware jobs with fewer samples (or one class only) are shown apart, with their
+    n, and left out of the comparisons."""
     include_jobs: bool = True
     progress: bool = True
     device: str = "auto"
@@ -73,6 +77,8 @@ class NoiseReportConfig:
         check_device(self.device)
         if not (0 <= self.tolerance < 1):
             raise ConfigError(f"tolerance {self.tolerance}: must be in [0, 1) (0.01 = 1 point)")
+        if self.min_job_samples < 1:
+            raise ConfigError(f"min_job_samples {self.min_job_samples}: must be at least 1")
         for m in self.mitigation:
             mitigation_label(m)
         if self.encodings is not None:

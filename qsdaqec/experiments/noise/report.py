@@ -29,7 +29,7 @@ from ...metrics import METRIC_NAMES
 from ...reports.noise_html import render_html
 from ...runner import make_estimator
 from .compute import EstimatorFactory, compute_point, transpile_info
-from .conclude import conclude
+from .conclude import collapsed, conclude
 from .config import NoiseReportConfig, parse_backends
 from .jobpoints import job_points
 from .plan import PointSpec, plan_points
@@ -54,6 +54,7 @@ CSV_COLUMNS = (
     "ev_max",
     "agree_exact",
     "d_accuracy",
+    "d_balanced_accuracy",
     "d_auc",
     "n",
     "width",
@@ -284,16 +285,13 @@ def _flatten(r: dict[str, Any], exact: dict[str, Any] | None) -> None:
     for name in METRIC_NAMES:
         v = m.get(name)
         r[name] = float("nan") if v is None else float(v)
-    if exact is not None and r is not exact and r.get("metrics"):
-        r["d_accuracy"] = r["accuracy"] - exact["accuracy"]
-        r["d_auc"] = (
-            r["auc"] - exact["auc"]
-            if not (math.isnan(r["auc"]) or math.isnan(exact["auc"]))
-            else float("nan")
-        )
-    elif r is exact:
-        r["d_accuracy"], r["d_auc"] = 0.0, 0.0
+    if exact is not None and r.get("metrics"):
+        for name in ("accuracy", "balanced_accuracy", "auc"):
+            # NaN - x is NaN: undefined stays undefined
+            r[f"d_{name}"] = 0.0 if r is exact else r[name] - exact[name]
     r.setdefault("note", "")
+    if collapsed(r) and r["kind"] in ("simulation", "job"):
+        r["note"] = "; ".join(n for n in (r["note"], "one class predicted for every sample") if n)
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -394,7 +394,7 @@ def test_cli_missing_and_classical_run(classical_run, tmp_path):
 def test_cli_help_explains_grid():
     r = CliRunner().invoke(cli, ["noise-report", "--help"])
     assert r.exit_code == 0
-    for word in ("noise sweep", "shots sweep", "mitigation sweep", "few minutes", "Resumable"):
+    for word in ("noise sweep", "shots sweep", "mitigation sweep", "97 s on 2 CPU cores", "Resumable"):
         assert word in r.output
 
 
@@ -474,3 +474,49 @@ def test_real_runner_fake_and_aer_backends(angle_run, tmp_path):
     assert pts[("fake:fake_manila", 2048, "readout")]["status"] == "unsupported"
     assert pts[("aer", None, "none")]["ev_max"] < 1e-6  # aer, exact: the exact head
     assert {p["noise_scale"] for k, p in pts.items() if k[0] == "aer"} == {0.0}
+
+
+def _row(kind, label, cm, **kw):
+    (tn, fp), (fn, tp) = cm
+    from qsdaqec.metrics import classification_metrics
+
+    y = [0] * (tn + fp) + [1] * (fn + tp)
+    p = [0.0] * tn + [1.0] * fp + [0.0] * fn + [1.0] * tp
+    m = classification_metrics(y, p)
+    base = dict(kind=kind, label=label, status="ok", encoding="angle", backend="aer_noisy:fake_x",
+                metrics=m, n=len(y), sweeps=[], mitigation="none", noise_scale=1.0, shots=None,
+                key=f"job_{label}", ev_mae=0.1, ev_max=0.2, agree_exact=1.0)  # fmt: skip
+    base.update({k: m[k] for k in m if not isinstance(m[k], list | dict)}, **kw)
+    return base
+
+
+def test_conclusion_never_calls_a_collapse_robust():
+    """A noisy point that predicts 'normal' for everything has accuracy 0.8 here (the class
+    share), better than the exact head's 0.7; the conclusion must not praise it."""
+    from qsdaqec.experiments.noise.conclude import conclude
+
+    cfg = NoiseReportConfig(runs=("r",), backends=("aer_noisy:fake_x",))
+    exact = _row("exact", "exact", [[30, 10], [5, 5]], noise_scale=0.0, sweeps=["reference"])
+    classical = _row("classical", "classical", [[30, 10], [6, 4]], encoding=None)
+    zero = _row("simulation", "noise 0", [[30, 10], [5, 5]], noise_scale=0.0, sweeps=["noise"])
+    collapse = _row("simulation", "noise 1", [[40, 0], [10, 0]], sweeps=["noise"])
+    assert collapse["accuracy"] == 0.8 > exact["accuracy"] == 0.7
+    text = " ".join(conclude([exact, classical, zero, collapse], cfg, 50))
+    assert "stays within 1 point of exact up to noise scale 0" in text
+    assert "at noise scale 1 it predicts one class for every sample" in text
+    assert "never falls below" not in text and "whole tested range" not in text
+    assert "Caution: 1 point(s) predict one class for every test sample (noise 1)" in text
+
+
+def test_small_or_one_class_jobs_are_shown_apart():
+    from qsdaqec.experiments.noise.conclude import conclude
+
+    cfg = NoiseReportConfig(runs=("r",), backends=("aer_noisy:fake_x",))
+    exact = _row("exact", "exact", [[30, 10], [5, 5]], noise_scale=0.0, sweeps=["reference"])
+    tiny = _row("job", "tiny", [[16, 0], [0, 0]])  # a 16-sample job with normal images only
+    big = _row("job", "big", [[30, 10], [5, 5]])
+    text = conclude([exact, tiny, big], cfg, 50)
+    line = next(s for s in text if "job tiny" in s)
+    assert "16 samples" in line and "shown apart and not compared (one class only)" in line
+    assert "balanced accuracy" not in line
+    assert any("job big" in s and "balanced accuracy 0.625" in s for s in text)

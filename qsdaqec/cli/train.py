@@ -75,8 +75,24 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
 )
 @_opt("--batch-size", field="batch_size", type=int, help="Stage-1 batch size.")
 @_opt("--image-size", field="image_size", type=int, help="Image side in pixels (>= 32).")
-@_opt("--lr", field="lr", type=float, help="Adam learning rate of backbone + projection.")
-@_opt("--head-lr", field="head_lr", type=float, help="Adam learning rate of the head in stage 1.")
+@_opt("--lr", field="lr", type=float, help="Learning rate of backbone + projection.")
+@_opt("--head-lr", field="head_lr", type=float, help="Learning rate of the head in stage 1.")
+@_opt("--optimizer", field="optimizer", type=str, help="adam | adamw (decoupled weight decay).")
+@_opt("--schedule", field="schedule", type=str, help="cosine (per epoch) | onecycle (per batch).")
+@_opt("--weight-decay", field="weight_decay", type=float, help="Weight decay of the backbone.")
+@_opt("--label-smoothing", field="label_smoothing", type=float, help="Label smoothing in training.")
+@_opt(
+    "--ema",
+    field="ema",
+    type=float,
+    help="Decay of a moving average of the weights, which then validates and is kept (0 = off).",
+)
+@_opt(
+    "--input",
+    field="input",
+    type=str,
+    help="The backbone's input channels: gray (the paper's) | vessel (gray + Sato vessel maps).",
+)
 @click.option(
     "--augment/--no-augment",
     "augment",
@@ -97,6 +113,16 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
     show_default=_d("flips"),
     help="Random horizontal/vertical flips of training batches (seeded).",
 )
+@click.option(
+    "--rot90/--no-rot90",
+    "rot90",
+    default=None,
+    show_default=_d("rot90"),
+    help="Random right-angle turns of training images (with flips: all 8 views).",
+)
+@_opt("--affine-degrees", field="affine_degrees", type=float, help="Random rotation, degrees.")
+@_opt("--affine-scale", field="affine_scale", type=float, help="Random zoom, fraction.")
+@_opt("--affine-shift", field="affine_shift", type=float, help="Random shift, fraction.")
 @click.option(
     "--noise-match/--no-noise-match",
     "noise_match",

@@ -5,7 +5,8 @@ The quantum head lives one layer up (``qsdaqec.quantum``); this package never im
 """
 
 from .heads import DenseHead
-from .nets import MODELS, BaselineModel, GrayToRGB, SDAQECModel, build_model
+from .inputs import INPUTS, InputChannels, sato
+from .nets import MODELS, BaselineModel, SDAQECModel, build_model
 from .weights import (
     NOT_CACHED_MESSAGE,
     OFFLINE_ENV,
@@ -24,7 +25,8 @@ __all__ = [
     "WEIGHTS",
     "BaselineModel",
     "DenseHead",
-    "GrayToRGB",
+    "INPUTS",
+    "InputChannels",
     "SDAQECModel",
     "StartWeights",
     "build_model",
@@ -32,4 +34,5 @@ __all__ = [
     "imagenet_url",
     "load_imagenet_state",
     "resolve_weights",
+    "sato",
 ]

@@ -1,7 +1,8 @@
 """The SDA-QEC model and the torchvision baselines.
 
-Every model takes grayscale images ``(B, 1, H, W)`` in ``[0, 1]``, repeats them to 3 channels
-(and applies the ImageNet normalisation when ImageNet weights are used), and exposes
+Every model takes grayscale images ``(B, 1, H, W)`` in ``[0, 1]``, turns them into 3 input
+channels (``model.prep``: repeated gray, or gray + vessel maps; ImageNet-normalised when
+ImageNet weights are used), and exposes
 
 - ``features(x) -> (B, feature_dim)``: everything up to the classifier head
   (``feature_dim == 256`` for the SDA-QEC model), so callers can cache features;
@@ -16,34 +17,10 @@ from torchvision import models as tvm
 from torchvision.models import mobilenet_v2
 
 from ..errors import ConfigError
+from .inputs import InputChannels
 from .weights import StartWeights, resolve_weights
 
 MODELS = ("sdaqec", "resnet18", "mobilenet_v2", "densenet121", "vgg16")
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class GrayToRGB(nn.Module):
-    """``(B, 1, H, W)`` in [0, 1] -> ``(B, 3, H, W)``, ImageNet-normalised when ``normalize``."""
-
-    def __init__(self, normalize: bool):
-        super().__init__()
-        self.normalize = bool(normalize)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if self.normalize:
-            x = (x - self.mean) / self.std
-        return x
-
-    def extra_repr(self) -> str:
-        return f"normalize={self.normalize}"
 
 
 class SDAQECModel(nn.Module):
@@ -51,9 +28,9 @@ class SDAQECModel(nn.Module):
 
     feature_dim = 256
 
-    def __init__(self, head: nn.Module, *, normalize: bool = False):
+    def __init__(self, head: nn.Module, *, normalize: bool = False, input: str = "gray"):
         super().__init__()
-        self.prep = GrayToRGB(normalize)
+        self.prep = InputChannels(input, normalize)
         self.backbone = mobilenet_v2(weights=None).features
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.proj = nn.Sequential(nn.Linear(1280, self.feature_dim), nn.ReLU())
@@ -81,11 +58,18 @@ class BaselineModel(nn.Module):
     """A torchvision classifier split into ``body`` (features) and a 2-class ``head``."""
 
     def __init__(
-        self, arch: str, body: nn.Module, head: nn.Module, feature_dim: int, *, normalize: bool
+        self,
+        arch: str,
+        body: nn.Module,
+        head: nn.Module,
+        feature_dim: int,
+        *,
+        normalize: bool,
+        input: str = "gray",
     ):
         super().__init__()
         self.arch = arch
-        self.prep = GrayToRGB(normalize)
+        self.prep = InputChannels(input, normalize)
         self.body = body
         self.head = head
         self.feature_dim = feature_dim
@@ -107,7 +91,9 @@ def _torchvision_model(arch: str, state: dict | None) -> nn.Module:
     return net
 
 
-def _split_baseline(arch: str, net: nn.Module, n_classes: int, normalize: bool) -> BaselineModel:
+def _split_baseline(
+    arch: str, net: nn.Module, n_classes: int, normalize: bool, input: str
+) -> BaselineModel:
     if arch == "resnet18":
         dim = net.fc.in_features
         net.fc = nn.Identity()
@@ -125,7 +111,8 @@ def _split_baseline(arch: str, net: nn.Module, n_classes: int, normalize: bool) 
         body = nn.Sequential(net.features, net.avgpool, nn.Flatten(1), net.classifier[:-1])
     else:  # pragma: no cover - guarded by build_model
         raise ConfigError(f"unknown model {arch!r}")
-    return BaselineModel(arch, body, nn.Linear(dim, n_classes), dim, normalize=normalize)
+    head = nn.Linear(dim, n_classes)
+    return BaselineModel(arch, body, head, dim, normalize=normalize, input=input)
 
 
 def _load_subset(net: nn.Module, state: dict, prefixes: tuple[str, ...], source: str) -> None:
@@ -164,7 +151,11 @@ def _start(net: nn.Module, w: StartWeights) -> None:
 
 
 def build_model(
-    model: str = "sdaqec", *, head: nn.Module | None = None, weights: str = "none"
+    model: str = "sdaqec",
+    *,
+    head: nn.Module | None = None,
+    weights: str = "none",
+    input: str = "gray",
 ) -> tuple[nn.Module, str, str | None]:
     """Build a model. Returns ``(module, weights_used, message)``.
 
@@ -173,7 +164,8 @@ def build_model(
     linear head. ``weights``: ``auto | imagenet | none | PATH`` (:mod:`qsdaqec.models.weights`);
     ``weights_used`` is ``imagenet``, ``none`` or the path, and ``message`` a line for the user
     (e.g. that ImageNet weights could not be had). ``module.prep.normalize`` says whether the
-    network expects ImageNet-normalised inputs.
+    network expects ImageNet-normalised inputs. ``input``: the backbone's 3 channels,
+    ``gray`` (the paper's) or ``vessel`` (:mod:`qsdaqec.models.inputs`).
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -182,7 +174,7 @@ def build_model(
     if model == "sdaqec":
         if head is None:
             raise ConfigError("the SDA-QEC model needs its head module (quantum or DenseHead)")
-        net = SDAQECModel(head, normalize=w.normalize)
+        net = SDAQECModel(head, normalize=w.normalize, input=input)
     else:
         tv_state = w.state if w.layout == "torchvision" else None
         try:
@@ -192,6 +184,6 @@ def build_model(
                 f"{w.used}: does not fit {model} ({str(e).splitlines()[0][:160]}); pass weights "
                 "of the same architecture or --weights none"
             ) from None
-        net = _split_baseline(model, tv, 2, w.normalize)
+        net = _split_baseline(model, tv, 2, w.normalize, input)
     _start(net, w)
     return net, w.used, w.message

@@ -16,6 +16,9 @@ from ..quantum.encodings import ENCODINGS
 from ..runner.backends import BackendSpec, parse_backend
 
 MONITORS = ("auc", "loss")
+INPUTS = ("gray", "vessel")  # qsdaqec.models.inputs.INPUTS (this module stays torch-free)
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "onecycle")
 DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DEVICE_HELP = "auto | cpu | cuda[:N] | mps"
 HEADS = ("quantum", "classical")
@@ -48,6 +51,9 @@ class FitConfig:
     """quantum | classical (SDA-QEC model only; baselines have their own linear head)."""
     encoding: str = "amplitude"
     """amplitude | angle (quantum head only)."""
+    input: str = "gray"
+    """The backbone's 3 input channels: gray (the image repeated: the paper's) | vessel (the
+    image, and Sato vessel maps at thin and wide scales; ``qsdaqec.models.inputs``)."""
     weights: str = "auto"
     """auto (ImageNet weights when cached or downloadable, else from scratch with a notice) |
     imagenet (cached or downloaded, hash-checked; an error when offline) | none | PATH (a
@@ -57,10 +63,20 @@ class FitConfig:
     epochs: int = 20
     batch_size: int = 32
     lr: float = 3e-3
-    """Adam learning rate of the backbone and projection."""
+    """Learning rate of the backbone and projection (the peak of a one-cycle schedule)."""
     head_lr: float = 1e-2
-    """Adam learning rate of the head (quantum weights and output layer train better faster)."""
+    """Learning rate of the head (quantum weights and output layer train better faster)."""
+    optimizer: str = "adam"
+    """adam (weight_decay as L2 on every parameter) | adamw (decoupled weight decay on the
+    backbone's weights only, none on norms, biases and the head)."""
+    schedule: str = "cosine"
+    """cosine (per epoch) | onecycle (per batch: warm-up then anneal)."""
     weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing in training (validation and test losses are plain)."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights (e.g. 0.99; 0 = off): with it,
+    validation, checkpoints and the final model use the averaged weights."""
     class_weighted: bool = True
     """Cross-entropy weighted by inverse class frequency of the (augmented) training set;
     ``False`` = plain cross-entropy."""
@@ -75,6 +91,14 @@ class FitConfig:
     # --- augmentation (training split only)
     flips: bool = True
     """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
+    rot90: bool = False
+    """Also transpose half of the training images (with flips: all 8 right-angle views)."""
+    affine_degrees: float = 0.0
+    """Random rotation of training images up to this many degrees (0 = off)."""
+    affine_scale: float = 0.0
+    """Random zoom of training images by up to this fraction (0.1 = 0.9-1.1)."""
+    affine_shift: float = 0.0
+    """Random shift of training images by up to this fraction of half the side."""
     augment: bool = True
     augmentor: str = "simple"
     """Minority augmentor (``qsdaqec.augment.AUGMENTORS``): simple (the paper's forward
@@ -147,6 +171,24 @@ class FitConfig:
             raise bad(
                 f"unknown augmentor {self.augmentor!r}; choose one of {', '.join(AUGMENTORS)}"
             )
+        for name, choices in (
+            ("input", INPUTS),
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+        ):
+            if getattr(self, name) not in choices:
+                raise bad(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}"
+                )
+        if not 0 <= self.label_smoothing < 1:
+            raise bad(f"label_smoothing={self.label_smoothing}: must be in [0, 1)")
+        if not 0 <= self.ema < 1:
+            raise bad(f"ema={self.ema}: must be in [0, 1) (a decay such as 0.99; 0 = off)")
+        for name in ("affine_degrees", "affine_scale", "affine_shift"):
+            if getattr(self, name) < 0:
+                raise bad(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.affine_scale >= 1:
+            raise bad(f"affine_scale={self.affine_scale}: must be below 1")
         if self.monitor not in MONITORS:
             raise bad(f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if self.image_size < 32:

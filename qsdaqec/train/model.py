@@ -29,7 +29,7 @@ def build_head(
 def build_network(cfg: FitConfig, weights: str) -> tuple[nn.Module, str, str | None]:
     """``cfg``'s model with ``weights``: ``(module, weights_used, message)``."""
     head = build_head(cfg.head, encoding=cfg.encoding) if cfg.model == "sdaqec" else None
-    return build_model(cfg.model, head=head, weights=weights)
+    return build_model(cfg.model, head=head, weights=weights, input=cfg.input)
 
 
 def input_normalization(cfg: FitConfig, info: dict | None) -> bool:

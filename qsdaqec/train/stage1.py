@@ -5,9 +5,9 @@ resumable checkpoint after every epoch."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from torch import nn
 
 from ..metrics import format_metrics
 from .accel import Accel
+from .augmentation import augment_batch
 from .batching import batches, predict_logits
 from .checkpoints import save_checkpoint
 from .config import FitConfig
@@ -46,12 +47,20 @@ class Progress:
 
 
 def train_epoch(
-    ctx: FitContext, opt, criterion, steps, n_steps: int, desc: str, accel: Accel | None = None
+    ctx: FitContext,
+    opt,
+    criterion,
+    steps,
+    n_steps: int,
+    desc: str,
+    accel: Accel | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> float:
     """One optimiser step per ``(module, inputs, labels)`` of ``steps``; the mean training loss.
 
     Both stages train through this loop: stage 1 the whole model on images (on ``accel``'s
-    device, under its autocast), stage 2 the head on cached features."""
+    device, under its autocast), stage 2 the head on cached features. ``after_step`` runs after
+    every optimiser step (a per-batch schedule, the weight average)."""
     total, count = 0.0, 0
     autocast = accel.autocast if accel is not None else contextlib.nullcontext
     with ctx.bar(n_steps, desc) as bar:
@@ -61,6 +70,8 @@ def train_epoch(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if after_step is not None:
+                after_step()
             total += float(loss.detach()) * y.numel()
             count += y.numel()
             bar.update(1)
@@ -102,22 +113,41 @@ def recalibrate_batchnorm(
     model.train(was_training)
 
 
-def flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Flip each image horizontally and/or vertically with probability 1/2 each (the draws come
-    from the CPU generator ``g`` whatever the images' device)."""
-    h = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
-    v = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device)
-    x = torch.where(h.view(-1, 1, 1, 1), x.flip(-1), x)
-    return torch.where(v.view(-1, 1, 1, 1), x.flip(-2), x)
-
-
-def _param_groups(model: nn.Module, cfg: FitConfig) -> list[dict[str, Any]]:
-    head_ids = {id(p) for p in model.head.parameters()}
+def _optimizer(model: nn.Module, cfg: FitConfig) -> torch.optim.Optimizer:
+    """adam: weight decay as L2 on every parameter; adamw: decoupled decay on the backbone's
+    weights only (none on norms, biases and the head). The head has its own learning rate."""
+    head = list(model.head.parameters())
+    head_ids = {id(p) for p in head}
     body = [p for p in model.parameters() if id(p) not in head_ids]
-    return [
-        {"params": body, "lr": cfg.lr},
-        {"params": list(model.head.parameters()), "lr": cfg.head_lr},
-    ]
+    if cfg.optimizer == "adam":
+        groups = [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}]
+        return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in body if p.ndim > 1], "lr": cfg.lr},
+            {"params": [p for p in body if p.ndim <= 1], "lr": cfg.lr, "weight_decay": 0.0},
+            {"params": head, "lr": cfg.head_lr, "weight_decay": 0.0},
+        ],
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def _schedule(opt, cfg: FitConfig, n_batches: int):
+    """(scheduler, per_batch): cosine steps per epoch; one-cycle per batch (a quarter warm-up
+    from 1/25 of the peak, then annealing to 1/25000 of it)."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs), False
+    return (
+        torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=cfg.epochs * n_batches,
+            pct_start=0.25,
+            div_factor=25.0,
+            final_div_factor=1e3,
+        ),
+        True,
+    )
 
 
 def _recal_rows(n: int, cfg: FitConfig) -> torch.Tensor:
@@ -126,12 +156,58 @@ def _recal_rows(n: int, cfg: FitConfig) -> torch.Tensor:
     return torch.randperm(n, generator=g)[: cfg.bn_recalibrate]
 
 
-def _resume(ctx: FitContext, model, opt, sched, ckpt: dict[str, Any] | None) -> Progress:
+class _Trainer:
+    """Stage 1's moving parts: the model, its optimiser and schedule, the weight average, and
+    the training loss (class weights on the device, label smoothing)."""
+
+    def __init__(self, model, cfg: FitConfig, criterion, n_batches: int, accel: Accel):
+        self.model = model
+        self.opt = _optimizer(model, cfg)
+        self.sched, self.per_batch = _schedule(self.opt, cfg, n_batches)
+        self.ema = None
+        if cfg.ema > 0:
+            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema)
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                model, multi_avg_fn=avg, use_buffers=True
+            )
+        self.criterion = nn.CrossEntropyLoss(
+            weight=criterion.weight, label_smoothing=cfg.label_smoothing
+        ).to(accel.device)
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """What validates, is checkpointed and becomes the result: the average when on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def after_step(self) -> None:
+        if self.per_batch:
+            self.sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def after_epoch(self) -> None:
+        if not self.per_batch:
+            self.sched.step()
+
+    def state(self) -> dict[str, Any]:
+        out = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+        }
+        if self.ema is not None:
+            out["ema"] = self.ema.state_dict()
+        return out
+
+
+def _resume(ctx: FitContext, t: _Trainer, ckpt: dict[str, Any] | None) -> Progress:
     if ckpt is None:
         return Progress()
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    sched.load_state_dict(ckpt["scheduler"])
+    t.model.load_state_dict(ckpt["model"])
+    t.opt.load_state_dict(ckpt["optimizer"])
+    t.sched.load_state_dict(ckpt["scheduler"])
+    if t.ema is not None:
+        t.ema.load_state_dict(ckpt["ema"])
     set_rng_state(ckpt["rng"])
     p = Progress(
         start=int(ckpt["epoch"]) + 1,
@@ -156,9 +232,11 @@ def stage1(
     """Train ``model`` end to end on ``accel`` (or continue from ``ckpt``); the best model is in
     ``stage1_best.pt`` and the stage's record in ``run.json``."""
     cfg = ctx.cfg
-    opt = torch.optim.Adam(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    p = _resume(ctx, model, opt, sched, ckpt)
+    n_batches = sum(
+        1 for _ in batches(data.y.numel(), cfg.batch_size, torch.Generator().manual_seed(0))
+    )
+    t = _Trainer(model, cfg, criterion, n_batches, accel)
+    p = _resume(ctx, t, ckpt)
     ctx.start_stage(
         {
             "stage": 1,
@@ -169,14 +247,9 @@ def stage1(
             "seconds": round(p.seconds, 2),
         }
     )
-    n_batches = sum(
-        1 for _ in batches(data.y.numel(), cfg.batch_size, torch.Generator().manual_seed(0))
-    )
     stopped_early = False
     for epoch in range(p.start, cfg.epochs + 1):
-        stopped_early = _epoch(
-            ctx, model, data, opt, sched, criterion, positive, p, epoch, n_batches, accel
-        )
+        stopped_early = _epoch(ctx, t, data, criterion, positive, p, epoch, n_batches, accel)
         if stopped_early:
             ctx.log(f"stage 1: early stop (no validation improvement for {cfg.patience} epochs)")
             break
@@ -190,11 +263,10 @@ def stage1(
 
 
 def _epoch(
-    ctx, model, data, opt, sched, criterion, positive, p: Progress, epoch, n_batches, accel
+    ctx, t: _Trainer, data, criterion, positive, p: Progress, epoch, n_batches, accel
 ) -> bool:
     """One stage-1 epoch: train, recalibrate, validate, checkpoint. True: stop early."""
-    cfg = ctx.cfg
-    train_criterion = copy.deepcopy(criterion).to(accel.device)
+    cfg, model = ctx.cfg, t.model
     t0 = time.perf_counter()
     seed_all(derived_seed(cfg.seed, 1, epoch))  # dropout etc.: each epoch reproducible alone
     g = torch.Generator().manual_seed(derived_seed(cfg.seed, 1, epoch, 1))
@@ -205,27 +277,30 @@ def _epoch(
             xb = accel.batch(data.x[b.to(data.x.device)])
             if ctx.noise_match is not None:
                 xb = ctx.noise_match(xb, data.y[b], g)
-            yield model, (flip(xb, g) if cfg.flips else xb), data.y[b].to(accel.device)
+            yield model, augment_batch(xb, cfg, g), data.y[b].to(accel.device)
 
     desc = f"stage 1 epoch {epoch}/{cfg.epochs}"
-    train_loss = train_epoch(ctx, opt, train_criterion, steps(), n_batches, desc, accel)
-    sched.step()
+    train_loss = train_epoch(
+        ctx, t.opt, t.criterion, steps(), n_batches, desc, accel, after_step=t.after_step
+    )
+    t.after_epoch()
+    judged = t.evaluated
     if cfg.bn_recalibrate:
         rows = _recal_rows(data.y.numel(), cfg).to(data.x.device)
-        recalibrate_batchnorm(model, data.x[rows], accel=accel)
-    model.eval()
-    logits = predict_logits(model, data.x_val, 64, accel=accel)
+        recalibrate_batchnorm(judged, data.x[rows], accel=accel)
+    judged.eval()
+    logits = predict_logits(judged, data.x_val, 64, accel=accel)
     val = scores(logits, data.y_val, positive, criterion)
     score = score_value(val, cfg.monitor)
     improved = score > p.best_score
     if improved:
         p.best_score, p.best_epoch, p.bad = score, epoch, 0
-        save_checkpoint(ctx.run / STAGE1_BEST, {"model": model.state_dict(), "epoch": epoch})
+        save_checkpoint(ctx.run / STAGE1_BEST, {"model": judged.state_dict(), "epoch": epoch})
     else:
         p.bad += 1
     dt = time.perf_counter() - t0
     p.seconds += dt
-    row = history_row(1, epoch, train_loss, val, dt, lr=opt.param_groups[0]["lr"], best=improved)
+    row = history_row(1, epoch, train_loss, val, dt, lr=t.opt.param_groups[0]["lr"], best=improved)
     ctx.add_history(row)
     stop = cfg.patience > 0 and p.bad >= cfg.patience and epoch < cfg.epochs
     save_checkpoint(
@@ -233,9 +308,7 @@ def _epoch(
         {
             "stage": 1,
             "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
+            **t.state(),
             "rng": rng_state(),
             "best_score": p.best_score,
             "best_epoch": p.best_epoch,

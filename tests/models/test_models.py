@@ -1,5 +1,6 @@
 import hashlib
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models import mobilenet_v2, resnet18
@@ -147,3 +148,26 @@ def test_weights_that_do_not_fit_are_one_clear_error(tmp_path, monkeypatch):
         build_model("sdaqec", head=DenseHead(), weights=str(tmp_path / "notrun"))
     with pytest.raises(ConfigError, match="no such file or run directory"):
         build_model("sdaqec", head=DenseHead(), weights=str(tmp_path / "missing.pt"))
+
+
+def test_vessel_input_channels():
+    """Gray plus Sato maps: a dark tube lights up in the vessel channels, the background not;
+    on noise it tracks scikit-image's sato() (black_ridges; its Gaussian derivatives are
+    sampled differently, so the maps agree closely, not exactly)."""
+    from qsdaqec.models import InputChannels, sato
+
+    x = torch.full((1, 1, 64, 64), 0.8)
+    x[..., 30:34] = 0.2  # a dark vertical vessel 4 px wide
+    out = InputChannels("vessel")(x)
+    assert out.shape == (1, 3, 64, 64) and torch.equal(out[:, :1], x)
+    centre, background = out[0, 1:, 20:44, 31:33].mean(), out[0, 1:, 20:44, 5:10].mean()
+    assert centre > 0.1 and background < 1e-3
+    skimage = pytest.importorskip("skimage.filters")
+    img = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    ours = sato(img, (1.0, 2.0))[0, 0].numpy()
+    ref = skimage.sato(img[0, 0].numpy().astype("float64"), sigmas=(1.0, 2.0), black_ridges=True)
+    inner = (slice(10, -10), slice(10, -10))
+    assert np.corrcoef(ours[inner].ravel(), ref[inner].ravel())[0, 1] > 0.97
+    assert abs(ours[inner].mean() / ref[inner].mean() - 1) < 0.1
+    dense = InputChannels("gray")(x)
+    assert torch.equal(dense, x.expand(-1, 3, -1, -1))

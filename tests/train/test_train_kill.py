@@ -33,6 +33,24 @@ fit(tiny_cfg(data, out, **json.loads(kw)), log=lambda m: None, on_epoch_end=hook
 
 CASES = {
     "stage 1": ((1, 1), dict(head="quantum", epochs=3, patience=0)),
+    "stage 1, vessel input, adamw, one-cycle, EMA, affine views": (
+        (1, 1),
+        dict(
+            head="classical",
+            epochs=3,
+            patience=0,
+            input="vessel",
+            optimizer="adamw",
+            schedule="onecycle",
+            ema=0.9,
+            label_smoothing=0.1,
+            rot90=True,
+            affine_degrees=10.0,
+            affine_scale=0.1,
+            affine_shift=0.05,
+            weight_decay=0.02,
+        ),
+    ),  # fmt: skip
     "stage 2": ((2, 1), dict(head="quantum", epochs=1, backend="aer", noisy_epochs=2)),
 }
 

@@ -55,13 +55,13 @@ def _record_batches(monkeypatch):
     seen = {"x": [], "y": [], "criterion": []}
     real = stage1.train_epoch
 
-    def spy(ctx, opt, criterion, steps, n_steps, desc, accel=None):
+    def spy(ctx, opt, criterion, steps, n_steps, desc, accel=None, after_step=None):
         steps = list(steps)
         seen["criterion"].append(criterion)
         for _, x, y in steps:
             seen["x"].append(x.detach().clone())
             seen["y"].append(y.clone())
-        return real(ctx, opt, criterion, steps, n_steps, desc, accel)
+        return real(ctx, opt, criterion, steps, n_steps, desc, accel, after_step)
 
     monkeypatch.setattr(stage1, "train_epoch", spy)
     return seen

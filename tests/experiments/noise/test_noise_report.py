@@ -394,7 +394,13 @@ def test_cli_missing_and_classical_run(classical_run, tmp_path):
 def test_cli_help_explains_grid():
     r = CliRunner().invoke(cli, ["noise-report", "--help"])
     assert r.exit_code == 0
-    for word in ("noise sweep", "shots sweep", "mitigation sweep", "97 s on 2 CPU cores", "Resumable"):
+    for word in (
+        "noise sweep",
+        "shots sweep",
+        "mitigation sweep",
+        "97 s on 2 CPU cores",
+        "Resumable",
+    ):
         assert word in r.output
 
 

@@ -82,7 +82,7 @@ def atomic_dir(out: Path, overwrite: bool) -> tuple[Path, callable]:
     """A temp folder beside ``out`` and a ``commit()`` that renames it into place."""
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ConfigError(f"--out: {out} already exists; choose a new folder or pass --overwrite")
+        raise ConfigError(f"--out: {out} already exists; choose a new folder or pass --force")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_dir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
 

@@ -126,7 +126,7 @@ def augment_dataset(o: AugmentOptions, echo: Callable[[str], None] = print) -> s
     cfg = entry.config(_options(o))
     augmentor = entry.build(cfg, echo)
     if Path(o.out).exists() and not o.overwrite:
-        raise ConfigError(f"--out: {o.out} already exists; choose a new folder or pass --overwrite")
+        raise ConfigError(f"--out: {o.out} already exists; choose a new folder or pass --force")
     data = load_dataset(o.data, **_given(image_size=o.image_size))
     classes = list(data.classes)
     split, split_how = _split(o, data)

@@ -94,12 +94,15 @@ Examples:
     help="torchvision Inception-v3 weights file; enables FID (never downloaded).",
 )
 @click.option(
-    "--threads",
+    "--num-threads",
+    "threads",
     type=int,
     default=None,
-    help="torch CPU threads (1 avoids thrashing on a busy machine)  [torch default]",
+    help="torch CPU threads (1 avoids thrashing on a busy machine)  [default: torch's]",
 )
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--threads", "threads_old", type=int, default=None, hidden=True)
+@click.option("--force", "overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--overwrite", "overwrite_old", is_flag=True, hidden=True)
 def augment_cmd(
     data_dir,
     out_dir,
@@ -123,7 +126,9 @@ def augment_cmd(
     feature_net,
     inception_weights,
     threads,
+    threads_old,
     overwrite,
+    overwrite_old,
 ):
     """Augment the TRAINING split only with synthetic minority images; val/test stay untouched.
 
@@ -134,11 +139,14 @@ def augment_cmd(
     """
     from ..augment.pipeline import AugmentOptions, augment_dataset  # torch: only when it runs
 
+    # --threads and --overwrite: the old spellings, kept hidden for one release
+    threads = threads if threads is not None else threads_old
+    overwrite = overwrite or overwrite_old
     if threads is not None:
         import torch
 
         if threads < 1:
-            raise click.BadParameter("must be >= 1", param_hint="--threads")
+            raise click.BadParameter("must be >= 1", param_hint="--num-threads")
         torch.set_num_threads(threads)
 
     opts = AugmentOptions(

@@ -126,7 +126,7 @@ def _run_opt(required: bool = False):
     "--backend",
     required=True,
     help="ibm:<device> (IBM Quantum, e.g. ibm:ibm_fez) or fake:<fake backend> "
-    "(local testing mode, e.g. fake:fake_manila, fake:fake_fez).",
+    "(local testing mode, e.g. fake:fake_fez; 5-qubit devices like fake:fake_manila fit only the 4-qubit angle head).",
 )
 @click.option(
     "--data",
@@ -180,7 +180,7 @@ def submit_cmd(
 
     \b
     Examples:
-      qsdaqec jobs submit --run runs/default --backend fake:fake_manila --limit 8
+      qsdaqec jobs submit --run runs/default --backend fake:fake_fez --limit 8
       qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
     """
     from ..hardware import submit_trained_run  # torch: only when the command runs
@@ -367,7 +367,7 @@ def jobs_group() -> None:
 
     \b
     Examples:
-      qsdaqec jobs submit --run runs/default --backend fake:fake_manila
+      qsdaqec jobs submit --run runs/default --backend fake:fake_fez --limit 8
       qsdaqec jobs status --run runs/default
       qsdaqec jobs fetch --run runs/default --wait
     """

@@ -22,22 +22,39 @@ from ._output import err
 _DEFAULTS = FitConfig()
 
 
-def _d(name: str) -> str:
+#: How a ``None`` default reads in --help.
+_NONE_MEANS = {
+    "data": "the built-in synthetic data",
+    "shots": "exact expectation values where the backend allows, else 4096",
+    "num_threads": "torch's",
+    "out": "runs/<auto name>",
+}
+
+
+def _default(name: str) -> str:
+    """``FitConfig``'s default of ``name`` as --help shows it: on/off, words for ``None``."""
     v = getattr(_DEFAULTS, name)
-    return "built-in synthetic data" if (name == "data" and v is None) else str(v)
+    if v is None:
+        return _NONE_MEANS[name]
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return str(v)
 
 
-def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, **kw):
+def _opt(*decls: str, field: str, help: str, type=None, **kw):
+    """An option whose default is ``FitConfig``'s (left out: the field keeps its default)."""
     return click.option(
-        *decls,
-        field,
-        default=None,
-        type=type,
-        help=help,
-        show_default=_d(field),
-        is_flag=is_flag,
-        **kw,
+        *decls, field, default=None, type=type, help=_with_default(help, field), **kw
     )
+
+
+def _switch(decls: str, field: str, help: str):
+    """An on/off pair (``--x/--no-x``) for a boolean ``FitConfig`` field."""
+    return click.option(decls, field, default=None, help=_with_default(help, field))
+
+
+def _with_default(help: str, field: str) -> str:
+    return f"{help}  [default: {_default(field)}]"
 
 
 @click.command("fit")
@@ -93,11 +110,9 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
     type=str,
     help="The backbone's input channels: gray (the paper's) | vessel (gray + Sato vessel maps).",
 )
-@click.option(
+@_switch(
     "--augment/--no-augment",
     "augment",
-    default=None,
-    show_default=_d("augment"),
     help="Forward-diffusion minority augmentation of the training split only.",
 )
 @_opt(
@@ -106,38 +121,30 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
     type=str,
     help=" | ".join(f"{name} ({a.summary})" for name, a in AUGMENTORS.items()) + ".",
 )
-@click.option(
+@_switch(
     "--flips/--no-flips",
     "flips",
-    default=None,
-    show_default=_d("flips"),
     help="Random horizontal/vertical flips of training batches (seeded).",
 )
-@click.option(
+@_switch(
     "--rot90/--no-rot90",
     "rot90",
-    default=None,
-    show_default=_d("rot90"),
     help="Random right-angle turns of training images (with flips: all 8 views).",
 )
 @_opt("--affine-degrees", field="affine_degrees", type=float, help="Random rotation, degrees.")
 @_opt("--affine-scale", field="affine_scale", type=float, help="Random zoom, fraction.")
 @_opt("--affine-shift", field="affine_shift", type=float, help="Random shift, fraction.")
-@click.option(
+@_switch(
     "--noise-match/--no-noise-match",
     "noise_match",
-    default=None,
-    show_default=_d("noise_match"),
     help="Forward-diffuse majority training images as often as minority ones are synthetic, so "
     "that noise is no class cue (with --augment).",
 )
 @_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
 @_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
-@click.option(
+@_switch(
     "--class-weighted/--plain-ce",
     "class_weighted",
-    default=None,
-    show_default=_d("class_weighted"),
     help="Class-weighted cross-entropy (inverse frequency) or plain cross-entropy.",
 )
 @_opt(
@@ -159,12 +166,12 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
     "--shots",
     field="shots",
     type=int,
-    help="Shots per circuit on shot-based backends (default: the runner's).",
+    help="Shots per circuit in stage 2 and the noisy test scores.",
 )
 @_opt("--val-frac", field="val_frac", type=float, help="Validation fraction (stratified).")
 @_opt("--test-frac", field="test_frac", type=float, help="Test fraction (stratified).")
 @_opt("--seed", field="seed", type=int, help="Seed of split, augmentation, init, order, sampling.")
-@_opt("--num-threads", field="num_threads", type=int, help="torch CPU threads (default: torch's).")
+@_opt("--num-threads", field="num_threads", type=int, help="torch CPU threads.")
 @_opt(
     "--device",
     field="device",
@@ -172,7 +179,7 @@ def _opt(*decls: str, field: str, help: str, type=None, is_flag: bool = False, *
     help="Where the backbone trains: auto (CUDA when available) | cpu | cuda[:N] | mps. On CUDA: "
     "bf16 autocast, channels-last. The quantum head and stage 2 run on the CPU.",
 )
-@_opt("--out", field="out", type=str, help="Run directory (default runs/<auto name>).")
+@_opt("--out", field="out", type=str, help="Run directory.")
 @click.option(
     "--resume",
     is_flag=True,
@@ -242,7 +249,12 @@ def _print_summary(run: Path) -> None:
 @click.option(
     "--data", default=None, help="Other data (default: the run's); same split from the run's seed."
 )
-@click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
+@click.option(
+    "--shots",
+    type=int,
+    default=None,
+    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
+)
 @click.option(
     "--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced])."
 )
@@ -288,7 +300,12 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> N
 @click.option(
     "--backend", default="statevector", show_default=True, help="Backend of the quantum head."
 )
-@click.option("--shots", type=int, default=None, help="Shots per circuit (default: the runner's).")
+@click.option(
+    "--shots",
+    type=int,
+    default=None,
+    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
+)
 @click.option(
     "--device",
     default="auto",

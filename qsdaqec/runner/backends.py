@@ -37,7 +37,8 @@ TOKEN_ENV = "QISKIT_IBM_TOKEN"
 _SAVE_ACCOUNT_HINT = (
     'save an IBM Quantum account once with: python -c "from qiskit_ibm_runtime import '
     "QiskitRuntimeService as S; S.save_account(channel='ibm_quantum_platform', "
-    "token='<API key>', instance='<CRN>', set_as_default=True)\" (or export QISKIT_IBM_TOKEN)"
+    "token='<API key>', instance='<CRN>', set_as_default=True)\" (or export QISKIT_IBM_TOKEN "
+    "and QISKIT_IBM_INSTANCE)"
 )
 
 

@@ -133,9 +133,23 @@ class RunnerEstimator(BaseEstimatorV2):
         if fp in self._programs:
             self.cache.stats["memory_hits"] += 1
             return self._programs[fp]
+        self._check_width(circuit)
         prog = self._build_program(circuit, fp)
         self._programs[fp] = prog
         return prog
+
+    def _check_width(self, circuit: QuantumCircuit) -> None:
+        """One clear line when the device has fewer qubits than the circuit (the transpiler's
+        own message names neither the encoding nor a device that would do)."""
+        qubits = getattr(self._backend, "num_qubits", None)
+        if qubits is None or circuit.num_qubits <= qubits:
+            return
+        raise BackendError(
+            f"{self.spec}: the device has {qubits} qubits, the circuit needs "
+            f"{circuit.num_qubits} (the 8-qubit amplitude head needs a device of at least 8; "
+            "the 4-qubit angle head fits 5-qubit devices); pick a larger device, e.g. "
+            "fake:fake_fez or aer_noisy:fake_torino, or train with --encoding angle"
+        )
 
     def plan(self, pubs: list[EstimatorPub]) -> Plan:
         """Group, de-duplicate, transpile and split ``pubs`` (already coerced)."""

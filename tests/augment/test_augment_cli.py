@@ -115,15 +115,17 @@ def test_deterministic_rerun(simple_out, tiny_angio, tmp_path):
         assert (out / f["path"]).read_bytes() == (out2 / f["path"]).read_bytes()
 
 
-def test_existing_out_needs_overwrite(simple_out, tiny_angio, tmp_path):
+def test_existing_out_needs_force(simple_out, tiny_angio, tmp_path):
     out = tmp_path / "o"
     assert run("--data", tiny_angio, "--out", out, "--no-distance").exit_code == 0
     r = run("--data", tiny_angio, "--out", out, "--no-distance")
-    assert r.exit_code == 2 and "already exists" in r.output and "--overwrite" in r.output
-    r = run(
-        "--data", tiny_angio, "--out", out, "--no-distance", "--overwrite", "--rho-target", "1.0"
-    )
+    handled_error(r, "already exists; choose a new folder or pass --force")
+    r = run("--data", tiny_angio, "--out", out, "--no-distance", "--force", "--rho-target", "1.0")
     assert r.exit_code == 0, r.output
+    # the old spellings still work for a release, hidden from --help
+    r = run("--data", tiny_angio, "--out", out, "--no-distance", "--overwrite", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    assert "--overwrite" not in run("--help").output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

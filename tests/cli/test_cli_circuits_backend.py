@@ -29,3 +29,14 @@ def test_show_with_unknown_backend_fails_before_printing(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "unknown" in result.output and "fake_fez" in result.output
     assert "width" not in result.output
+
+
+def test_a_device_too_small_for_the_encoding_says_what_fits():
+    r = CliRunner().invoke(cli, ["circuits", "show", "--backend", "fake_manila", "--no-draw"])
+    assert r.exit_code == 2 and "internal error" not in r.output and r.output.count("Error") == 1
+    assert r.output.splitlines()[-1] == (
+        "Error: fake:fake_manila: the device has 5 qubits, the circuit needs 8 (the 8-qubit "
+        "amplitude head needs a device of at least 8; the 4-qubit angle head fits 5-qubit "
+        "devices); pick a larger device, e.g. fake:fake_fez or aer_noisy:fake_torino, or train "
+        "with --encoding angle"
+    )

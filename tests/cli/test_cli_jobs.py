@@ -131,7 +131,7 @@ def test_missing_credentials_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", no_account)
     line = one_line_error(invoke("status", rec.path))
-    assert "save_account" in line and "QISKIT_IBM_TOKEN" in line
+    assert "save_account" in line and "QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE" in line
 
 
 def test_token_never_printed_or_written(tmp_path, monkeypatch):

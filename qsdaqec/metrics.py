@@ -202,6 +202,26 @@ def _specificity(s: Scored) -> float:
 METRIC_NAMES = METRICS.names()
 
 
+OPERATING_POINTS = ("youden", "sens90")
+"""Named thresholds a run saves from its validation split: ``youden`` (the largest sensitivity
++ specificity - 1) and ``sens90`` (the highest threshold that still finds 90 % of positives)."""
+
+
+def operating_points(y_true, prob_pos, positive: int = 1) -> dict[str, float] | None:
+    """The :data:`OPERATING_POINTS` thresholds for these predictions; ``None`` with one class."""
+    y, p = _as_arrays(y_true, prob_pos)
+    pos = y == positive
+    if pos.all() or (~pos).all():
+        return None
+    from sklearn.metrics import roc_curve as _roc  # here: sklearn takes ~0.5 s to import
+
+    fpr, tpr, thr = _roc(pos.astype(np.int64), p)
+    thr = np.clip(thr, 0.0, 1.0)  # sklearn's first threshold is +inf: "predict nothing"
+    youden = float(thr[int(np.argmax(tpr - fpr))])
+    sens90 = float(thr[int(np.argmax(tpr >= 0.9))])
+    return {"youden": youden, "sens90": sens90}
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     """One line, e.g. ``acc 0.950  bacc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970
     (n=60)``."""

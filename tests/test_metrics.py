@@ -70,3 +70,20 @@ def test_auc_matches_sklearn_with_ties():
         y[:2] = [0, 1]
         p = np.round(rng.random(50), 1)  # many ties
         assert classification_metrics(y, p)["auc"] == pytest.approx(roc_auc_score(y, p))
+
+
+def test_operating_points_are_the_roc_thresholds_they_name():
+    from qsdaqec.metrics import operating_points
+
+    y = [0, 0, 1, 1, 1, 0]
+    p = [0.1, 0.4, 0.35, 0.8, 0.9, 0.5]
+    pts = operating_points(y, p)
+    # at 0.8 two of three positives and no negative (Youden 2/3, the best); finding all three
+    # positives takes 0.35, where two negatives (0.4, 0.5) count as positive too
+    assert pts == {"youden": 0.8, "sens90": 0.35}
+    m = classification_metrics(y, p, threshold=pts["sens90"])
+    assert m["sensitivity"] == 1.0 and m["specificity"] == pytest.approx(1 / 3)
+    # class 0 as the positive one: its probabilities are 1 - p
+    flipped = operating_points(y, [1 - v for v in p], positive=0)
+    assert set(flipped) == {"youden", "sens90"} and 0 <= flipped["sens90"] <= 1
+    assert operating_points([1, 1], [0.2, 0.9]) is None

@@ -17,6 +17,7 @@ from ..io import atomic_write_text, read_json
 from ..metrics import format_metrics
 from ..quantum.encodings import ENCODINGS
 from ..train.config import FitConfig
+from ..train.presets import PRESETS, preset_config
 from ._output import err
 
 _DEFAULTS = FitConfig()
@@ -59,6 +60,14 @@ def _with_default(help: str, field: str) -> str:
 
 @click.command("fit")
 @_opt("--data", field="data", help="ImageFolder (one subfolder per class) or .npz.", type=str)
+@click.option(
+    "--preset",
+    default="default",
+    show_default=True,
+    help="Where the options you leave out come from: "
+    + "; ".join(f"{name}: {p.summary}" for name, p in PRESETS.items())
+    + ". The [default: ...] values below are the default preset's.",
+)
 @_opt(
     "--backend",
     field="backend",
@@ -203,6 +212,7 @@ def fit_cmd(**opts) -> None:
     \b
     Examples:
       qsdaqec fit --backend aer_noisy
+      qsdaqec fit --preset paper --device cuda --out runs/paper
       qsdaqec fit --backend statevector --encoding angle --out runs/angle
       qsdaqec fit --head classical --no-augment --epochs 10
       qsdaqec fit --model resnet18 --data data/angio --image-size 96
@@ -211,8 +221,9 @@ def fit_cmd(**opts) -> None:
     from ..train import fit
 
     progress = not opts.pop("no_progress")
+    preset = opts.pop("preset")
     values = {k: v for k, v in opts.items() if v is not None}
-    cfg = FitConfig(**values)
+    cfg = preset_config(preset, **values)
     cfg.progress = progress
     run = fit(cfg, log=err)
     _print_summary(run)
@@ -259,18 +270,26 @@ def _print_summary(run: Path) -> None:
     "--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced])."
 )
 @click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    help="Probability of the diagnosis class from which an image counts as positive, or an "
+    "operating point the run saved from its validation split: youden | sens90.",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
     help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
 )
-def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> None:
+def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, threshold, device) -> None:
     """Re-score a run's test split with its head on BACKEND.
 
     \b
     Examples:
       qsdaqec evaluate --run runs/default --backend statevector
       qsdaqec evaluate --run runs/default --backend aer_noisy:fake_torino --balanced-test
+      qsdaqec evaluate --run runs/default --threshold sens90
     """
     from ..train import evaluate
 
@@ -282,6 +301,7 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> N
         shots=shots,
         out=out,
         device=device,
+        threshold=threshold,
         log=err,
     )
     click.echo(
@@ -307,24 +327,41 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, device) -> N
     help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
 )
 @click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    help="Probability of the diagnosis class from which an image counts as positive, or an "
+    "operating point the run saved from its validation split: youden | sens90.",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
     help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
 )
-def predict_cmd(run_dir, images, fmt, out, backend, shots, device) -> None:
+def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device) -> None:
     """Class probabilities and predicted label for each image (files or folders).
+
+    Images inside folders named like the run's classes (e.g. an ImageFolder's normal/ and
+    stenosis/) carry their label, and the metrics of the whole set are printed on stderr. A
+    data set's contact_sheet.png and preview.png are skipped.
 
     \b
     Examples:
-      qsdaqec predict --run runs/default scans/a.png scans/b.png
-      qsdaqec predict --run runs/default scans/ --format csv --out predictions.csv
+      qsdaqec predict --run runs/default data/angio/stenosis/stenosis_0007.png
+      qsdaqec predict --run runs/default data/angio --format csv --out predictions.csv
+      qsdaqec predict --run runs/default data/angio --threshold youden
     """
-    from ..train import format_predictions, predict
+    from ..train import format_predictions, labelled_metrics, predict
 
     if fmt not in ("json", "csv"):
         raise ConfigError(f"--format {fmt!r}: choose json or csv")
-    rows = predict(run_dir, list(images), backend=backend, shots=shots, device=device)
+    rows = predict(
+        run_dir, list(images), backend=backend, shots=shots, device=device, threshold=threshold
+    )
+    m = labelled_metrics(rows, run_dir, threshold)
+    if m is not None:
+        err(f"labelled images: {format_metrics(m)}")
     text = format_predictions(rows, fmt)
     if out:
         atomic_write_text(out, text)

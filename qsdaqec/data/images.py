@@ -10,15 +10,20 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .loaders import IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
+from .loaders import IGNORED_TOP_LEVEL, IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
 
 
 def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Image files of ``paths``: files as given, folders searched recursively (sorted)."""
+    """Image files of ``paths``: files as given, folders searched recursively (sorted; a data
+    set's ``contact_sheet.png`` and ``preview.png`` are left out)."""
     files: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
+        if p.is_dir():  # contact sheets and previews beside the data are no data
+            found = sorted(
+                q
+                for q in p.rglob("*")
+                if q.suffix.lower() in IMAGE_EXTENSIONS and q.name not in IGNORED_TOP_LEVEL
+            )
             if not found:
                 raise DataError(f"{p}: no images (.png, .jpg, ...) in this folder")
             files += found

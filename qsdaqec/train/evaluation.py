@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from ..data import expand_image_paths, load_image
-from ..errors import BackendError, DataError
-from ..io import atomic_write_json
-from ..metrics import classification_metrics, format_metrics
+from ..errors import BackendError, ConfigError, DataError
+from ..io import atomic_write_json, read_json
+from ..metrics import OPERATING_POINTS, classification_metrics, format_metrics
 from ..runner import parse_backend
 from .outputs import write_scored
 from .run import LoadedRun, load_run
@@ -33,6 +33,30 @@ def balanced_subset(labels: torch.Tensor, seed: int) -> torch.Tensor:
         idx = torch.nonzero(labels == c).flatten()
         keep.append(idx if idx.numel() == k else idx[torch.randperm(idx.numel(), generator=g)[:k]])
     return torch.sort(torch.cat(keep)).values
+
+
+def resolve_threshold(run_dir: str | Path, threshold: float | str) -> float:
+    """A probability of the positive class, or an operating point the run saved from its
+    validation split (``youden``, ``sens90``; see ``qsdaqec.metrics.operating_points``)."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        saved = Path(run_dir) / "metrics.json"
+        points = (read_json(saved) if saved.is_file() else {}).get("operating_points") or {}
+        if threshold not in OPERATING_POINTS:
+            raise ConfigError(
+                f"--threshold {threshold!r}: a probability in (0, 1) or one of "
+                f"{', '.join(OPERATING_POINTS)}"
+            ) from None
+        if threshold not in points:
+            raise ConfigError(
+                f"--threshold {threshold}: {run_dir} saved no operating points (a run "
+                "made before they were saved, or a one-class validation split); pass a number"
+            ) from None
+        return float(points[threshold])
+    if not 0 < value < 1:
+        raise ConfigError(f"--threshold {threshold}: a probability must lie in (0, 1)")
+    return value
 
 
 def _slug(s: str) -> str:
@@ -72,6 +96,7 @@ def evaluate(
     shots: int | None = None,
     out: str | Path | None = None,
     device: str = "auto",
+    threshold: float | str = 0.5,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score the run's test split with the head on ``backend``.
@@ -79,10 +104,12 @@ def evaluate(
     Writes ``metrics.json``, ``predictions.csv``, ``roc.png`` and ``confusion.png`` to ``out``
     (default ``<run>/eval/<backend>[-balanced]``) and returns the metrics dict. ``device``:
     where the backbone computes the test features when the run did not cache them.
+    ``threshold``: a probability, or a saved operating point (:func:`resolve_threshold`).
     """
     log = log or (lambda m: None)
     run = load_run(run_dir, device)
     _check_backend(run, backend, log)
+    cut = resolve_threshold(run.run_dir, threshold)
     t0 = time.perf_counter()
     feats, labels, ids = run.test_features(data)
     note = None
@@ -91,7 +118,7 @@ def evaluate(
     logits, _ = head_logits(run.cfg, run.model.head, feats, backend, shots=shots)
     prob = torch.softmax(logits, 1)
     pos = run.positive
-    m = classification_metrics(labels.numpy(), prob[:, pos].numpy(), positive=pos)
+    m = classification_metrics(labels.numpy(), prob[:, pos].numpy(), positive=pos, threshold=cut)
     where = backend if run.is_quantum else "classical"
     result = {
         "test": m,
@@ -110,6 +137,7 @@ def evaluate(
     write_scored(
         dest,
         "predictions.csv",
+        threshold=cut,
         ids=ids,
         labels=labels,
         prob=prob,
@@ -130,11 +158,14 @@ def predict(
     backend: str = "statevector",
     shots: int | None = None,
     device: str = "auto",
+    threshold: float | str = 0.5,
 ) -> list[dict[str, Any]]:
-    """Per-image class probabilities and the predicted label (threshold 0.5 on the positive
-    class); the backbone runs on ``device``."""
+    """Per-image class probabilities and the predicted label (``threshold`` on the positive
+    class: a probability or a saved operating point); the backbone runs on ``device``. An
+    image inside a folder named like one of the run's classes gets that ``label``."""
     run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
+    cut = resolve_threshold(run.run_dir, threshold)
     files = expand_image_paths(images)
     x = torch.stack([load_image(f, run.cfg.image_size) for f in files])
     logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
@@ -142,19 +173,39 @@ def predict(
     classes, pos = run.classes, run.positive
     rows = []
     for f, p in zip(files, prob, strict=False):
-        pred = pos if float(p[pos]) >= 0.5 else 1 - pos
+        pred = pos if float(p[pos]) >= cut else 1 - pos
         row: dict[str, Any] = {"image": str(f)}
+        if f.parent.name in classes:
+            row["label"] = f.parent.name
         row.update({f"p_{c}": round(float(p[i]), 6) for i, c in enumerate(classes)})
         row["predicted"] = classes[pred]
         rows.append(row)
     return rows
 
 
+def labelled_metrics(
+    rows: list[dict[str, Any]], run_dir: str | Path, threshold: float | str = 0.5
+) -> dict[str, Any] | None:
+    """Metrics of :func:`predict`'s rows when every image has a known label, else ``None``."""
+    if not rows or not all("label" in r for r in rows):
+        return None
+    data = read_json(Path(run_dir) / "run.json")["data"]
+    classes, positive = list(data["classes"]), int(data["positive"])
+    threshold = resolve_threshold(run_dir, threshold)
+    y = [classes.index(r["label"]) for r in rows]
+    p = [r[f"p_{classes[positive]}"] for r in rows]
+    return classification_metrics(y, p, positive=positive, threshold=threshold)
+
+
 def format_predictions(rows: list[dict[str, Any]], fmt: str = "json") -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
+    fields = list(dict.fromkeys(k for r in rows for k in r)) or ["image"]
+    if "label" in fields:  # some images are labelled, some not: the column right after image
+        fields.remove("label")
+        fields.insert(1, "label")
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()

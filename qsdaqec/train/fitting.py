@@ -25,7 +25,7 @@ from ..augment import AUGMENTORS, augment_training_split
 from ..augment.noise_match import NoiseMatch
 from ..errors import RunError
 from ..io import atomic_write_json
-from ..metrics import format_metrics
+from ..metrics import format_metrics, operating_points
 from ..plots import plot_curves
 from ..quantum import HeadConfig
 from ..runs import create_run_dir
@@ -93,14 +93,16 @@ def fit(
     ckpt = _resume_checkpoint(ctx, fresh)
     if not _done(ctx, 1):
         _stage1(ctx, model, data, criterion, positive, _for_stage(ckpt, 1), accel)
-    model.load_state_dict(load_checkpoint(run / STAGE1_BEST)["model"])
+    best = load_checkpoint(run / STAGE1_BEST)
+    model.load_state_dict(best["model"])
     feats = None
     if two_stage:
         feats = cache_features(ctx, model, data.x, data.y, prep, accel)
         if not _done(ctx, 2):
             stage2(ctx, model, feats, criterion, positive, _for_stage(ckpt, 2))
-        model.head.load_state_dict(load_checkpoint(run / STAGE2_BEST)["head"])
-    _test(ctx, model, prep, feats, criterion, positive, two_stage, accel)
+        best = load_checkpoint(run / STAGE2_BEST)
+        model.head.load_state_dict(best["head"])
+    _test(ctx, model, prep, feats, criterion, positive, two_stage, accel, best.get("val_logits"))
     save_checkpoint(run / MODEL, {"model": model.state_dict()})
     info["status"] = "finished"
     ctx.save_info()
@@ -242,13 +244,15 @@ def _done(ctx: FitContext, stage: int) -> bool:
     return rec is not None and rec.get("status") == "done"
 
 
-def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, accel: Accel):
-    """Score the test split with the final model; ``metrics.json`` and the test outputs. The
-    features come from the device; the head and everything after run on the CPU."""
+def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, accel, val_logits):
+    """Score the test split with the final model; ``metrics.json`` (with the operating points
+    its ``val_logits`` give) and the test outputs. The features come from the device; the head
+    and everything after run on the CPU."""
     cfg, run = ctx.cfg, ctx.run
     t0 = time.perf_counter()
     model.eval()
     x_te, y_te, id_te = prep.part("test")
+    y_va = prep.part("val")[1]
     if feats is not None:
         f_te = feats["test"]["features"]
     else:
@@ -271,6 +275,9 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
         metrics["test_exact"] = scores(exact, y_te, positive, criterion)
     best_rows = [r for r in ctx.history if r.get("best")]
     metrics["best_val"] = best_rows[-1] if best_rows else None
+    if val_logits is not None:  # the kept model's own validation scores, from its stage
+        val_prob = torch.softmax(val_logits, 1)[:, positive].numpy()
+        metrics["operating_points"] = operating_points(y_va.numpy(), val_prob, positive)
     atomic_write_json(run / "metrics.json", metrics)
     title = f"{cfg.model}/{cfg.head if cfg.model == 'sdaqec' else 'linear'} on {where}"
     prob = torch.softmax(logits, 1)

@@ -16,14 +16,19 @@ from ..plots import plot_confusion, plot_roc
 
 
 def predictions_csv(
-    ids: Sequence[str], labels: torch.Tensor, prob: torch.Tensor, classes: list[str], pos: int
+    ids: Sequence[str],
+    labels: torch.Tensor,
+    prob: torch.Tensor,
+    classes: list[str],
+    pos: int,
+    threshold: float = 0.5,
 ) -> str:
-    """``id,label,p_<class>...,predicted`` per sample (threshold 0.5 on the positive class)."""
+    """``id,label,p_<class>...,predicted`` per sample (``threshold`` on the positive class)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["id", "label", *[f"p_{c}" for c in classes], "predicted"])
     for i, sid in enumerate(ids):
-        pred = pos if float(prob[i, pos]) >= 0.5 else 1 - pos
+        pred = pos if float(prob[i, pos]) >= threshold else 1 - pos
         w.writerow(
             [sid, classes[int(labels[i])], *[f"{float(p):.6f}" for p in prob[i]], classes[pred]]
         )
@@ -41,9 +46,11 @@ def write_scored(
     classes: list[str],
     positive: int,
     title: str,
+    threshold: float = 0.5,
 ) -> None:
     """``dest/<csv_name>``, ``dest/roc.png`` and ``dest/confusion.png`` of one scored split."""
-    atomic_write_text(dest / csv_name, predictions_csv(ids, labels, prob, classes, positive))
+    text = predictions_csv(ids, labels, prob, classes, positive, threshold)
+    atomic_write_text(dest / csv_name, text)
     plot_roc(
         dest / "roc.png", labels.numpy(), prob[:, positive].numpy(), positive=positive, title=title
     )

@@ -295,7 +295,8 @@ def _epoch(
     improved = score > p.best_score
     if improved:
         p.best_score, p.best_epoch, p.bad = score, epoch, 0
-        save_checkpoint(ctx.run / STAGE1_BEST, {"model": judged.state_dict(), "epoch": epoch})
+        best = {"model": judged.state_dict(), "epoch": epoch, "val_logits": logits}
+        save_checkpoint(ctx.run / STAGE1_BEST, best)
     else:
         p.bad += 1
     dt = time.perf_counter() - t0

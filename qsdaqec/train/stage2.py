@@ -132,8 +132,8 @@ class _Stage2:
     def validate(self, desc: str) -> dict[str, Any]:
         self.head.eval()
         with self.ctx.bar(-(-self.f_va.shape[0] // 32), desc) as bar:
-            logits = predict_logits(self.head, self.f_va, 32, bar)
-        return scores(logits, self.y_va, self.positive, self.criterion)
+            self.val_logits = predict_logits(self.head, self.f_va, 32, bar)
+        return scores(self.val_logits, self.y_va, self.positive, self.criterion)
 
     def checkpoint(self, epoch: int) -> None:
         save_checkpoint(
@@ -160,9 +160,8 @@ class _Stage2:
         improved = epoch == 0 or score > self.p.best_score
         if improved:
             self.p.best_score, self.p.best_epoch = score, epoch
-            save_checkpoint(
-                self.ctx.run / STAGE2_BEST, {"head": self.head.state_dict(), "epoch": epoch}
-            )
+            best = {"head": self.head.state_dict(), "epoch": epoch, "val_logits": self.val_logits}
+            save_checkpoint(self.ctx.run / STAGE2_BEST, best)
         dt = time.perf_counter() - t0
         self.p.seconds += dt
         row = history_row(2, epoch, train_loss, val, dt, lr=self.cfg.noisy_lr, best=improved)

@@ -75,7 +75,8 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
         ["predict", "--run", str(out), str(tiny_data / "normal" / "000.png"), "--format", "csv"],
     )
     assert r.exit_code == 0, r.output
-    assert r.output.splitlines()[0] == "image,p_normal,p_stenosis,predicted"
+    # an image in a class folder carries its label
+    assert r.stdout.splitlines()[0] == "image,label,p_normal,p_stenosis,predicted"
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])
     handled_error(r, "missing: run directory not found; pass the --out of a `qsdaqec fit`")
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--backend", "qpu9000"])

@@ -84,7 +84,9 @@ def test_load_run_evaluate_predict(quantum_run, tiny_data, tmp_path):
     assert len(rows) == 1 + 12
     assert abs(rows[0]["p_normal"] + rows[0]["p_stenosis"] - 1) < 1e-5
     assert rows[0]["predicted"] in ("normal", "stenosis")
-    assert format_predictions(rows, "csv").splitlines()[0] == "image,p_normal,p_stenosis,predicted"
+    assert rows[0]["label"] == "stenosis" and {r["label"] for r in rows[1:]} == {"normal"}
+    header = format_predictions(rows, "csv").splitlines()[0]
+    assert header == "image,label,p_normal,p_stenosis,predicted"
 
 
 def test_refuses_to_overwrite_finished_run(quantum_run, tiny_data):

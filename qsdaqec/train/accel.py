@@ -1,5 +1,6 @@
-"""Where a fit computes: the device (``--device auto|cpu|cuda[:N]|mps``), bf16 autocast and
-channels-last memory on CUDA, and whether the data sits on the device.
+"""Where a fit computes: the device (``--device auto|cpu|cuda[:N]|mps``), bf16 autocast on CUDA,
+channels-last memory (CUDA and CPU: MobileNetV2's depthwise convolutions run about a quarter
+faster in it on a CPU too), and whether the data sits on the device.
 
 The quantum head always runs on the CPU: ``TorchConnector`` hands the circuit to numpy
 (estimators and gradients are CPU code), so the model moves the 256-d features there and the
@@ -67,10 +68,10 @@ class Accel:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def model(self, model: nn.Module) -> nn.Module:
-        """``model`` on the device (channels-last on CUDA); a quantum head stays on the CPU."""
-        if self.is_cpu:
-            return model
+        """``model`` on the device (channels-last where set); a quantum head stays on the CPU."""
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        if self.is_cpu:
+            return model.to(memory_format=fmt)
         model.to(self.device, memory_format=fmt)
         head = getattr(model, "head", None)
         if head is not None and hasattr(head, "qnn"):
@@ -86,10 +87,9 @@ class Accel:
         return x.pin_memory() if self.device.type == "cuda" else x
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:
-        """A batch on the device (a no-op for resident data)."""
-        if self.is_cpu:
-            return x
-        x = x.to(self.device, non_blocking=True)
+        """A batch on the device, in the model's memory format."""
+        if not self.is_cpu:
+            x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def info(self) -> dict[str, Any]:
@@ -100,11 +100,11 @@ class Accel:
 
 
 def accelerator(spec: str = "auto") -> Accel:
-    """The ``Accel`` of ``--device spec``: bf16 autocast and channels-last on CUDA (bf16 where the
-    GPU supports it), plain float32 elsewhere."""
+    """The ``Accel`` of ``--device spec``: bf16 autocast on CUDA (where the GPU supports it),
+    float32 elsewhere; channels-last on CUDA and the CPU."""
     device = resolve_device(spec)
     if device.type != "cuda":
-        return Accel(device)
+        return Accel(device, channels_last=device.type == "cpu")
     amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return Accel(device, amp=amp, channels_last=True)
 

@@ -1,11 +1,12 @@
-"""CLI: ``qsdaqec run jobs/<spec>.toml`` — run an experiment spec (thin wrapper of qsdaqec.experiments)."""
+"""CLI: ``qsdaqec run paper:<name>`` or ``qsdaqec run <spec>.toml`` — run an experiment spec (thin
+wrapper of qsdaqec.experiments)."""
 
 from __future__ import annotations
 
 import click
 
 from ..errors import ConfigError
-from ..experiments import execute_experiment, load_spec
+from ..experiments import execute_experiment, load_spec, paper_spec_names
 from ..train.config import check_device
 from ._output import err
 
@@ -34,7 +35,14 @@ def parse_seeds(text: str) -> list[int]:
 
 
 @click.command("run")
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", required=False)
+@click.option(
+    "--list",
+    "list_specs",
+    is_flag=True,
+    default=False,
+    help="List the paper's specs installed with qsdaqec (run one as paper:<name>).",
+)
 @click.option(
     "--out", default=None, help="Results folder [default: runs/experiments/<name>[-<profile>]]."
 )
@@ -71,6 +79,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
 def experiment_cmd(
     spec,
+    list_specs,
     out,
     fits_dir,
     seeds,
@@ -83,7 +92,10 @@ def experiment_cmd(
     progress,
     quiet,
 ) -> None:
-    """Run the experiment SPEC (a jobs/*.toml): every (variant, seed) fit, then the tables.
+    """Run the experiment SPEC: every (variant, seed) fit, then the tables.
+
+    SPEC is paper:<name>, one of the paper's specs installed with qsdaqec (`qsdaqec run
+    --list`), or the path of a spec file of your own (docs/reproduce.md shows the format).
 
     Finished fits are never redone and interrupted ones are resumed, so the command can be
     re-run after an interruption, with more seeds, or with --report-only to tabulate what is
@@ -91,11 +103,17 @@ def experiment_cmd(
 
     \b
     Examples:
-      qsdaqec run jobs/baselines.toml --dry-run
-      qsdaqec run jobs/head_ablation.toml --seeds 0,1,2
-      qsdaqec run jobs/ablation_diffusion.toml --only "T=5, beta_end=0.02"
-      qsdaqec run jobs/baselines.toml --profile full --out runs/experiments/baselines-full
+      qsdaqec run --list
+      qsdaqec run paper:baselines --dry-run
+      qsdaqec run paper:head_ablation --seeds 0,1,2
+      qsdaqec run paper:ablation_diffusion --only "T=5, beta_end=0.02"
+      qsdaqec run paper:baselines --profile full --out runs/experiments/baselines-full
     """
+    if list_specs:
+        _list_paper_specs()
+        return
+    if spec is None:
+        raise ConfigError("give a SPEC (paper:<name> or a .toml file); `qsdaqec run --list`")
     if dry_run and report_only:
         raise ConfigError("--dry-run and --report-only: choose one")
     if num_threads is not None and num_threads < 1:
@@ -157,3 +175,10 @@ def experiment_cmd(
 
 
 COMMANDS: list[click.Command] = [experiment_cmd]
+
+
+def _list_paper_specs() -> None:
+    for name in paper_spec_names():
+        s = load_spec(f"paper:{name}")
+        n = len(s.variants) * len(s.seeds)
+        click.echo(f"paper:{name:<20} {s.description} ({n} fits)")

@@ -1,4 +1,5 @@
-"""Paper experiments as declarative job specs (``jobs/*.toml``) and their results tables.
+"""Paper experiments as declarative job specs (TOML; the paper's are installed with the package
+and named ``paper:<name>``, see :mod:`.catalog`) and their results tables.
 
 - :func:`load_spec` / :func:`parse_spec` -> :class:`ExperimentSpec` (validated; every problem is
   a ``ConfigError`` naming ``file: key``);
@@ -8,6 +9,7 @@
 See docs/reproduce.md.
 """
 
+from .catalog import paper_spec_names, spec_path
 from .execute import (
     ExperimentResult,
     FitOutcome,
@@ -22,6 +24,8 @@ from .tables import aggregate, markdown, mean_std
 
 __all__ = [
     "METRICS",
+    "paper_spec_names",
+    "spec_path",
     "TEST_SETS",
     "ExperimentResult",
     "ExperimentSpec",

@@ -1,4 +1,5 @@
-"""Experiment specs: TOML files in ``jobs/`` parsed into typed, validated dataclasses.
+"""Experiment specs: TOML files (the paper's: ``paper:<name>``, see ``catalog``) parsed into typed,
+validated dataclasses.
 
 An experiment is a base ``FitConfig`` override set, a list of variants (or a grid, or both:
 their product), seeds, the test sets to score (``original``, ``balanced``) and the metrics to
@@ -51,6 +52,7 @@ from ..data.synth import SynthConfig
 from ..errors import BackendError, ConfigError
 from ..metrics import METRIC_NAMES
 from ..train.config import FitConfig, parse_fit_backend
+from .catalog import spec_path
 
 try:  # Python >= 3.11
     import tomllib
@@ -361,8 +363,9 @@ def _check_names(value: Any, where: str, valid: Sequence[str], example: str) -> 
 
 
 def load_spec(path: str | Path, *, profile: str | None = None) -> ExperimentSpec:
-    """Read, parse and validate a spec file (``profile``: a ``[profiles.<name>]`` to apply)."""
-    path = Path(path)
+    """Read, parse and validate a spec file (``profile``: a ``[profiles.<name>]`` to apply);
+    ``paper:<name>`` is one of the paper's specs installed with the package."""
+    path = spec_path(path)
     if not path.is_file():
         near = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
         listing = f"; specs there: {', '.join(near)}" if near else ""

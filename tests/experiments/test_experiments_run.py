@@ -274,6 +274,20 @@ def test_cli_bad_spec_one_line_exit_2(tmp_path, fake_fit):
     handled_error(r, "missing.toml: no such spec file")
 
 
+def test_cli_paper_specs_run_from_any_folder(tmp_path, fake_fit, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["run", "--list"])
+    assert r.exit_code == 0, r.output
+    assert "paper:head_ablation" in r.output and "(6 fits)" in r.output
+    r = CliRunner().invoke(cli, ["run", "paper:head_ablation", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "head_ablation: 2 variant(s) x 3 seed(s) = 6 fit(s)" in r.output
+    assert fake_fit.calls == []
+    handled_error(CliRunner().invoke(cli, ["run"]), "give a SPEC (paper:<name> or a .toml file)")
+    r = CliRunner().invoke(cli, ["run", "paper:nope"])
+    handled_error(r, "paper:nope: no such paper spec; choose one of paper:ablation_diffusion")
+
+
 def test_config_error_type():
     with pytest.raises(ConfigError):
         from qsdaqec.experiments import parse_spec

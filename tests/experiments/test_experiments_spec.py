@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from exp_helpers import SPEC, write_spec
@@ -11,8 +10,6 @@ from exp_helpers import SPEC, write_spec
 from qsdaqec.errors import ConfigError
 from qsdaqec.experiments import load_spec, parse_spec
 from qsdaqec.train.config import FitConfig
-
-JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def _err(tmp_path, text, match, **kw):
@@ -118,15 +115,15 @@ def test_with_seeds_and_only(tmp_path):
     "name", ["baselines", "ablation_diffusion", "head_ablation", "test_balance"]
 )
 def test_shipped_specs_parse_in_both_profiles(name):
-    small = load_spec(JOBS / f"{name}.toml")
-    full = load_spec(JOBS / f"{name}.toml", profile="full")
+    small = load_spec(f"paper:{name}")
+    full = load_spec(f"paper:{name}", profile="full")
     assert small.name == name and len(small.seeds) >= 3
     assert full.base["image_size"] == 224 and full.base["weights"] == "imagenet"
     assert len(small.fits()) == len(small.variants) * len(small.seeds)
 
 
 def test_shipped_specs_cover_the_issue():
-    b = load_spec(JOBS / "baselines.toml")
+    b = load_spec("paper:baselines")
     assert {f.config["model"] for f in b.fits()} == {
         "sdaqec",
         "resnet18",
@@ -134,13 +131,13 @@ def test_shipped_specs_cover_the_issue():
         "densenet121",
         "vgg16",
     }
-    a = load_spec(JOBS / "ablation_diffusion.toml")
+    a = load_spec("paper:ablation_diffusion")
     grid = {(v.overrides["diffusion_steps"], v.overrides["beta_end"]) for v in a.variants}
     assert grid == {(t, b_) for t in (1, 5, 10) for b_ in (0.005, 0.02, 0.05)}
-    h = load_spec(JOBS / "head_ablation.toml")
+    h = load_spec("paper:head_ablation")
     assert {f.config["head"] for f in h.fits()} == {"quantum", "classical"}
     assert len({f.config["model"] for f in h.fits()}) == 1
-    t = load_spec(JOBS / "test_balance.toml")
+    t = load_spec("paper:test_balance")
     assert t.test_sets == ["original", "balanced"]
     # the SDA-QEC default fit is shared by baselines, head ablation, test balance and the ablation cell
     keys = [
@@ -344,3 +341,14 @@ def test_fields_a_fit_does_not_read_do_not_split_fits():
     assert r1.key == r2.key
     saved = dict(exact.config, noisy_lr=123.0)
     assert stale_fields(saved, exact.config) == []
+
+
+def test_paper_specs_are_installed_and_named(tmp_path, monkeypatch):
+    from qsdaqec.experiments import paper_spec_names, spec_path
+
+    monkeypatch.chdir(tmp_path)  # from any folder, not only a source checkout
+    assert set(paper_spec_names()) >= {"baselines", "head_ablation", "noise_match"}
+    assert spec_path("paper:baselines").is_file()
+    assert spec_path("mine.toml").name == "mine.toml"  # anything else is a path
+    with pytest.raises(ConfigError, match=r"^paper:nope: no such paper spec; choose one of "):
+        load_spec("paper:nope")

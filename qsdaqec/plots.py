@@ -128,7 +128,7 @@ def plot_curves(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
                 alpha=0.12,
                 label="stage 2 (backend)",
             )
-        ax.set_xlabel("epoch (stage 1, then stage 2)")
+        ax.set_xlabel("epoch (stage 1, then stage 2: shaded)" if stage2 else "epoch (stage 1)")
         ax.legend(fontsize=8)
     a1.set_title("loss", fontsize=9)
     a2.set_title("validation", fontsize=9)

@@ -282,7 +282,10 @@ def _print_summary(run: Path) -> None:
     show_default=True,
     help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
 )
-def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, threshold, device) -> None:
+@click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
+def evaluate_cmd(
+    run_dir, backend, balanced_test, data, shots, out, threshold, device, no_progress
+) -> None:
     """Re-score a run's test split with its head on BACKEND.
 
     \b
@@ -303,6 +306,7 @@ def evaluate_cmd(run_dir, backend, balanced_test, data, shots, out, threshold, d
         device=device,
         threshold=threshold,
         log=err,
+        progress=not no_progress,
     )
     click.echo(
         f"test on {r['backend']}{' (balanced)' if balanced_test else ''}: {format_metrics(r['test'])}"

@@ -6,17 +6,19 @@ import csv
 import io
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ..data import expand_image_paths, load_image
 from ..errors import BackendError, ConfigError, DataError
 from ..io import atomic_write_json, read_json
-from ..metrics import OPERATING_POINTS, classification_metrics, format_metrics
+from ..metrics import OPERATING_POINTS, classification_metrics
 from ..runner import parse_backend
 from .outputs import write_scored
 from .run import LoadedRun, load_run
@@ -98,8 +100,9 @@ def evaluate(
     device: str = "auto",
     threshold: float | str = 0.5,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Score the run's test split with the head on ``backend``.
+    """Score the run's test split with the head on ``backend`` (``progress``: a bar on stderr).
 
     Writes ``metrics.json``, ``predictions.csv``, ``roc.png`` and ``confusion.png`` to ``out``
     (default ``<run>/eval/<backend>[-balanced]``) and returns the metrics dict. ``device``:
@@ -115,11 +118,17 @@ def evaluate(
     note = None
     if balanced_test:
         feats, labels, ids, note = _balance(run, feats, labels, ids)
-    logits, _ = head_logits(run.cfg, run.model.head, feats, backend, shots=shots)
+    where = backend if run.is_quantum else "classical"
+    log(f"scoring {len(ids)} test image(s) with the head on {where}")
+    with tqdm(
+        total=len(ids), desc=where, leave=False, disable=not progress, file=sys.stderr
+    ) as bar:
+        logits, _ = head_logits(
+            run.cfg, run.model.head, feats, backend, shots=shots, on_chunk=bar.update
+        )
     prob = torch.softmax(logits, 1)
     pos = run.positive
     m = classification_metrics(labels.numpy(), prob[:, pos].numpy(), positive=pos, threshold=cut)
-    where = backend if run.is_quantum else "classical"
     result = {
         "test": m,
         "backend": where,
@@ -147,7 +156,6 @@ def evaluate(
         title=title,
     )
     result["out"] = str(dest)
-    log(f"test on {where}{' (balanced)' if balanced_test else ''}: {format_metrics(m)} -> {dest}")
     return result
 
 

@@ -70,6 +70,8 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--balanced-test"])
     assert r.exit_code == 0, r.output
     assert "balanced" in r.output
+    assert r.output.count("test on classical") == 1  # the result once, on stdout
+    assert "scoring" in r.stderr and "test image(s) with the head on classical" in r.stderr
     r = CliRunner().invoke(
         cli,
         ["predict", "--run", str(out), str(tiny_data / "normal" / "000.png"), "--format", "csv"],

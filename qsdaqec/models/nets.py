@@ -42,8 +42,9 @@ class SDAQECModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.features(x)
-        # The head runs in float32 on its own device: a quantum head computes on the CPU
-        # (TorchConnector hands the circuit to numpy) even when the backbone is on a GPU.
+        # The head runs in float32 on its own device: a quantum head with a runner estimator
+        # computes on the CPU (TorchConnector hands the circuit to numpy) even when the backbone
+        # is on a GPU; an exact one stays on the GPU (it simulates in torch there).
         p = next(self.head.parameters(), None)
         with torch.autocast(z.device.type, enabled=False):
             out = self.head(z.float().to(p.device if p is not None else z.device))

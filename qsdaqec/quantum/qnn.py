@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from qiskit.primitives import BaseEstimatorV2
 from qiskit_machine_learning.connectors import TorchConnector
@@ -21,6 +23,7 @@ from .circuits import (
 )
 from .encodings import ENCODINGS
 from .fast import FastEstimator, FastEstimatorGradient
+from .torch_sim import TorchHeadSim
 
 
 class FastEstimatorQNN(EstimatorQNN):
@@ -64,7 +67,15 @@ class QuantumHead(nn.Module):
     ``default_precision``; ``None`` means 0 for the exact path and EstimatorQNN's default otherwise.
     Initial weights come from torch's RNG (uniform in [-1, 1] for the ansatz, torch's defaults
     for the Linear layers), so ``torch.manual_seed`` makes construction deterministic.
+
+    On a GPU (features off the CPU) an exact head computes its expectation values with
+    :class:`~qsdaqec.quantum.torch_sim.TorchHeadSim` on that device, from the same circuit and the
+    connector's own ``weight``; on the CPU, and with any runner estimator, it is always
+    ``TorchConnector(EstimatorQNN)``.
     """
+
+    #: Tests set this to run the device path (:class:`TorchHeadSim`) on the CPU too.
+    _sim_on_cpu: bool = False
 
     def __init__(
         self,
@@ -79,6 +90,7 @@ class QuantumHead(nn.Module):
         self.cfg = cfg = cfg or HeadConfig()
         if estimator is None and gradient is not None:
             raise ConfigError("a gradient without its estimator: pass both, or neither")
+        self.is_exact = estimator is None  # the fast exact path, no runner estimator
         if estimator is None:
             estimator = FastEstimator()
             gradient = FastEstimatorGradient(estimator)
@@ -104,6 +116,12 @@ class QuantumHead(nn.Module):
         init = torch.empty(cfg.num_weights).uniform_(-1.0, 1.0).numpy()
         self.quantum = TorchConnector(self.qnn, initial_weights=init)
         self.readout = nn.Linear(cfg.ansatz_qubits, num_classes)
+        # Built (and its circuit checked) now; a plain attribute, not a module: no state dict
+        # entries. A circuit it does not cover keeps the connector path on every device.
+        self._sim: TorchHeadSim | None = None
+        if self.is_exact:
+            with contextlib.suppress(ConfigError):
+                self._sim = TorchHeadSim(hc)
 
     def circuit_inputs(self, features: torch.Tensor) -> torch.Tensor:
         """The circuit's input parameter values for ``features`` (differentiable)."""
@@ -112,8 +130,24 @@ class QuantumHead(nn.Module):
         return features_to_inputs(features, self.cfg, self.compress)
 
     def expectation_values(self, features: torch.Tensor) -> torch.Tensor:
-        """``(B, ansatz_qubits)`` expectation values of Z on each ansatz qubit."""
+        """``(B, ansatz_qubits)`` expectation values of Z on each ansatz qubit (float32)."""
+        if self._sim is not None and (features.device.type != "cpu" or self._sim_on_cpu):
+            return self._device_expectation_values(features)
         return self.quantum(self.circuit_inputs(features))
+
+    def _device_expectation_values(self, features: torch.Tensor) -> torch.Tensor:
+        """The exact values with torch ops on the features' device: TorchConnector's path would
+        copy to the host's numpy and back at every call. Outside autocast (the simulation's
+        matrix products must not drop to bf16), returned as float32 like TorchConnector's."""
+        kind = features.device.type
+        off = (
+            torch.autocast(kind, enabled=False)
+            if torch.amp.is_autocast_available(kind)
+            else contextlib.nullcontext()
+        )
+        with off:
+            inputs = self._sim.inputs(features, self.compress)
+            return self._sim(inputs, self.quantum.weight).float()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 2 or features.shape[1] != self.cfg.num_features:

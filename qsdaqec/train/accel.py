@@ -2,9 +2,11 @@
 channels-last memory (CUDA and CPU: MobileNetV2's depthwise convolutions run about a quarter
 faster in it on a CPU too), and whether the data sits on the device.
 
-The quantum head always runs on the CPU: ``TorchConnector`` hands the circuit to numpy
-(estimators and gradients are CPU code), so the model moves the 256-d features there and the
-logits back (:meth:`qsdaqec.models.SDAQECModel.forward`).
+A quantum head with a runner estimator runs on the CPU: ``TorchConnector`` hands the circuit to
+numpy (estimators and gradients are CPU code), so the model moves the 256-d features there and the
+logits back (:meth:`qsdaqec.models.SDAQECModel.forward`). An exact head stays on the device and
+simulates its circuit in torch there (:mod:`qsdaqec.quantum.torch_sim`): its numpy path on the
+CPU would be about a quarter of a GPU training step (an estimate; docs/quantum.md, "On a GPU").
 """
 
 from __future__ import annotations
@@ -68,13 +70,14 @@ class Accel:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def model(self, model: nn.Module) -> nn.Module:
-        """``model`` on the device (channels-last where set); a quantum head stays on the CPU."""
+        """``model`` on the device (channels-last where set); a quantum head with a runner
+        estimator stays on the CPU (an exact one computes on the device)."""
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         if self.is_cpu:
             return model.to(memory_format=fmt)
         model.to(self.device, memory_format=fmt)
         head = getattr(model, "head", None)
-        if head is not None and hasattr(head, "qnn"):
+        if head is not None and hasattr(head, "qnn") and not getattr(head, "is_exact", False):
             head.to("cpu")
         return model
 

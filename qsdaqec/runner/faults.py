@@ -93,7 +93,8 @@ def submit_outcome(exc: BaseException) -> str:
     """Classify a failed submit: ``"rejected"`` (no job was created) or ``"unknown"``.
 
     ``rejected``: input validation failed locally, or the service answered with a client error
-    (HTTP 4xx other than 408/425/429 — the request was read and refused). ``unknown``: everything
+    (HTTP 4xx other than 408/425: the request was read and refused, or for 429 not processed;
+    no job either way). ``unknown``: everything
     else, including a dropped connection or a timeout after the request may have arrived, HTTP
     5xx, and unexpected exceptions. An unknown submit may have created a job.
     """

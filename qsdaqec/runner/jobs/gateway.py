@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ...errors import BackendError, JobError
 from ...redaction import install_log_redaction, register_secret
 from ..backends import BackendSpec, fake_backend, make_service, parse_backend
-from ..faults import RetriesExhausted, RetryPolicy, call_with_retries, describe
+from ..faults import RetriesExhausted, RetryPolicy, call_with_retries, describe, http_status
 
 
 class JobHandle(Protocol):
@@ -85,7 +85,11 @@ class QiskitRuntimeGateway:
                 "ignore", category=DeprecationWarning, message=".*EstimatorV2.*"
             )
             estimator = EstimatorV2(mode=batch, options=options)
-        job = estimator.run(pubs)
+        try:
+            job = estimator.run(pubs)
+        except Exception as exc:
+            _restore_http_status(exc)
+            raise
         if self.is_local:
             self._local_jobs[job.job_id()] = job
         return job
@@ -110,6 +114,25 @@ class QiskitRuntimeGateway:
         if self.is_local:
             return []
         return list(self.service.jobs(job_tags=[tag], limit=10))
+
+
+def _restore_http_status(exc: BaseException) -> None:
+    """Put the HTTP status of a failed submit back on the exception the caller sees.
+
+    ``QiskitRuntimeService._run`` re-raises the API's error answer to ``POST /jobs`` as
+    ``IBMRuntimeError("Failed to run program: ...")`` (``RuntimeProgramNotFound`` for a 404)
+    ``from None``, and a 401 arrives as ``IBMNotAuthorizedError``: none carries the status code,
+    so :func:`~qsdaqec.runner.faults.submit_outcome` could not tell a refused submit (4xx: no job
+    was created, safe to retry) from one whose outcome is unknown. The answer is still the
+    exception's context (or cause); its status becomes ``exc.status_code``.
+    """
+    if http_status(exc) is not None:
+        return
+    answer = exc.__cause__ or exc.__context__
+    status = http_status(answer) if answer is not None else None
+    if status is not None:
+        with contextlib.suppress(Exception):  # an exception type that refuses attributes
+            exc.status_code = status  # type: ignore[attr-defined]
 
 
 def job_backend(spec: str | BackendSpec) -> BackendSpec:

@@ -82,14 +82,19 @@ def test_class_weights_are_the_ones_applied(easy_data, tmp_path, monkeypatch):
     assert torch.equal(seen["criterion"][0].weight, torch.ones(2))
 
 
-@pytest.mark.parametrize("noise_match", [True, False])
-def test_noise_matching_diffuses_majority_images(easy_data, tmp_path, monkeypatch, noise_match):
+@pytest.mark.parametrize("noise_match,input", [(True, "gray"), (True, "vessel"), (False, "gray")])
+def test_noise_matching_diffuses_majority_images(
+    easy_data, tmp_path, monkeypatch, noise_match, input
+):
     """Without flips every clean training image reappears bit for bit in its batch; with noise
-    matching a share of the majority rows (about the minority's synthetic share) does not."""
+    matching a share of the majority rows (about the minority's synthetic share) does not. With
+    vessel input (channels made once, train/channels.py) the diffused rows get the channels of
+    their diffused image, not of the clean one."""
     seen = _record_batches(monkeypatch)
+    views = dict(flips=False, rot90=False, affine_degrees=0.0, affine_scale=0.0, affine_shift=0.0)
     run = _fit(
-        easy_data, tmp_path / str(noise_match), head="classical", epochs=2, flips=False,
-        noise_match=noise_match, rho_target=1.0,
+        easy_data, tmp_path / str(noise_match), head="classical", epochs=2, input=input,
+        noise_match=noise_match, rho_target=1.0, **views,
     )  # fmt: skip
     aug = json.loads((run / "run.json").read_text())["augmentation"]
     from qsdaqec.data import load_dataset
@@ -97,7 +102,7 @@ def test_noise_matching_diffuses_majority_images(easy_data, tmp_path, monkeypatc
     ds = load_dataset(easy_data, 32)
     originals = ds.images[ds.labels == 0].flatten(1)
     x, y = torch.cat(seen["x"]), torch.cat(seen["y"])
-    majority = x[y == 0].flatten(1)
+    majority = x[y == 0][:, :1].flatten(1)  # the image itself is channel 0 of either input
     clean = (majority[:, None, :] == originals[None]).all(dim=-1).any(dim=-1)
     diffused = 1.0 - float(clean.float().mean())
     if noise_match:
@@ -105,3 +110,22 @@ def test_noise_matching_diffuses_majority_images(easy_data, tmp_path, monkeypatc
         assert p > 0.2 and abs(diffused - p) < 0.2, (diffused, p)
     else:
         assert aug["noise_match"] == "off" and diffused == 0.0
+    if input == "vessel":
+        from qsdaqec.models import InputChannels
+
+        remade = InputChannels("vessel").channels(x[:, :1].contiguous())
+        assert torch.allclose(remade, x, atol=1e-5)  # every row's maps are its own image's
+
+
+def test_weight_average_is_bias_corrected():
+    """A short run's average is not mostly its first weights: each step weighs decay**age,
+    normalised over the steps taken (a plain EMA would keep 0.9**6 = 53 % of step 1 here)."""
+    from qsdaqec.train.stage1 import _corrected_ema
+
+    decay, steps = 0.9, [torch.tensor([float(i)]) for i in range(1, 8)]
+    avg = [steps[0].clone()]  # AveragedModel copies the first step's weights
+    update = _corrected_ema(decay)
+    for n, p in enumerate(steps[1:], start=1):
+        update(avg, [p], torch.tensor(n))
+    w = torch.tensor([decay ** (len(steps) - 1 - i) for i in range(len(steps))])
+    assert torch.allclose(avg[0], (w / w.sum() * torch.cat(steps)).sum().reshape(1))

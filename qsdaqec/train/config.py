@@ -35,7 +35,7 @@ class FitConfig:
     # --- data
     data: str | None = None
     """ImageFolder or ``.npz``; ``None`` = the built-in synthetic angiography data."""
-    image_size: int = 64
+    image_size: int = 128
     """Images are resized to ``image_size`` x ``image_size`` (grayscale)."""
     skip_bad: bool = False
     """Skip unreadable image files (listed in run.json) instead of failing."""
@@ -51,7 +51,7 @@ class FitConfig:
     """quantum | classical (SDA-QEC model only; baselines have their own linear head)."""
     encoding: str = "amplitude"
     """amplitude | angle (quantum head only)."""
-    input: str = "gray"
+    input: str = "vessel"
     """The backbone's 3 input channels: gray (the image repeated: the paper's) | vessel (the
     image, and Sato vessel maps at thin and wide scales; ``qsdaqec.models.inputs``)."""
     weights: str = "auto"
@@ -60,21 +60,21 @@ class FitConfig:
     state dict, or a run directory whose backbone is used: domain-pretrained weights)."""
 
     # --- stage 1: end to end on the exact fast path
-    epochs: int = 20
+    epochs: int = 16
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 4e-3
     """Learning rate of the backbone and projection (the peak of a one-cycle schedule)."""
     head_lr: float = 1e-2
     """Learning rate of the head (quantum weights and output layer train better faster)."""
-    optimizer: str = "adam"
+    optimizer: str = "adamw"
     """adam (weight_decay as L2 on every parameter) | adamw (decoupled weight decay on the
     backbone's weights only, none on norms, biases and the head)."""
-    schedule: str = "cosine"
+    schedule: str = "onecycle"
     """cosine (per epoch) | onecycle (per batch: warm-up then anneal)."""
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
+    weight_decay: float = 0.02
+    label_smoothing: float = 0.1
     """Cross-entropy label smoothing in training (validation and test losses are plain)."""
-    ema: float = 0.0
+    ema: float = 0.99
     """Decay of an exponential moving average of the weights (e.g. 0.99; 0 = off): with it,
     validation, checkpoints and the final model use the averaged weights."""
     class_weighted: bool = True
@@ -85,19 +85,19 @@ class FitConfig:
     (0 = off; see ``recalibrate_batchnorm``)."""
     monitor: str = "auc"
     """Validation criterion for the best checkpoint and early stopping: auc (higher) | loss."""
-    patience: int = 8
+    patience: int = 0
     """Stop after this many epochs without validation improvement (0 = never stop early)."""
 
     # --- augmentation (training split only)
     flips: bool = True
     """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
-    rot90: bool = False
+    rot90: bool = True
     """Also transpose half of the training images (with flips: all 8 right-angle views)."""
-    affine_degrees: float = 0.0
+    affine_degrees: float = 10.0
     """Random rotation of training images up to this many degrees (0 = off)."""
-    affine_scale: float = 0.0
+    affine_scale: float = 0.1
     """Random zoom of training images by up to this fraction (0.1 = 0.9-1.1)."""
-    affine_shift: float = 0.0
+    affine_shift: float = 0.05
     """Random shift of training images by up to this fraction of half the side."""
     augment: bool = True
     augmentor: str = "simple"
@@ -120,8 +120,8 @@ class FitConfig:
     # matrix with the device noise) costs about 0.5 s of CPU; a training sample needs 17 (the
     # forward pass + 2 parameter shifts for each of the 8 ansatz weights), a validation or test
     # sample 1. The defaults keep stage 2 at a few minutes on 2 cores.
-    noisy_epochs: int = 2
-    noisy_subset: int = 24
+    noisy_epochs: int = 1
+    noisy_subset: int = 16
     """Training samples per stage-2 epoch (stratified, reseeded each epoch; 0 = all)."""
     noisy_calibration: int = 48
     """Training samples whose backend expectation values (forward passes only) refit the output

@@ -210,6 +210,8 @@ def plot_bars(path: str | Path, result) -> Path:
     metrics = [m for m in spec.metrics if m != "fit_seconds"]
     multi = len(spec.test_sets) > 1
     names = [e["variant"] + (f"\n({e['test_set']})" if multi else "") for e in agg]
+    # a variant without a finished fit would otherwise look like one that scored 0 %
+    empty = [all(not e[m][2] for m in metrics) for e in agg]
     n_groups, n_bars = len(agg), max(1, len(metrics))
     width = 0.8 / n_bars
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * n_groups * max(1, n_bars) * 0.35 + 2), 4.2))
@@ -226,6 +228,8 @@ def plot_bars(path: str | Path, result) -> Path:
             label=LABELS[m],
             error_kw={"lw": 0.8},
         )
+    for i in np.flatnonzero(empty):
+        ax.text(x[i], 3, "no finished fit", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(
         x,
         names,

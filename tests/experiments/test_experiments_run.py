@@ -151,6 +151,25 @@ def test_report_only_runs_nothing(tmp_path, fake_fit):
     )
 
 
+def test_chart_marks_a_variant_without_fits_instead_of_drawing_zero(
+    tmp_path, fake_fit, monkeypatch
+):
+    import matplotlib.axes
+
+    texts = []
+    original = matplotlib.axes.Axes.text
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "text",
+        lambda ax, x, y, s, *a, **k: texts.append((x, s)) or original(ax, x, y, s, *a, **k),
+    )
+    spec = load_spec(write_spec(tmp_path))
+    execute_experiment(spec.only(["quantum"]), out=tmp_path / "res")
+    texts.clear()
+    execute_experiment(spec, out=tmp_path / "res", report_only=True)
+    assert texts and set(texts) == {(1, "no finished fit")}  # dense, the second group
+
+
 def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
     spec = load_spec(write_spec(tmp_path)).only(["quantum"]).with_seeds([0])
     execute_experiment(spec, out=tmp_path / "res")

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from qsdaqec.cli import cli
 from qsdaqec.redaction import REDACTED, install_log_redaction, redact, register_secret
 from qsdaqec.runner import backends
-from qsdaqec.runner import jobs as J
 from qsdaqec.runner.fake_runtime import FakeRuntimeService, tiny_problem
 from qsdaqec.runner.jobs import gateway
 
@@ -46,17 +45,8 @@ def test_loggers_are_redacted(monkeypatch):
 def _ibm_record(tmp_path):
     """A record on ibm:fake_manila with jobs still out there (so every command connects)."""
     prob = tiny_problem(n=3, seed=1)
-    return J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend="ibm:fake_manila",
-        run_dir=tmp_path,
-        service=FakeRuntimeService(steps=5),
-        sleep=lambda s: None,
-    )
+    service = FakeRuntimeService(steps=5)
+    return prob.submit("ibm:fake_manila", tmp_path, service=service, sleep=lambda s: None)
 
 
 @pytest.mark.parametrize("command", ["submit", "status", "fetch", "cancel", "retry", "circuits"])

@@ -37,6 +37,7 @@ from qiskit_ibm_runtime.exceptions import (
 from ..errors import BackendError
 from ..quantum.circuits import HeadConfig, build_head_circuit
 from .backends import fake_backend
+from .jobs import submit_inference
 
 
 def dropped(msg: str = "Connection aborted: RemoteDisconnected") -> ConnectionError:
@@ -230,6 +231,15 @@ class TinyProblem:
     classes: list[str]
     output_layer: dict[str, Any]
     exact_evs: np.ndarray
+
+    def submit(self, backend: str, run_dir: Any, **kw: Any) -> Any:
+        """Send every sample as inference jobs (``jobs.submit_inference``) with this problem's
+        labels, classes and output layer; ``kw`` goes to ``submit_inference`` (service, sleep,
+        options, limits, ...) and may override those three."""
+        for name in ("labels", "classes", "output_layer"):
+            kw.setdefault(name, getattr(self, name))
+        args = (self.circuit, self.observables, self.parameters, self.values, self.sample_ids)
+        return submit_inference(*args, backend=backend, run_dir=run_dir, **kw)
 
 
 def tiny_problem(n: int = 6, seed: int = 0) -> TinyProblem:

@@ -165,10 +165,6 @@ class JobRecord:
     def isa_path(self) -> Path:
         return self.folder / "isa.qpy"
 
-    @property
-    def results_dir(self) -> Path:
-        return self.folder / "results"
-
     # ---- state ----------------------------------------------------------------------------
     def log(self, message: str) -> None:
         self.events.append({"time": now_iso(), "message": redact(message)})

@@ -39,21 +39,9 @@ def svc(monkeypatch):
 
 def make_record(tmp_path, service, **kw):
     prob = tiny_problem(n=5, seed=4)
-    return J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend="ibm:fake_manila",
-        run_dir=tmp_path,
-        labels=prob.labels,
-        classes=prob.classes,
-        output_layer=prob.output_layer,
-        service=service,
-        sleep=lambda s: None,
-        limits=J.JobLimits(max_samples_per_job=2),
-        **kw,
+    limits = J.JobLimits(max_samples_per_job=2)
+    return prob.submit(
+        "ibm:fake_manila", tmp_path, service=service, sleep=lambda s: None, limits=limits, **kw
     )
 
 

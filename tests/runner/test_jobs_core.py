@@ -24,21 +24,8 @@ def prob():
 
 def submit(prob, tmp_path, svc, **kw):
     kw.setdefault("limits", J.JobLimits(max_samples_per_job=3))
-    return J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend=kw.pop("backend", BACKEND),
-        run_dir=tmp_path,
-        labels=prob.labels,
-        classes=prob.classes,
-        output_layer=prob.output_layer,
-        service=svc,
-        sleep=lambda s: None,
-        **kw,
-    )
+    backend = kw.pop("backend", BACKEND)
+    return prob.submit(backend, tmp_path, service=svc, sleep=lambda s: None, **kw)
 
 
 def files_of(folder):

@@ -55,17 +55,9 @@ def noisy_exact(record: R.JobRecord, backend_name: str) -> np.ndarray:
 def test_fake_backend_end_to_end_local_testing_mode(tmp_path):
     prob = tiny_problem(n=4, seed=5)
     shots = 4000
-    rec = J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend="fake:manila",
-        run_dir=tmp_path,
-        labels=prob.labels,
-        classes=prob.classes,
-        output_layer=prob.output_layer,
+    rec = prob.submit(
+        "fake:manila",
+        tmp_path,
         reference_evs=prob.exact_evs,
         options=J.JobOptions(shots=shots, mitigation="readout"),
         limits=J.JobLimits(max_samples_per_job=3),

@@ -44,7 +44,7 @@ def test_round_trip_and_no_temp_files(tmp_path):
     rec = make_record(tmp_path, ["queued", "fetched"])
     rec.parts[0].job_id = "abc"
     rec.log("hello")
-    rec.save()
+    assert rec.save() == rec.path
     back = R.load_record(rec.path)
     assert back.to_json() == rec.to_json()
     assert back.parts[0].job_id == "abc" and back.events[-1]["message"] == "hello"
@@ -130,8 +130,10 @@ def test_store_result_atomic_and_checked(tmp_path):
     part = rec.parts[0]
     part.job_id = "job/1"
     evs = np.arange(8.0).reshape(2, 4)
-    R.store_result(rec, part, evs, evs / 10, {"job_id": "job/1"})
+    path = R.store_result(rec, part, evs, evs / 10, {"job_id": "job/1"})
     assert part.state == R.FETCHED and part.result_file == "results/part0000-job_1.npz"
+    assert path == rec.folder / part.result_file and path.is_file()
+    assert part.finished_at and part.updated_at >= part.finished_at
     got, stds = R.load_result(rec, part)
     np.testing.assert_array_equal(got, evs)
     np.testing.assert_array_equal(stds, evs / 10)
@@ -161,3 +163,15 @@ def test_record_ids_sort_in_creation_order_within_one_second():
         time.sleep(0.001)
     assert sorted(ids) == ids
     assert len(set(ids)) == len(ids)
+    # the device name, never the provider prefix: records are listed by device
+    assert all("-fake_manila-" in i for i in ids)
+    assert "-ibm_fez-" in R.new_record_id("ibm_fez")
+
+
+def test_part_counts_and_arrays_never_pickled(tmp_path):
+    rec = make_record(tmp_path, ["queued", "fetched", "queued"])
+    assert rec.counts() == {"queued": 2, "fetched": 1}
+    R.save_array(tmp_path / "a.npy", np.arange(3.0))
+    with pytest.raises(ValueError):  # an object array would need pickle to load
+        R.save_array(tmp_path / "b.npy", np.array([{"x": 1}], dtype=object))
+    assert not (tmp_path / "b.npy").exists()

@@ -324,21 +324,7 @@ def prob():
 
 def submit(prob, tmp_path, service, **kw):
     kw.setdefault("limits", J.JobLimits(max_samples_per_job=2))  # parts 0-1, 2-3, 4
-    return J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend=BACKEND,
-        run_dir=tmp_path,
-        labels=prob.labels,
-        classes=prob.classes,
-        output_layer=prob.output_layer,
-        service=service,
-        sleep=lambda s: None,
-        **kw,
-    )
+    return prob.submit(BACKEND, tmp_path, service=service, sleep=lambda s: None, **kw)
 
 
 def the_record(tmp_path) -> R.JobRecord:

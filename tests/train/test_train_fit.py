@@ -43,6 +43,7 @@ def test_quantum_statevector_run_layout(quantum_run):
     info = _read(run, "run.json")
     assert info["status"] == "finished"
     assert [s["stage"] for s in info["stages"]] == [1]  # exact backend: stage 1 only
+    assert info["plan"] == ["stage 1: end-to-end on the exact fast path"]
     assert info["stages"][0]["backend"].startswith("exact")
     assert info["weights"]["used"] == "none"
     assert "class-weighted" in info["loss"]
@@ -142,12 +143,20 @@ def test_baseline_resnet18(tiny_data, tmp_path):
 
 
 def _two_stage(tiny_data, out, backend, **kw):
+    lines = []
     run = fit(
         tiny_cfg(tiny_data, out, head="quantum", backend=backend, epochs=1, **kw),
-        log=_quiet,
+        log=lines.append,
     )
+    # what the log names: where it ran (tiny_cfg: 1 thread), and both test scores
+    assert "cpu, 1 torch thread(s)" in lines[0]
+    assert 0 <= float(lines[0].rsplit("setup ", 1)[1].rstrip("s")) < 120  # seconds, not a clock
+    assert any(x.startswith(f"test ({backend}): acc ") for x in lines)
+    assert any(x.startswith("test (exact, same weights): acc ") for x in lines)
+    assert not any("not used by a classical model" in x for x in lines)
     info = _read(run, "run.json")
     stages = {s["stage"]: s for s in info["stages"]}
+    assert info["plan"][1] == f"stage 2: noisy fine-tune of the head on {backend}"
     assert stages[1]["backend"].startswith("exact")
     assert stages[2]["backend"] == backend and stages[2]["status"] == "done"
     assert stages[2]["epochs"] == 1 and stages[2]["seconds"] > 0
@@ -157,6 +166,11 @@ def _two_stage(tiny_data, out, backend, **kw):
     assert (run / "features.pt").is_file()
     hist = _read(run, "history.json")
     assert [(r["stage"], r["epoch"]) for r in hist] == [(1, 1), (2, 0), (2, 1)]
+    # the final model carries stage 2's best head, whichever epoch that was
+    best = torch.load(run / "stage2_best.pt", weights_only=True)["head"]
+    final = torch.load(run / "model.pt", weights_only=True)["model"]
+    for k, v in best.items():
+        assert torch.equal(final[f"head.{k}"], v), k
     return run
 
 
@@ -183,3 +197,13 @@ def test_evaluate_on_hardware_is_refused_with_the_jobs_command(quantum_run):
 
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(quantum_run), "--backend", "ibm:ibm_fez"])
     handled_error(r, "hardware inference runs as jobs; use `qsdaqec jobs submit --run DIR")
+
+
+def test_classical_head_on_a_noisy_backend_trains_stage_1_only_and_says_so(tiny_data, tmp_path):
+    lines = []
+    cfg = tiny_cfg(tiny_data, tmp_path / "c", head="classical", backend="aer", epochs=1)
+    run = fit(cfg, log=lines.append)
+    assert "backend aer is not used by a classical model; training stage 1 only" in lines
+    info = _read(run, "run.json")
+    assert [s["stage"] for s in info["stages"]] == [1]
+    assert info["plan"] == ["stage 1: end-to-end"]

@@ -259,10 +259,8 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
         f_te = features_of(model, x_te, accel=accel)
     model.cpu()
     backend = cfg.backend if two_stage else "statevector"
-    with ctx.bar(-(-f_te.shape[0] // 16), f"test on {backend if two_stage else 'exact'}") as bar:
-        logits, exact = head_logits(
-            cfg, model.head, f_te, backend, on_chunk=lambda n: bar.update(1)
-        )
+    with ctx.bar(f_te.shape[0], f"test on {backend if two_stage else 'exact'}") as bar:
+        logits, exact = head_logits(cfg, model.head, f_te, backend, on_chunk=bar.update)
     test = scores(logits, y_te, positive, criterion)
     where = cfg.backend if two_stage else ("exact (fast path)" if cfg.is_quantum else "classical")
     classes = list(prep.data.classes)

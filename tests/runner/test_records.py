@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +104,8 @@ def test_find_by_path_id_and_prefix(tmp_path):
         R.find_record("nope", tmp_path)
     with pytest.raises(JobError, match="--run"):
         R.find_record("nope")
+    with pytest.raises(JobError, match="no such job record"):  # a mistyped path, not an id
+        R.find_record(str(R.jobs_dir(tmp_path) / "nope.json"))
 
 
 def test_list_skips_unreadable_and_schema_is_checked(tmp_path):
@@ -123,6 +127,12 @@ def test_lock_is_exclusive(tmp_path):
             with R.locked(rec):
                 pass
     assert not R.is_locked(rec)
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():  # checking a lock leaves no file descriptor open (a long fetch checks often)
+        before = len(list(fds.iterdir()))
+        for _ in range(5):
+            R.is_locked(rec)
+        assert len(list(fds.iterdir())) == before
 
 
 def test_store_result_atomic_and_checked(tmp_path):
@@ -164,7 +174,7 @@ def test_record_ids_sort_in_creation_order_within_one_second():
     assert sorted(ids) == ids
     assert len(set(ids)) == len(ids)
     # the device name, never the provider prefix: records are listed by device
-    assert all("-fake_manila-" in i for i in ids)
+    assert all(re.fullmatch(r"\d{8}T\d{6}Z-fake_manila-\d{6}[0-9a-f]{6}", i) for i in ids)
     assert "-ibm_fez-" in R.new_record_id("ibm_fez")
 
 

@@ -40,6 +40,10 @@ def test_quantum_statevector_run_layout(quantum_run):
     ):
         assert (run / name).is_file(), name
     assert not (run / "checkpoint.pt").exists()
+    # the final model is the best epoch's (weight-averaged) model, not the last live weights
+    best = torch.load(run / "stage1_best.pt", weights_only=True)["model"]
+    final = torch.load(run / "model.pt", weights_only=True)["model"]
+    assert best.keys() == final.keys() and all(torch.equal(final[k], best[k]) for k in best)
     info = _read(run, "run.json")
     assert info["status"] == "finished"
     assert [s["stage"] for s in info["stages"]] == [1]  # exact backend: stage 1 only
@@ -143,17 +147,25 @@ def test_baseline_resnet18(tiny_data, tmp_path):
 
 
 def _two_stage(tiny_data, out, backend, **kw):
-    lines = []
+    lines, setup = [], []
+
+    def log(msg):
+        lines.append(msg)
+        if "; setup " in msg:  # run.json holds the data and plan before training starts
+            setup.append(_read(out, "run.json")["plan"])
+
     run = fit(
         tiny_cfg(tiny_data, out, head="quantum", backend=backend, epochs=1, **kw),
-        log=lines.append,
+        log=log,
     )
+    assert len(setup) == 1 and len(setup[0]) == 2
     # what the log names: where it ran (tiny_cfg: 1 thread), and both test scores
     assert "cpu, 1 torch thread(s)" in lines[0]
     assert 0 <= float(lines[0].rsplit("setup ", 1)[1].rstrip("s")) < 120  # seconds, not a clock
     assert any(x.startswith(f"test ({backend}): acc ") for x in lines)
     assert any(x.startswith("test (exact, same weights): acc ") for x in lines)
     assert not any("not used by a classical model" in x for x in lines)
+    assert lines[-1] == f"{run}: finished" and not (run / "checkpoint.pt").exists()
     info = _read(run, "run.json")
     stages = {s["stage"]: s for s in info["stages"]}
     assert info["plan"][1] == f"stage 2: noisy fine-tune of the head on {backend}"

@@ -243,6 +243,28 @@ def _print_summary(run: Path) -> None:
     click.echo(f"run: {run}")
 
 
+# Options evaluate and predict share (same meaning, same help).
+_shots_option = click.option(
+    "--shots",
+    type=int,
+    default=None,
+    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
+)
+_threshold_option = click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    help="Probability of the diagnosis class from which an image counts as positive, or an "
+    "operating point the run saved from its validation split: youden | sens90.",
+)
+_device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
+)
+
+
 @click.command("evaluate")
 @click.option("--run", "run_dir", required=True, type=str, help="A finished run directory.")
 @click.option(
@@ -260,28 +282,12 @@ def _print_summary(run: Path) -> None:
 @click.option(
     "--data", default=None, help="Other data (default: the run's); same split from the run's seed."
 )
-@click.option(
-    "--shots",
-    type=int,
-    default=None,
-    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
-)
+@_shots_option
 @click.option(
     "--out", default=None, help="Output folder (default <run>/eval/<backend>[-balanced])."
 )
-@click.option(
-    "--threshold",
-    default="0.5",
-    show_default=True,
-    help="Probability of the diagnosis class from which an image counts as positive, or an "
-    "operating point the run saved from its validation split: youden | sens90.",
-)
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
-)
+@_threshold_option
+@_device_option
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
 def evaluate_cmd(
     run_dir, backend, balanced_test, data, shots, out, threshold, device, no_progress
@@ -324,25 +330,9 @@ def evaluate_cmd(
 @click.option(
     "--backend", default="statevector", show_default=True, help="Backend of the quantum head."
 )
-@click.option(
-    "--shots",
-    type=int,
-    default=None,
-    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
-)
-@click.option(
-    "--threshold",
-    default="0.5",
-    show_default=True,
-    help="Probability of the diagnosis class from which an image counts as positive, or an "
-    "operating point the run saved from its validation split: youden | sens90.",
-)
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="Where the backbone computes: auto (CUDA when available) | cpu | cuda[:N] | mps.",
-)
+@_shots_option
+@_threshold_option
+@_device_option
 def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device) -> None:
     """Class probabilities and predicted label for each image (files or folders).
 

@@ -252,7 +252,6 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
     t0 = time.perf_counter()
     model.eval()
     x_te, y_te, id_te = prep.part("test")
-    y_va = prep.part("val")[1]
     if feats is not None:
         f_te = feats["test"]["features"]
     else:
@@ -275,6 +274,7 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
     metrics["best_val"] = best_rows[-1] if best_rows else None
     if val_logits is not None:  # the kept model's own validation scores, from its stage
         val_prob = torch.softmax(val_logits, 1)[:, positive].numpy()
+        y_va = prep.part("val")[1]
         metrics["operating_points"] = operating_points(y_va.numpy(), val_prob, positive)
     atomic_write_json(run / "metrics.json", metrics)
     title = f"{cfg.model}/{cfg.head if cfg.model == 'sdaqec' else 'linear'} on {where}"

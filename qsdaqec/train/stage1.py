@@ -305,11 +305,14 @@ def _epoch(
 
     def steps():
         for b in batches(data.y.numel(), cfg.batch_size, g):
-            gray = accel.batch(data.x[b.to(data.x.device)])
-            xb = gray if data.channels is None else accel.batch(data.inputs(b))
+            xb = accel.batch(data.inputs(b))  # the images, or their cached channels
             if ctx.noise_match is not None:
-                noisy = ctx.noise_match(gray, data.y[b], g)
-                xb = noisy if data.channels is None else data.channels.with_noise(xb, gray, noisy)
+                if data.channels is None:
+                    xb = ctx.noise_match(xb, data.y[b], g)
+                else:  # noise the images, then remake the channels of the rows it changed
+                    gray = accel.batch(data.x[b.to(data.x.device)])
+                    noisy = ctx.noise_match(gray, data.y[b], g)
+                    xb = data.channels.with_noise(xb, gray, noisy)
             yield model, augment_batch(xb, cfg, g), data.y[b].to(accel.device)
 
     desc = f"stage 1 epoch {epoch}/{cfg.epochs}"

@@ -30,6 +30,7 @@ from qiskit.quantum_info import SparsePauliOp
 from ..errors import ConfigError
 from .amplitude import NORM_FLOOR_SQ, tree_gate_sequence, ucry_matrix
 from .circuits import HeadCircuit, features_to_inputs
+from .encodings import ENCODINGS
 from .fast import _embed
 
 #: Widest register the gate matrices may act on (2^6 x 2^6 each, as the fast path's factor plan).
@@ -179,6 +180,9 @@ class TorchHeadSim:
         if not self.tree_levels:
             return features_to_inputs(features, self.config, compress).to(dtype)
         x = features.to(dtype)
+        leaves = ENCODINGS[self.config.encoding].tree_leaves
+        if leaves is not None:
+            x = leaves(x, self.config)
         b, f = x.shape
         if f != 1 << self.tree_levels:
             raise ConfigError(

@@ -10,7 +10,7 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN
 from quantum_refs import sv_expectations, sv_param_shift
 
 from qsdaqec.quantum.amplitude import node_to_gate_angles, tree_angles
-from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit
+from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit, features_to_inputs
 from qsdaqec.quantum.fast import CircuitPlan, FastEstimator, FastEstimatorGradient
 
 
@@ -21,6 +21,8 @@ def _head_values(hc, rng, batch):
         feats = rng.random((batch, cfg.num_features))
         feats[0, :64] = 0.0
         inputs = node_to_gate_angles(tree_angles(feats))
+    elif cfg.encoding == "schmidt":
+        inputs = features_to_inputs(rng.random((batch, cfg.num_features)), cfg)
     else:
         inputs = rng.uniform(0, np.pi, (batch, cfg.ansatz_qubits))
     weights = rng.uniform(-np.pi, np.pi, (batch, len(hc.weight_params)))
@@ -33,7 +35,7 @@ def _head_values(hc, rng, batch):
     return vals
 
 
-@pytest.mark.parametrize("encoding", ["amplitude", "angle"])
+@pytest.mark.parametrize("encoding", ["amplitude", "angle", "schmidt"])
 def test_values_and_gradients_match_statevector(encoding, rng):
     hc = build_head_circuit(HeadConfig(encoding=encoding))
     qc, obs = hc.circuit, hc.observables

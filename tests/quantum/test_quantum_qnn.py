@@ -27,7 +27,7 @@ def test_parameter_counts():
     assert _n_trainable(angle) == count_head_parameters(angle.cfg).total == 8 + 10 + 1028
 
 
-@pytest.mark.parametrize("encoding", ["amplitude", "angle"])
+@pytest.mark.parametrize("encoding", ["amplitude", "angle", "schmidt"])
 def test_forward_matches_statevector_and_backprop_reaches_upstream(encoding):
     torch.manual_seed(0)
     head = QuantumHead(HeadConfig(encoding=encoding))
@@ -122,7 +122,7 @@ def test_bad_inputs_are_config_errors():
         QuantumHead(gradient=FastEstimatorGradient())
 
 
-@pytest.mark.parametrize("encoding", ["amplitude", "angle"])
+@pytest.mark.parametrize("encoding", ["amplitude", "angle", "schmidt"])
 def test_fast_qnn_equals_plain_estimator_qnn(encoding):
     """FastEstimatorQNN's one-call path gives EstimatorQNN's generic (tiled) results."""
     from qiskit_machine_learning.neural_networks import EstimatorQNN

@@ -18,7 +18,7 @@ from qsdaqec.quantum.circuits import build_head_circuit
 from qsdaqec.quantum.torch_sim import TorchHeadSim, sim_dtype
 from qsdaqec.train.accel import Accel
 
-ENCODINGS = ["amplitude", "angle"]
+ENCODINGS = ["amplitude", "angle", "schmidt"]
 
 
 def _statevector(hc, inputs: np.ndarray, weights: np.ndarray) -> np.ndarray:

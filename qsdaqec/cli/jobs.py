@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import JobError
+from ..errors import ConfigError, JobError
 from ..metrics import format_metrics
 from ..runner import jobs as J
 from ..runner import records as R
@@ -167,8 +167,41 @@ def _run_opt(required: bool = False):
     default=None,
     help="Split into jobs of at most N samples (default: as few jobs as IBM's limits allow).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the jobs, PUBs, shots, the transpiled circuit's size and the estimated QPU "
+    "seconds, then stop: nothing is submitted or written.",
+)
+@click.option(
+    "--max-qpu-seconds",
+    type=float,
+    default=None,
+    help=f"Refuse a submission estimated above S QPU seconds (default on ibm: "
+    f"{J.DEFAULT_IBM_BUDGET_S:g}, a fifth of the Open plan's monthly 10 minutes).",
+)
+@click.option("--yes", is_flag=True, help="Submit even when the estimate is over the budget.")
+@click.option(
+    "--max-two-qubit-gates",
+    type=click.IntRange(0),
+    default=None,
+    help="Refuse a head whose transpiled circuit has more two-qubit gates (e.g. 60: the "
+    "paper's amplitude head has about 650 on Heron devices, schmidt about 40, angle about 17).",
+)
 def submit_cmd(
-    run, backend, data, shots, mitigation, optimization_level, limit, device, max_samples_per_job
+    run,
+    backend,
+    data,
+    shots,
+    mitigation,
+    optimization_level,
+    limit,
+    device,
+    max_samples_per_job,
+    dry_run,
+    max_qpu_seconds,
+    yes,
+    max_two_qubit_gates,
 ) -> None:
     """Submit inference of a trained run's quantum head; write the job record.
 
@@ -176,28 +209,47 @@ def submit_cmd(
     backend and all samples go out in as few jobs as the limits allow (one Batch). The record
     RUN/jobs/<id>.json is written before each submit and updated with each job id right after.
     With fake:<name> (local testing mode) the results are computed and stored before this
-    command returns.
+    command returns. The estimated QPU time is printed before anything is sent; on ibm: a
+    submission over --max-qpu-seconds is refused unless --yes is given.
 
     \b
     Examples:
       qsdaqec jobs submit --run runs/default --backend fake:fake_fez --limit 8
+      qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --limit 32 --dry-run
       qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
     """
-    from ..hardware import submit_trained_run  # torch: only when the command runs
+    from ..hardware import plan_trained_run, submit_trained_run  # torch: only when it runs
 
+    if shots < 1:
+        raise click.BadParameter(f"{shots}: must be at least 1", param_hint="--shots")
+    if max_qpu_seconds is not None and not max_qpu_seconds > 0:
+        raise click.BadParameter(
+            f"{max_qpu_seconds}: must be a positive number of seconds",
+            param_hint="--max-qpu-seconds",
+        )
     options = J.JobOptions(
         shots=shots, mitigation=mitigation, optimization_level=optimization_level
     )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
+    how = {"data": data, "limit": limit, "options": options, "limits": limits, "device": device}
+    if dry_run:
+        plan = plan_trained_run(run, backend, echo=err, **how)
+        for line in plan.cost.lines():
+            click.echo(line)
+        try:
+            plan.check(max_qpu_seconds, max_two_qubit_gates)
+        except ConfigError as e:
+            click.echo(f"a submit would be refused: {e}".replace("; nothing was submitted", ""))
+        click.echo("dry run: nothing was submitted")
+        return
     rec = submit_trained_run(
         run,
         backend,
-        data=data,
-        limit=limit,
-        options=options,
-        limits=limits,
+        max_qpu_seconds=max_qpu_seconds,
+        max_two_qubit_gates=max_two_qubit_gates,
+        yes=yes,
         echo=err,
-        device=device,
+        **how,
     )
     click.echo(f"record: {rec.path}")
     _show(rec)
@@ -241,10 +293,12 @@ def list_cmd(run) -> None:
 @click.command("status")
 @click.argument("record", required=False)
 @_run_opt()
-def status_cmd(record, run) -> None:
+@click.option("--all", "all_records", is_flag=True, help="Every record of --run, not the latest.")
+def status_cmd(record, run, all_records) -> None:
     """Ask the service for the state of each job and update the record.
 
-    RECORD is RUN/jobs/<id>.json (or an id with --run); with only --run every record of the run.
+    RECORD is RUN/jobs/<id>.json (or an id with --run); without it the latest record of --run
+    (or of every run under ./runs), and with --all every record of --run.
     Status queries are retried with backoff on dropped connections and timeouts. A part left in
     'submitting' by a crash is reported as unknown and looked up by its job tag.
 
@@ -252,8 +306,10 @@ def status_cmd(record, run) -> None:
     Examples:
       qsdaqec jobs status runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
       qsdaqec jobs status --run runs/default
+      qsdaqec jobs status --run runs/default --all
     """
-    for rec in _find(record, run):
+    recs = _find(record, run) if all_records else [_one(record, run)]
+    for rec in recs:
         rec = J.status(rec, echo=err)
         _show(rec)
 

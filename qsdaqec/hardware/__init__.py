@@ -6,6 +6,12 @@ for the jobs); nothing below imports it.
 """
 
 from .inputs import InferenceInputs, images_from, inference_inputs
-from .submit import submit_trained_run
+from .submit import plan_trained_run, submit_trained_run
 
-__all__ = ["InferenceInputs", "images_from", "inference_inputs", "submit_trained_run"]
+__all__ = [
+    "InferenceInputs",
+    "images_from",
+    "inference_inputs",
+    "plan_trained_run",
+    "submit_trained_run",
+]

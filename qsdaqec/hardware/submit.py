@@ -6,12 +6,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..runner.jobs import JobLimits, JobOptions, as_gateway, job_backend, submit_inference
+from ..runner.jobs import (
+    InferencePlan,
+    JobLimits,
+    JobOptions,
+    as_gateway,
+    job_backend,
+    plan_inference,
+    submit_plan,
+)
 from ..runner.records import JobRecord
 from . import inputs
 
 
-def submit_trained_run(
+def plan_trained_run(
     run_dir: str | Path,
     backend: str,
     *,
@@ -23,22 +31,21 @@ def submit_trained_run(
     echo: Callable[[str], None] | None = None,
     device: str = "auto",
     **kw: Any,
-) -> JobRecord:
-    """Features of the run's test split (or ``data``) -> the head's problem -> jobs
-    (:func:`qsdaqec.runner.jobs.submit_inference`). A bad backend or missing credentials fail
-    before the backbone runs."""
+) -> InferencePlan:
+    """Features of the run's test split (or ``data``) -> the head's problem -> the planned jobs
+    and their cost (:func:`qsdaqec.runner.jobs.plan_inference`); nothing is sent. A bad backend
+    or missing credentials fail before the backbone runs."""
     job_backend(backend)
     service = as_gateway(service, backend)
     inp = inputs.inference_inputs(run_dir, data, limit, device)
     p = inp.problem
-    return submit_inference(
+    return plan_inference(
         p.circuit,
         p.observables,
         p.parameters,
         p.values,
         inp.sample_ids,
         backend=backend,
-        run_dir=run_dir,
         labels=inp.labels,
         classes=inp.classes,
         positive=inp.positive,
@@ -51,3 +58,24 @@ def submit_trained_run(
         echo=echo,
         **kw,
     )
+
+
+def submit_trained_run(
+    run_dir: str | Path,
+    backend: str,
+    *,
+    max_qpu_seconds: float | None = None,
+    max_two_qubit_gates: int | None = None,
+    yes: bool = False,
+    **kw: Any,
+) -> JobRecord:
+    """:func:`plan_trained_run`, then the budget check and the jobs
+    (:func:`qsdaqec.runner.jobs.submit_plan`)."""
+    plan = plan_trained_run(run_dir, backend, **kw)
+    budgets = {"max_qpu_seconds": max_qpu_seconds, "max_two_qubit_gates": max_two_qubit_gates}
+    plan.check(**budgets, yes=yes)  # refused: one line, nothing printed
+    echo = kw.get("echo")
+    if echo is not None:
+        for line in plan.cost.lines():
+            echo(line)
+    return submit_plan(plan, run_dir, **budgets, yes=yes)

@@ -146,6 +146,7 @@ class JobRecord:
     source: dict[str, Any]  # where the samples came from (run, data, split)
     parts: list[Part]
     updated: str | None = None
+    cost: dict[str, Any] | None = None  # the estimate made before submitting (jobs/cost.py)
     events: list[dict[str, str]] = dataclasses.field(default_factory=list)
     schema: str = SCHEMA
     path: Path | None = dataclasses.field(default=None, compare=False, repr=False)

@@ -324,3 +324,61 @@ def test_next_step_after_a_local_submit_names_the_fetch(angle_run):
     assert not (rec.folder / "predictions.csv").exists()
     assert invoke("fetch", rec.path).exit_code == 0
     assert f"next: results in {rec.folder}/predictions.csv" in invoke("status", rec.path).output
+
+
+def test_dry_run_prints_the_cost_and_sends_nothing(angle_run, svc):
+    run, _ = angle_run
+    before = len(R.list_records(run))
+    result = invoke(
+        "submit", "--run", run, "--backend", "ibm:fake_torino", "--limit", 4, "--dry-run"
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "4 samples on ibm:fake_torino: 1 job(s), 1 PUB(s), 16 parameter sets" in out
+    assert "two-qubit gates" in out and "estimated QPU time: about" in out
+    assert "dry run: nothing was submitted" in out
+    assert svc.submit_calls == 0 and len(R.list_records(run)) == before
+
+
+def test_budget_refuses_an_expensive_submit_unless_confirmed(angle_run, svc):
+    run, _ = angle_run
+    before = len(R.list_records(run))
+    args = ["submit", "--run", run, "--backend", "ibm:fake_torino", "--limit", 4]
+    handled_error(invoke(*args, "--max-qpu-seconds", 2), "over the budget of 2 s", "--yes")
+    assert svc.submit_calls == 0 and len(R.list_records(run)) == before
+    result = invoke(*args, "--max-qpu-seconds", 2, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "estimated QPU time: about" in result.output and svc.submit_calls == 1
+    assert R.list_records(run)[-1].cost["over_budget_confirmed"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--shots", "0"], "--shots"),
+        (["--max-qpu-seconds", "-1"], "--max-qpu-seconds"),
+    ],
+)
+def test_submit_bad_numbers_are_one_line(angle_run, extra, fragment):
+    run, _ = angle_run
+    handled_error(invoke("submit", "--run", run, "--backend", "fake:fake_manila", *extra), fragment)
+
+
+def test_status_without_a_record_takes_the_runs_latest(tmp_path, svc):
+    first = make_record(tmp_path, svc)
+    second = make_record(tmp_path, svc)
+    result = invoke("status", "--run", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert second.record_id in result.output and first.record_id not in result.output
+    both = invoke("status", "--run", tmp_path, "--all")
+    assert first.record_id in both.output and second.record_id in both.output
+
+
+def test_gate_budget_is_a_hard_limit(angle_run, svc):
+    run, _ = angle_run
+    args = ["submit", "--run", run, "--backend", "ibm:fake_torino", "--limit", 2]
+    line = handled_error(invoke(*args, "--max-two-qubit-gates", 5, "--yes"), "the angle head has")
+    assert "over --max-two-qubit-gates 5" in line and svc.submit_calls == 0
+    dry = invoke(*args, "--max-two-qubit-gates", 5, "--dry-run")
+    assert dry.exit_code == 0 and "a submit would be refused: the angle head has" in dry.output
+    assert invoke(*args, "--max-two-qubit-gates", 60).exit_code == 0 and svc.submit_calls == 1

@@ -28,11 +28,13 @@ job-by-tag); tests inject a fake one (:mod:`qsdaqec.runner.fake_runtime`) that c
 drop connections, fail or cancel jobs and raise on submit.
 
 Modules: :mod:`.options` (what jobs run with), :mod:`.gateway` (the service boundary),
-:mod:`.isa` (transpile once, split into jobs), :mod:`.submit`, :mod:`.track` (status, fetch,
+:mod:`.isa` (transpile once, split into jobs), :mod:`.cost` (jobs, shots and QPU seconds
+before submitting), :mod:`.submit` (plan, budget check, submit), :mod:`.track` (status, fetch,
 cancel, retry), :mod:`.predictions`. Building the inputs from a trained run is one layer up,
 in :mod:`qsdaqec.hardware`.
 """
 
+from .cost import DEFAULT_IBM_BUDGET_S, SubmitCost, check_budget, estimate_cost
 from .gateway import (
     Context,
     JobHandle,
@@ -49,12 +51,21 @@ from .gateway import (
 from .isa import IsaHead, circuit_hash, load_isa, plan_parts, transpile_head
 from .options import JobLimits, JobOptions, estimator_options, mitigation_names
 from .predictions import write_predictions
-from .submit import collect_local, submit_head, submit_inference
+from .submit import (
+    InferencePlan,
+    collect_local,
+    plan_inference,
+    submit_head,
+    submit_inference,
+    submit_plan,
+)
 from .track import FetchSummary, cancel, fetch, normalize_status, refresh, retry, status
 
 __all__ = [
+    "DEFAULT_IBM_BUDGET_S",
     "Context",
     "FetchSummary",
+    "InferencePlan",
     "IsaHead",
     "JobHandle",
     "JobLimits",
@@ -63,10 +74,13 @@ __all__ = [
     "QiskitRuntimeGateway",
     "RuntimeGateway",
     "as_gateway",
+    "SubmitCost",
     "cancel",
+    "check_budget",
     "circuit_hash",
     "collect_local",
     "connect",
+    "estimate_cost",
     "estimator_options",
     "fetch",
     "get_backend",
@@ -76,12 +90,14 @@ __all__ = [
     "make_context",
     "mitigation_names",
     "normalize_status",
+    "plan_inference",
     "plan_parts",
     "refresh",
     "retry",
     "status",
     "submit_head",
     "submit_inference",
+    "submit_plan",
     "transpile_head",
     "write_predictions",
 ]

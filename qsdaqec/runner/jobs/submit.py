@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,52 @@ from .. import records as R
 from ..backends import BackendSpec, parse_backend
 from ..faults import RetryPolicy, describe, submit_outcome
 from ..records import JobRecord, Part
+from .cost import SubmitCost, check_budget, check_gate_budget, estimate_cost
 from .gateway import Context, JobNotFoundError, get_backend, job_backend, make_context
 from .isa import IsaHead, circuit_hash, plan_parts, pubs_for, qpy_bytes, transpile_head
 from .options import JobLimits, JobOptions, estimator_options
 
 
-def submit_inference(
+@dataclass
+class InferencePlan:
+    """What a submission will send, before its record exists (:func:`plan_inference`): the ISA
+    circuit, the parameter array in its column order, the jobs, and their cost."""
+
+    ctx: Context
+    spec: BackendSpec
+    backend_obj: Any
+    circuit: Any
+    observables: list[Any]
+    isa: IsaHead
+    qpy: bytes
+    params: np.ndarray
+    parts: list[Part]
+    options: JobOptions
+    limits: JobLimits
+    cost: SubmitCost
+    fields: dict[str, Any]  # the record's samples, output layer, source
+    reference_evs: np.ndarray | None = None
+
+    @property
+    def encoding(self) -> str:
+        """The head's encoding (from the circuit's metadata), for messages."""
+        meta = getattr(self.circuit, "metadata", None) or {}
+        return str(meta.get("qsdaqec", {}).get("encoding", "quantum"))
+
+    def check(
+        self,
+        max_qpu_seconds: float | None = None,
+        max_two_qubit_gates: int | None = None,
+        *,
+        yes: bool = False,
+    ) -> float | None:
+        """The gate budget (hard), then the QPU-seconds budget (``yes`` lifts it):
+        ``ConfigError`` when over; returns the QPU-seconds budget that applied."""
+        check_gate_budget(self.cost, max_two_qubit_gates, self.encoding)
+        return check_budget(self.cost, max_qpu_seconds, yes=yes)
+
+
+def plan_inference(
     circuit: Any,
     observables: Sequence[Any],
     parameters: Sequence[Any],
@@ -33,7 +73,6 @@ def submit_inference(
     sample_ids: Sequence[str],
     *,
     backend: str,
-    run_dir: str | Path,
     labels: Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
     positive: int = 1,
@@ -47,19 +86,17 @@ def submit_inference(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
     echo: Callable[[str], None] | None = None,
-) -> JobRecord:
-    """Send inference of ``values`` (``N x len(parameters)``) through the head circuit.
+) -> InferencePlan:
+    """Check the inputs, transpile the head once for the backend, cut the samples into jobs and
+    estimate their QPU time; nothing is written or sent (``jobs submit --dry-run`` stops here).
 
     ``parameters`` names the columns of ``values`` (the circuit's input then weight
     parameters, as :class:`qiskit.circuit.Parameter` or names). ``output_layer``
     (``{"weight": (2, k), "bias": (2,)}``) turns expectation values into class probabilities at
     fetch time. ``reference_evs`` (``N x k``, e.g. the exact simulator's values) are stored and
-    compared with the hardware values in ``metrics.json``. ``service``: a :class:`RuntimeGateway`, a ``QiskitRuntimeService``-like object, or
-    ``None`` to connect for ``backend``.
-
-    Returns the saved record. On a submit failure the record is saved first (failed parts marked
-    ``rejected`` or ``unknown``, the rest ``pending``), then :class:`JobError` says what to do.
-    """
+    compared with the hardware values in ``metrics.json``. ``service``: a
+    :class:`RuntimeGateway`, a ``QiskitRuntimeService``-like object, or ``None`` to connect for
+    ``backend`` (the backend's target is needed to transpile)."""
     options = options or JobOptions()
     limits = limits or JobLimits()
     spec = job_backend(backend)
@@ -70,43 +107,104 @@ def submit_inference(
     ctx = make_context(service, spec, retry_policy, sleep, clock, echo)
     backend_obj = get_backend(ctx, spec)
     isa = transpile_head(circuit, observables, backend_obj, options, spec)
-    params = _isa_columns(values, names, isa)
-    samples = {
-        "count": len(values),
-        "ids": [str(s) for s in sample_ids],
-        "labels": None if labels is None else [int(v) for v in labels],
-        "classes": list(classes) if classes is not None else ["0", "1"],
-        "positive": int(positive),
-    }
-    qpy_data = qpy_bytes(isa.circuit)
+    parts = plan_parts(len(values), len(isa.observables), options.shots, limits)
+    local = bool(ctx.gateway.is_local)
+    return InferencePlan(
+        ctx=ctx,
+        spec=spec,
+        backend_obj=backend_obj,
+        circuit=circuit,
+        observables=list(observables),
+        isa=isa,
+        qpy=qpy_bytes(isa.circuit),
+        params=_isa_columns(values, names, isa),
+        parts=parts,
+        options=options,
+        limits=limits,
+        cost=estimate_cost(isa, parts, options, backend_obj, str(spec), local=local),
+        fields={
+            "samples": {
+                "count": len(values),
+                "ids": [str(s) for s in sample_ids],
+                "labels": None if labels is None else [int(v) for v in labels],
+                "classes": list(classes) if classes is not None else ["0", "1"],
+                "positive": int(positive),
+            },
+            "output_layer": _output_layer_json(output_layer),
+            "source": dict(source or {}),
+        },
+        reference_evs=reference_evs,
+    )
+
+
+def submit_plan(
+    plan: InferencePlan,
+    run_dir: str | Path,
+    *,
+    max_qpu_seconds: float | None = None,
+    max_two_qubit_gates: int | None = None,
+    yes: bool = False,
+) -> JobRecord:
+    """Send a planned submission: the budget checks (:meth:`InferencePlan.check`: over budget
+    -> ``ConfigError``, nothing written), then the record, then the jobs.
+
+    Returns the saved record. On a submit failure the record is saved first (failed parts marked
+    ``rejected`` or ``unknown``, the rest ``pending``), then :class:`JobError` says what to do.
+    """
+    budget = plan.check(max_qpu_seconds, max_two_qubit_gates, yes=yes)
+    spec, isa, options = plan.spec, plan.isa, plan.options
     record = _new_record(
-        ctx,
+        plan.ctx,
         spec,
         Path(run_dir),
-        circuit,
-        observables,
+        plan.circuit,
+        plan.observables,
         isa,
-        qpy_data,
+        plan.qpy,
         options,
-        limits=asdict(limits),
-        samples=samples,
-        output_layer=_output_layer_json(output_layer),
-        source=dict(source or {}),
-        parts=plan_parts(len(values), len(isa.observables), options.shots, limits),
+        limits=asdict(plan.limits),
+        parts=plan.parts,
+        cost={**plan.cost.to_dict(), "budget_s": budget, "over_budget_confirmed": bool(yes)},
+        **plan.fields,
     )
     record.log(
-        f"created: {len(values)} samples in {len(record.parts)} job(s) on {spec}, "
-        f"transpiled once (optimization level {options.optimization_level})"
+        f"created: {plan.cost.samples} samples in {len(record.parts)} job(s) on {spec}, "
+        f"transpiled once (optimization level {options.optimization_level}); estimated "
+        f"{plan.cost.qpu_seconds:.0f} QPU seconds"
     )
     with R.locked(record.path):
         # the artifacts first, then the record: a record on disk always has its inputs
-        R.save_array(record.params_path, params)
-        if reference_evs is not None:
-            R.save_array(record.folder / "reference_evs.npy", reference_evs)
-        atomic_write(record.isa_path, lambda f: f.write(qpy_data))
+        R.save_array(record.params_path, plan.params)
+        if plan.reference_evs is not None:
+            R.save_array(record.folder / "reference_evs.npy", plan.reference_evs)
+        atomic_write(record.isa_path, lambda f: f.write(plan.qpy))
         record.save()
-        submit_parts(record, ctx, backend_obj, isa, params, record.parts, options)
+        submit_parts(record, plan.ctx, plan.backend_obj, isa, plan.params, record.parts, options)
     return record
+
+
+def submit_inference(
+    circuit: Any,
+    observables: Sequence[Any],
+    parameters: Sequence[Any],
+    values: np.ndarray,
+    sample_ids: Sequence[str],
+    *,
+    run_dir: str | Path,
+    max_qpu_seconds: float | None = None,
+    max_two_qubit_gates: int | None = None,
+    yes: bool = False,
+    **kw: Any,
+) -> JobRecord:
+    """:func:`plan_inference` then :func:`submit_plan` (the keywords of both)."""
+    plan = plan_inference(circuit, observables, parameters, values, sample_ids, **kw)
+    return submit_plan(
+        plan,
+        run_dir,
+        max_qpu_seconds=max_qpu_seconds,
+        max_two_qubit_gates=max_two_qubit_gates,
+        yes=yes,
+    )
 
 
 def _checked_reference(reference_evs, n: int, k: int) -> np.ndarray | None:

@@ -22,6 +22,7 @@ EpochHook = Callable[[int, int, dict[str, Any]], None]
 CHECKPOINT = "checkpoint.pt"
 STAGE1_BEST = "stage1_best.pt"
 STAGE2_BEST = "stage2_best.pt"
+STAGE2_START = "stage2_start.pt"  # the stage-1 head on the backend, output layer refit
 MODEL = "model.pt"
 FEATURES = "features.pt"
 

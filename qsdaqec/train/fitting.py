@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from .context import (
     MODEL,
     STAGE1_BEST,
     STAGE2_BEST,
+    STAGE2_START,
     EpochHook,
     FitContext,
     log_to_stderr,
@@ -61,8 +63,9 @@ def fit(
     """Train (or resume) a run; returns its directory. See the module docstring for the steps."""
     log = log or log_to_stderr
     cfg.validate()
-    spec = parse_fit_backend(cfg.backend)
+    parse_fit_backend(cfg.backend)  # a bad backend fails before the run directory exists
     run, cfg, info = prepare_run_dir(cfg, log)
+    spec = parse_fit_backend(cfg.backend)  # a resumed run's own (saved) backend
     if info is not None and info.get("status") == "finished":
         log(f"{run}: run already finished; nothing to resume")
         return run
@@ -95,14 +98,18 @@ def fit(
         _stage1(ctx, model, data, criterion, positive, _for_stage(ckpt, 1), accel)
     best = load_checkpoint(run / STAGE1_BEST)
     model.load_state_dict(best["model"])
-    feats = None
+    feats = before = None
     if two_stage:
         feats = cache_features(ctx, model, data.x, data.y, prep, accel)
         if not _done(ctx, 2):
             stage2(ctx, model, feats, criterion, positive, _for_stage(ckpt, 2))
         best = load_checkpoint(run / STAGE2_BEST)
+        if best["epoch"] != 0 and (run / STAGE2_START).is_file():
+            before = load_checkpoint(run / STAGE2_START)["head"]
         model.head.load_state_dict(best["head"])
-    _test(ctx, model, prep, feats, criterion, positive, two_stage, accel, best.get("val_logits"))
+    before = _before_stage2(ctx, model.head, before, feats, criterion, positive) if before else None
+    val_logits = best.get("val_logits")
+    _test(ctx, model, prep, feats, criterion, positive, two_stage, accel, val_logits, before)
     save_checkpoint(run / MODEL, {"model": model.state_dict()})
     info["status"] = "finished"
     ctx.save_info()
@@ -244,10 +251,33 @@ def _done(ctx: FitContext, stage: int) -> bool:
     return rec is not None and rec.get("status") == "done"
 
 
-def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, accel, val_logits):
+def _before_stage2(ctx: FitContext, head, state, feats, criterion, positive) -> dict[str, Any]:
+    """Test scores of the stage-1 head on the backend (output layer refit: stage 2's epoch 0,
+    ``state``), to set beside the kept head's: what stage 2 bought."""
+    head = copy.deepcopy(head)
+    head.load_state_dict(state)
+    f_te, y_te = feats["test"]["features"], feats["test"]["labels"]
+    with ctx.bar(f_te.shape[0], "test of the head before stage 2") as bar:
+        logits, _ = head_logits(ctx.cfg, head, f_te, ctx.cfg.backend, on_chunk=bar.update)
+    return scores(logits, y_te, positive, criterion)
+
+
+def _test(
+    ctx: FitContext,
+    model,
+    prep,
+    feats,
+    criterion,
+    positive,
+    two_stage,
+    accel,
+    val_logits,
+    before=None,
+):
     """Score the test split with the final model; ``metrics.json`` (with the operating points
-    its ``val_logits`` give) and the test outputs. The features come from the device; the head
-    and everything after run on the CPU."""
+    its ``val_logits`` give, and after stage 2 the scores ``before`` it: the same as the final
+    ones when stage 2 kept its epoch 0) and the test outputs. The features come from the
+    device; the head and everything after run on the CPU."""
     cfg, run = ctx.cfg, ctx.run
     t0 = time.perf_counter()
     model.eval()
@@ -270,6 +300,7 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
     }
     if two_stage:
         metrics["test_exact"] = scores(exact, y_te, positive, criterion)
+        metrics["test_before_stage2"] = before if before is not None else test
     best_rows = [r for r in ctx.history if r.get("best")]
     metrics["best_val"] = best_rows[-1] if best_rows else None
     if val_logits is not None:  # the kept model's own validation scores, from its stage
@@ -295,3 +326,5 @@ def _test(ctx: FitContext, model, prep, feats, criterion, positive, two_stage, a
     ctx.log(f"test ({where}): {format_metrics(test)}")
     if "test_exact" in metrics:
         ctx.log(f"test (exact, same weights): {format_metrics(metrics['test_exact'])}")
+        before = metrics["test_before_stage2"]
+        ctx.log(f"test before stage 2 ({where}): {format_metrics(before)}")

@@ -22,7 +22,7 @@ from ..runner import parse_backend
 from .accel import Accel
 from .batching import predict_logits
 from .checkpoints import load_checkpoint, save_checkpoint
-from .context import CHECKPOINT, FEATURES, STAGE2_BEST, FitContext
+from .context import CHECKPOINT, FEATURES, STAGE2_BEST, STAGE2_START, FitContext
 from .data import PreparedData
 from .model import backend_head, set_input_gradients
 from .scoring import history_row, score_value, scores
@@ -180,6 +180,7 @@ class _Stage2:
                 z = predict_logits(self.head.expectation_values, self.f_tr[rows], 32, bar)
             refit_readout(self.head.readout, z, self.y_tr[rows], self.criterion)
         val = self.validate("stage 2 epoch 0 (val on backend)")
+        save_checkpoint(self.ctx.run / STAGE2_START, {"head": self.head.state_dict()})
         self.end_epoch(0, float("nan"), val, t0)
         self.ctx.log(
             f"stage 2 epoch 0 (stage-1 head on {cfg.backend}, output layer refit): "

@@ -79,7 +79,8 @@ def test_killed_fit_resumes_to_the_uninterrupted_result(case, tiny_data, tmp_pat
     assert (rows[-1]["stage"], rows[-1]["epoch"]) == (stage, epoch)
     assert _read(cut, "run.json")["status"] == "running"
 
-    fit(tiny_cfg(tiny_data, cut, resume=True, **kw), log=lambda m: None)
+    # resumed as `qsdaqec fit --out DIR --resume`: the saved config, not the options, applies
+    fit(tiny_cfg(tiny_data, cut, resume=True), log=lambda m: None)
     full = fit(tiny_cfg(tiny_data, tmp_path / "full", **kw), log=lambda m: None)
     assert _strip(_read(cut, "history.json")) == _strip(_read(full, "history.json"))
     assert _read(cut, "metrics.json")["test"] == _read(full, "metrics.json")["test"]

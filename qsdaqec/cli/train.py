@@ -26,7 +26,9 @@ _DEFAULTS = FitConfig()
 #: How a ``None`` default reads in --help.
 _NONE_MEANS = {
     "data": "the built-in synthetic data",
-    "shots": "exact expectation values where the backend allows, else 4096",
+    "shots": "4096 on aer_noisy and fake:, exact expectation values otherwise",
+    "encoding": "schmidt on aer_noisy and fake:, amplitude (the paper's) otherwise",
+    "noisy_subset": "64; 16 with --encoding amplitude",
     "num_threads": "torch's",
     "out": "runs/<auto name>",
 }
@@ -240,6 +242,9 @@ def _print_summary(run: Path) -> None:
     click.echo(f"test on {m['test_backend']}: {format_metrics(m['test'])}")
     if "test_exact" in m:
         click.echo(f"test exact (same weights): {format_metrics(m['test_exact'])}")
+    if "test_before_stage2" in m:
+        before = m["test_before_stage2"]
+        click.echo(f"test on {m['test_backend']} before stage 2: {format_metrics(before)}")
     click.echo(f"run: {run}")
 
 
@@ -248,7 +253,8 @@ _shots_option = click.option(
     "--shots",
     type=int,
     default=None,
-    help="Shots per circuit [default: the run's: exact expectation values where the backend allows, else 4096].",
+    help="Shots per circuit [default: the run's (4096 for runs trained on aer_noisy or fake:), "
+    "else exact expectation values where the backend allows, else 4096].",
 )
 _threshold_option = click.option(
     "--threshold",

@@ -24,6 +24,10 @@ DEVICE_HELP = "auto | cpu | cuda[:N] | mps"
 HEADS = ("quantum", "classical")
 """``quantum``: the paper's 18-parameter quantum head; ``classical``: the Dense(256->2) control."""
 
+NOISY_SHOTS = 4096
+"""Shots per circuit of stage 2 and noisy test scores by default: ``jobs submit``'s default,
+a standard error of 1/64 per expectation value."""
+
 #: Fields that steer *how* a run executes, not *what* it computes; they may differ on --resume.
 RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads", "device")
 
@@ -49,8 +53,11 @@ class FitConfig:
     """sdaqec | resnet18 | mobilenet_v2 | densenet121 | vgg16."""
     head: str = "quantum"
     """quantum | classical (SDA-QEC model only; baselines have their own linear head)."""
-    encoding: str = "amplitude"
-    """amplitude | angle (quantum head only)."""
+    encoding: str | None = None
+    """amplitude (the paper's) | schmidt | angle (quantum head only; ``qsdaqec.quantum.ENCODINGS``).
+    ``None``: schmidt on backends with device noise (aer_noisy, fake:), whose circuits run on
+    today's devices (about 40 two-qubit gates on a Heron against about 650 for amplitude),
+    else amplitude."""
     input: str = "vessel"
     """The backbone's 3 input channels: gray (the image repeated: the paper's) | vessel (the
     image, and Sato vessel maps at thin and wide scales; ``qsdaqec.models.inputs``)."""
@@ -121,8 +128,9 @@ class FitConfig:
     # forward pass + 2 parameter shifts for each of the 8 ansatz weights), a validation or test
     # sample 1. The defaults keep stage 2 at a few minutes on 2 cores.
     noisy_epochs: int = 1
-    noisy_subset: int = 16
-    """Training samples per stage-2 epoch (stratified, reseeded each epoch; 0 = all)."""
+    noisy_subset: int | None = None
+    """Training samples per stage-2 epoch (stratified, reseeded each epoch; 0 = all). ``None``:
+    64, or 16 with the amplitude encoding (its 8-qubit noisy circuits cost ~100x more)."""
     noisy_calibration: int = 48
     """Training samples whose backend expectation values (forward passes only) refit the output
     layer at the start of stage 2: noise shrinks the expectation values, and the stage-1 output
@@ -130,8 +138,9 @@ class FitConfig:
     noisy_batch_size: int = 8
     noisy_lr: float = 2e-2
     shots: int | None = None
-    """Shots per circuit in stage 2 and evaluation; ``None`` = the runner's default (exact
-    expectation values: a density matrix on aer_noisy)."""
+    """Shots per circuit in stage 2 and the backend's test scores: what hardware returns.
+    ``None``: :data:`NOISY_SHOTS` on backends with device noise (aer_noisy, fake:), else exact
+    expectation values where the backend allows."""
 
     # --- run control
     out: str | None = None
@@ -156,6 +165,7 @@ class FitConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(msg)
 
+        self._fill_backend_defaults()
         if self.model not in MODELS:
             raise bad(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.head not in HEADS:
@@ -225,6 +235,19 @@ class FitConfig:
             raise bad(f"num_threads={self.num_threads}: must be >= 1")
         check_device(self.device)
         return self
+
+    def _fill_backend_defaults(self) -> None:
+        """The defaults that depend on the backend (and encoding); see their fields."""
+        try:
+            noisy = parse_backend(self.backend).has_device
+        except BackendError:
+            noisy = False  # the backend's own error comes from parse_fit_backend
+        if self.encoding is None:
+            self.encoding = "schmidt" if noisy else "amplitude"
+        if self.shots is None and noisy:
+            self.shots = NOISY_SHOTS
+        if self.noisy_subset is None:
+            self.noisy_subset = 16 if self.encoding == "amplitude" else 64
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -40,6 +40,7 @@ PRESETS.register(
         {
             "image_size": 224,
             "input": "gray",
+            "encoding": "amplitude",
             "epochs": 20,
             "lr": 3e-3,
             "optimizer": "adam",

@@ -1,7 +1,8 @@
 """The README's main command at tiny size, in the default suite: `qsdaqec fit --backend
-aer_noisy` trains stage 1 exactly, then fine-tunes the 8-qubit amplitude head on Aer with
-FakeTorino's noise (device transpilation, parameter-shift gradients), and scores the test split
-on that backend and exactly (~30-40 s on 2 CPU cores)."""
+aer_noisy` trains stage 1 exactly, then fine-tunes the head (the hardware-viable schmidt
+encoding by default there) on Aer with FakeTorino's noise at 4096 shots (device transpilation,
+parameter-shift gradients), and scores the test split on that backend, exactly, and before stage
+2 (~30-40 s on 2 CPU cores)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,15 @@ def test_fit_on_aer_noisy_runs_both_stages(tmp_path):
     assert stage1["backend"] == "exact (fast path)" and stage1["status"] == "done"
     assert stage2["backend_resolved"] == "aer_noisy:fake_torino" and stage2["status"] == "done"
     assert stage2["gradient"] == "parameter-shift (runner)" and stage2["samples_per_epoch"] == 2
-    assert info["head"]["config"]["encoding"] == "amplitude"
+    assert info["head"]["config"]["encoding"] == "schmidt"
+    assert stage2["runner_config"]["shots"] == 4096  # what hardware returns, not exact values
+    assert json.loads((out / "config.json").read_text())["shots"] == 4096
     hist = json.loads((out / "history.json").read_text())
     assert [(h["stage"], h["epoch"]) for h in hist] == [(1, 1), (2, 0), (2, 1)]
     m = json.loads((out / "metrics.json").read_text())
     assert m["test_backend"] == "aer_noisy" and m["test"]["n"] == m["test_exact"]["n"] == 4
     # device noise shrinks the expectation values: the noisy and exact scores are computed apart
     assert m["test"]["loss"] != m["test_exact"]["loss"]
+    kept_epoch_0 = [h["epoch"] for h in hist if h.get("best")][-1] == 0
+    assert (m["test_before_stage2"] == m["test"]) == kept_epoch_0
+    assert m["test_before_stage2"]["n"] == 4 and "test before stage 2" in r.output

@@ -186,7 +186,8 @@ def _run_opt(required: bool = False):
     type=click.IntRange(0),
     default=None,
     help="Refuse a head whose transpiled circuit has more two-qubit gates (e.g. 60: the "
-    "paper's amplitude head has about 650 on Heron devices, schmidt about 40, angle about 17).",
+    "paper's amplitude head has 658 on FakeTorino, schmidt 40, angle 17; `qsdaqec circuits "
+    "show --backend ...` prints them).",
 )
 def submit_cmd(
     run,

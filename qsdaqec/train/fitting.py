@@ -104,7 +104,7 @@ def fit(
         if not _done(ctx, 2):
             stage2(ctx, model, feats, criterion, positive, _for_stage(ckpt, 2))
         best = load_checkpoint(run / STAGE2_BEST)
-        if best["epoch"] != 0 and (run / STAGE2_START).is_file():
+        if (run / STAGE2_START).is_file():
             before = load_checkpoint(run / STAGE2_START)["head"]
         model.head.load_state_dict(best["head"])
     before = _before_stage2(ctx, model.head, before, feats, criterion, positive) if before else None
@@ -252,8 +252,8 @@ def _done(ctx: FitContext, stage: int) -> bool:
 
 
 def _before_stage2(ctx: FitContext, head, state, feats, criterion, positive) -> dict[str, Any]:
-    """Test scores of the stage-1 head on the backend (output layer refit: stage 2's epoch 0,
-    ``state``), to set beside the kept head's: what stage 2 bought."""
+    """Test scores of the stage-1 head as it is (``state``) on the backend, to set beside the
+    kept head's: what stage 2 (output-layer calibration and fine-tuning) bought."""
     head = copy.deepcopy(head)
     head.load_state_dict(state)
     f_te, y_te = feats["test"]["features"], feats["test"]["labels"]
@@ -275,8 +275,8 @@ def _test(
     before=None,
 ):
     """Score the test split with the final model; ``metrics.json`` (with the operating points
-    its ``val_logits`` give, and after stage 2 the scores ``before`` it: the same as the final
-    ones when stage 2 kept its epoch 0) and the test outputs. The features come from the
+    its ``val_logits`` give, and after stage 2 the scores ``before`` it, of the stage-1 head on
+    the backend) and the test outputs. The features come from the
     device; the head and everything after run on the CPU."""
     cfg, run = ctx.cfg, ctx.run
     t0 = time.perf_counter()

@@ -173,14 +173,15 @@ class _Stage2:
     def calibrate(self) -> None:
         """Epoch 0: the stage-1 head on this backend, its output layer refit there first."""
         cfg, t0 = self.cfg, time.perf_counter()
-        if cfg.noisy_calibration > 0:
+        # the stage-1 head as it is on this backend: what the run would be without stage 2
+        save_checkpoint(self.ctx.run / STAGE2_START, {"head": self.head.state_dict()})
+        if cfg.noisy_calibration != 0:  # None: every training sample
             g = torch.Generator().manual_seed(derived_seed(cfg.seed, 2, 0))
-            rows = stratified_subset(self.y_tr, cfg.noisy_calibration, g)
+            rows = stratified_subset(self.y_tr, cfg.noisy_calibration or 0, g)
             with self.ctx.bar(-(-rows.numel() // 32), "stage 2 output-layer calibration") as bar:
                 z = predict_logits(self.head.expectation_values, self.f_tr[rows], 32, bar)
             refit_readout(self.head.readout, z, self.y_tr[rows], self.criterion)
         val = self.validate("stage 2 epoch 0 (val on backend)")
-        save_checkpoint(self.ctx.run / STAGE2_START, {"head": self.head.state_dict()})
         self.end_epoch(0, float("nan"), val, t0)
         self.ctx.log(
             f"stage 2 epoch 0 (stage-1 head on {cfg.backend}, output layer refit): "

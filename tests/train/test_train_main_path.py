@@ -38,6 +38,6 @@ def test_fit_on_aer_noisy_runs_both_stages(tmp_path):
     assert m["test_backend"] == "aer_noisy" and m["test"]["n"] == m["test_exact"]["n"] == 4
     # device noise shrinks the expectation values: the noisy and exact scores are computed apart
     assert m["test"]["loss"] != m["test_exact"]["loss"]
-    kept_epoch_0 = [h["epoch"] for h in hist if h.get("best")][-1] == 0
-    assert (m["test_before_stage2"] == m["test"]) == kept_epoch_0
-    assert m["test_before_stage2"]["n"] == 4 and "test before stage 2" in r.output
+    # the stage-1 head as it was, on the same backend: what stage 2 changed
+    assert m["test_before_stage2"]["n"] == 4 and "before stage 2:" in r.output
+    assert m["test_before_stage2"]["loss"] != m["test"]["loss"]  # the output layer was refit

@@ -134,7 +134,13 @@ def _run_opt(required: bool = False):
     help="Images to classify: ImageFolder/.npz (labels kept when class names match) or a "
     "folder of images. Default: the run's test split.",
 )
-@click.option("--shots", type=int, default=_OPT.shots, show_default=True, help="Shots per circuit.")
+@click.option(
+    "--shots",
+    type=click.IntRange(1),
+    default=_OPT.shots,
+    show_default=True,
+    help="Shots per circuit.",
+)
 @click.option(
     "--mitigation",
     default=_OPT.mitigation,
@@ -221,8 +227,6 @@ def submit_cmd(
     """
     from ..hardware import plan_trained_run, submit_trained_run  # torch: only when it runs
 
-    if shots < 1:
-        raise click.BadParameter(f"{shots}: must be at least 1", param_hint="--shots")
     if max_qpu_seconds is not None and not max_qpu_seconds > 0:
         raise click.BadParameter(
             f"{max_qpu_seconds}: must be a positive number of seconds",

@@ -251,7 +251,7 @@ def _print_summary(run: Path) -> None:
 # Options evaluate and predict share (same meaning, same help).
 _shots_option = click.option(
     "--shots",
-    type=int,
+    type=click.IntRange(1),
     default=None,
     help="Shots per circuit [default: the run's (4096 for runs trained on aer_noisy or fake:), "
     "else exact expectation values where the backend allows, else 4096].",

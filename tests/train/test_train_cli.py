@@ -83,6 +83,11 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     handled_error(r, "missing: run directory not found; pass the --out of a `qsdaqec fit`")
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--backend", "qpu9000"])
     handled_error(r, "backend 'qpu9000': unknown; valid:")
+    for cmd in ("evaluate", "predict"):  # refused before any image is scored
+        r = CliRunner().invoke(
+            cli, [cmd, "--run", str(out), "--backend", "aer_noisy", "--shots", "0"]
+        )
+        handled_error(r, "'--shots': 0 is not in the range x>=1")
     r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tmp_path / "nope.png")])
     handled_error(r, "nope.png: no such image file")
     r = CliRunner().invoke(cli, ["predict", "--run", str(out), str(tiny_data), "--format", "xml"])

@@ -119,6 +119,17 @@ def _run_opt(required: bool = False):
 
 # ------------------------------------------------------------------------------------- submit
 
+_max_qpu_seconds_option = click.option(
+    "--max-qpu-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"Refuse a submission estimated above S QPU seconds (default on ibm: "
+    f"{J.DEFAULT_IBM_BUDGET_S:g}, a fifth of the Open plan's monthly 10 minutes).",
+)
+_yes_option = click.option(
+    "--yes", is_flag=True, help="Submit even when the estimate is over the budget."
+)
+
 
 @click.command("submit")
 @_run_opt(required=True)
@@ -179,14 +190,8 @@ def _run_opt(required: bool = False):
     help="Print the jobs, PUBs, shots, the transpiled circuit's size and the estimated QPU "
     "seconds, then stop: nothing is submitted or written.",
 )
-@click.option(
-    "--max-qpu-seconds",
-    type=float,
-    default=None,
-    help=f"Refuse a submission estimated above S QPU seconds (default on ibm: "
-    f"{J.DEFAULT_IBM_BUDGET_S:g}, a fifth of the Open plan's monthly 10 minutes).",
-)
-@click.option("--yes", is_flag=True, help="Submit even when the estimate is over the budget.")
+@_max_qpu_seconds_option
+@_yes_option
 @click.option(
     "--max-two-qubit-gates",
     type=click.IntRange(0),
@@ -227,11 +232,6 @@ def submit_cmd(
     """
     from ..hardware import plan_trained_run, submit_trained_run  # torch: only when it runs
 
-    if max_qpu_seconds is not None and not max_qpu_seconds > 0:
-        raise click.BadParameter(
-            f"{max_qpu_seconds}: must be a positive number of seconds",
-            param_hint="--max-qpu-seconds",
-        )
     options = J.JobOptions(
         shots=shots, mitigation=mitigation, optimization_level=optimization_level
     )
@@ -403,7 +403,9 @@ def cancel_cmd(record, run) -> None:
     help="Also resubmit parts whose submit outcome is unknown (check the dashboard first: "
     "a job may exist and would then run twice).",
 )
-def retry_cmd(record, run, resubmit_unknown) -> None:
+@_max_qpu_seconds_option
+@_yes_option
+def retry_cmd(record, run, resubmit_unknown, max_qpu_seconds, yes) -> None:
     """Resubmit only the failed, cancelled, rejected, lost or unsent parts of a record.
 
     Stored results are kept; the same transpiled circuit and parameters are sent again.
@@ -415,7 +417,13 @@ def retry_cmd(record, run, resubmit_unknown) -> None:
       qsdaqec jobs retry 20260101T120000Z --run runs/default --resubmit-unknown
     """
     rec = _one(record, run)
-    parts = J.retry(rec, resubmit_unknown=resubmit_unknown, echo=err)
+    parts = J.retry(
+        rec,
+        resubmit_unknown=resubmit_unknown,
+        echo=err,
+        max_qpu_seconds=max_qpu_seconds,
+        yes=yes,
+    )
     click.echo(
         f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)")
     )

@@ -78,3 +78,27 @@ def test_local_testing_mode_has_no_default_budget(prob, tmp_path):
     assert any("no QPU time is used" in line for line in cost.lines())
     with pytest.raises(ConfigError, match="over the budget"):  # an explicit one still applies
         check_budget(cost, 1)
+
+
+def test_retry_checks_the_budget_of_the_parts_it_resubmits(prob, tmp_path):
+    from qsdaqec.runner import records as R
+
+    svc = FakeRuntimeService(outcomes=["DONE", "ERROR", "DONE"], steps=1)
+    rec = prob.submit(
+        BACKEND,
+        tmp_path,
+        service=svc,
+        sleep=lambda s: None,
+        limits=J.JobLimits(max_samples_per_job=3),
+    )
+    J.fetch(rec, service=svc, wait=True, poll_interval=0, sleep=lambda s: None)
+    said = []
+    before = R.load_record(rec.path)
+    with pytest.raises(ConfigError, match="3 samples is over the budget of 1 s"):
+        J.retry(before, service=svc, sleep=lambda s: None, max_qpu_seconds=1, echo=said.append)
+    after = R.load_record(rec.path)
+    assert svc.submit_calls == 3 and [p.state for p in after.parts] == [
+        p.state for p in before.parts
+    ]
+    assert J.retry(after, service=svc, sleep=lambda s: None, echo=said.append) == [1]
+    assert any("estimated QPU time: about" in line for line in said)  # 3 samples: ~5 s

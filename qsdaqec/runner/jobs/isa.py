@@ -97,6 +97,7 @@ def load_isa(record: JobRecord) -> IsaHead:
         observables=observables,
         param_names=list(record.circuit["isa_parameters"]),
         layout=list(record.circuit["layout"]),
+        info={k: record.circuit[k] for k in ("depth", "two_qubit_gates") if k in record.circuit},
     )
 
 

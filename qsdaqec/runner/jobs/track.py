@@ -13,6 +13,7 @@ from ...redaction import redact
 from .. import records as R
 from ..faults import RetryPolicy, describe
 from ..records import JobRecord, Part
+from .cost import check_budget, estimate_cost
 from .gateway import Context, JobNotFoundError, get_backend, make_context
 from .isa import load_isa
 from .options import JobOptions
@@ -325,12 +326,16 @@ def retry(
     sleep=None,
     clock=None,
     echo=None,
+    max_qpu_seconds: float | None = None,
+    yes: bool = False,
 ) -> list[int]:
     """Resubmit only the parts without a live job or stored result; keep every stored result.
 
     ``failed``, ``cancelled``, ``rejected``, ``lost`` and never-sent (``pending``) parts are
     resubmitted with the same ISA circuit and parameters. ``unknown`` parts (a job may exist)
-    only with ``resubmit_unknown=True`` after the user checked. Returns the resubmitted indices.
+    only with ``resubmit_unknown=True`` after the user checked. The resubmission's estimated QPU
+    time is printed and checked against the budget first (:func:`~.cost.check_budget`; over it
+    without ``yes``: ``ConfigError``, the record unchanged). Returns the resubmitted indices.
     """
     with R.locked(record):
         ctx = make_context(service, record.backend, retry_policy, sleep, clock, echo)
@@ -350,6 +355,11 @@ def retry(
         params = R.load_array(record.params_path)
         options = JobOptions.from_record(record.options)
         backend_obj = get_backend(ctx, record.backend)
+        cost = estimate_cost(
+            isa, parts, options, backend_obj, record.backend, local=record.local_mode
+        )
+        check_budget(cost, max_qpu_seconds, yes=yes)
+        ctx.echo(cost.lines()[-1])
         for part in parts:
             record.log(f"part {part.index}: resubmitting (was {part.state})")
             part.archive()

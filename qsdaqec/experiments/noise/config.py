@@ -21,7 +21,8 @@ class NoiseReportConfig:
 
     runs: tuple[str, ...] = ()
     """Run directories trained with the quantum head on the same data (one per encoding); the
-    first is the primary run. Two runs (amplitude and angle) give the encoding comparison."""
+    first is the primary run. Runs with different encodings (amplitude, schmidt, angle) give the
+    encoding comparison."""
     out: str = "noise-report"
     backends: tuple[str, ...] = ("aer_noisy:fake_torino",)
     noise_scales: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -107,7 +108,7 @@ _EXAMPLES = {
     "--shots": "128,1024,8192 (or exact)",
     "--backends": "aer_noisy:fake_torino,fake:fake_fez",
     "--mitigation": "none,readout,zne",
-    "--encodings": "amplitude,angle",
+    "--encodings": "amplitude,schmidt,angle",
 }
 
 

@@ -228,10 +228,11 @@ def execute_experiment(
                     continue
                 before = fit_state(o.run_dir, o.plan.config)  # another process may have finished it
                 if before == "stale":
+                    changed = ", ".join(_stale(o))  # before its config.json moves aside
                     aside = _move_aside(o.run_dir)
                     echo(
                         f"{head}: its fit predates a change of FitConfig defaults "
-                        f"({', '.join(_stale(o))}); kept as {aside.name}, fitting again"
+                        f"({changed}); kept as {aside.name}, fitting again"
                     )
                     before = "absent"
                 if before == "finished":

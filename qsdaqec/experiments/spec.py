@@ -183,8 +183,9 @@ def _fit_types() -> dict[str, Any]:
 
 
 def fit_fields(overrides: dict[str, Any]) -> dict[str, Any]:
-    """FitConfig defaults updated with ``overrides``, minus run-control fields."""
-    d = FitConfig(**overrides).to_dict()
+    """FitConfig defaults updated with ``overrides``, minus run-control fields; the defaults
+    that depend on the backend are filled in, as ``fit`` saves them in config.json."""
+    d = FitConfig(**overrides).resolve_defaults().to_dict()
     for k in ("out", "resume", "force", "progress", "extra"):
         d.pop(k, None)
     return d
@@ -205,8 +206,10 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``config`` that differ from ``FitConfig``'s defaults (minus run control),
     plus the built-in data set's identity when ``data`` is unset. Two spellings of one fit
     (a field set to its default or left out) give the same dict, and a field added to
-    ``FitConfig`` later (with a default) does not change it."""
-    defaults = FitConfig().to_dict()
+    ``FitConfig`` later (with a default) does not change it. The defaults compared against are
+    those of the config's backend (``FitConfig.resolve_defaults``)."""
+    backend = config.get("backend", FitConfig.backend)
+    defaults = FitConfig(backend=backend).resolve_defaults().to_dict()
     unused = unused_fields(config)
     d = {
         k: v

@@ -167,7 +167,7 @@ class FitConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(msg)
 
-        self._fill_backend_defaults()
+        self.resolve_defaults()
         if self.model not in MODELS:
             raise bad(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.head not in HEADS:
@@ -239,8 +239,10 @@ class FitConfig:
         check_device(self.device)
         return self
 
-    def _fill_backend_defaults(self) -> None:
-        """The defaults that depend on the backend (and encoding); see their fields."""
+    def resolve_defaults(self) -> FitConfig:
+        """Fill in the defaults that depend on the backend and encoding (the ``None`` of
+        ``encoding``, ``shots``, ``noisy_subset``, ``noisy_calibration``; see each field);
+        :meth:`validate` starts with it. Returns ``self``."""
         try:
             noisy = parse_backend(self.backend).has_device
         except BackendError:
@@ -253,6 +255,7 @@ class FitConfig:
             self.noisy_subset = 16 if self.encoding == "amplitude" else 64
         if self.noisy_calibration is None and self.encoding == "amplitude":
             self.noisy_calibration = 48
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -352,3 +352,25 @@ def test_paper_specs_are_installed_and_named(tmp_path, monkeypatch):
     assert spec_path("mine.toml").name == "mine.toml"  # anything else is a path
     with pytest.raises(ConfigError, match=r"^paper:nope: no such paper spec; choose one of "):
         load_spec("paper:nope")
+
+
+def test_backend_dependent_defaults_are_resolved_like_fit_saves_them():
+    """A fit plan holds what fit will save in config.json (the backend's defaults filled in),
+    so a finished fit is not taken for stale, and keys of exact-backend fits do not move."""
+    from qsdaqec.experiments.spec import canonical_config, fit_fields, stale_fields
+
+    noisy = fit_fields({"backend": "aer_noisy", "seed": 0})
+    assert (noisy["encoding"], noisy["shots"], noisy["noisy_subset"]) == ("schmidt", 4096, 64)
+    exact = fit_fields({"seed": 0})
+    assert (exact["encoding"], exact["shots"], exact["noisy_calibration"]) == (
+        "amplitude",
+        None,
+        48,
+    )
+    saved = FitConfig(backend="aer_noisy", seed=0).validate().to_dict()
+    assert stale_fields(saved, noisy) == []
+    assert "encoding" not in canonical_config(noisy) and "encoding" not in canonical_config(exact)
+    assert (
+        canonical_config(fit_fields({"backend": "aer_noisy", "encoding": "amplitude"}))["encoding"]
+        == "amplitude"
+    )

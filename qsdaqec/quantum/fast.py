@@ -45,6 +45,13 @@ from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGr
 from ..errors import ConfigError
 from ._blas import single_thread_blas
 from .amplitude import tree_gate_sequence, ucry_matrix
+from .decompose import (
+    FastPathUnsupported,
+    decompose_for_fast,
+    reference_estimator,
+    reference_gradient,
+    warn_fallback,
+)
 
 _ROTATIONS = ("rx", "ry", "rz")
 _SKIP = ("barrier", "delay")
@@ -173,9 +180,11 @@ class _Op:
 class CircuitPlan:
     """A circuit compiled for batched exact simulation and adjoint differentiation."""
 
-    def __init__(self, circuit: QuantumCircuit):
+    def __init__(self, circuit: QuantumCircuit, params: Sequence[Parameter] | None = None):
+        # params: the parameter order of the values (the original circuit's, for a decomposed
+        # one; see compile_plan)
         self.circuit = circuit
-        self.params = list(circuit.parameters)
+        self.params = list(circuit.parameters if params is None else params)
         self.num_params = len(self.params)
         self.param_pos = {p: i for i, p in enumerate(self.params)}
         self.num_qubits = circuit.num_qubits
@@ -595,7 +604,11 @@ class CircuitPlan:
             return self._run(values, observables, gradient)
 
     def _run(self, values, observables, gradient):
-        values = np.asarray(values, dtype=np.float64).reshape(-1, self.num_params)
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2:  # a circuit without parameters: one row of none
+            values = (
+                values.reshape(-1, self.num_params) if self.num_params else values.reshape(1, 0)
+            )
         b = values.shape[0]
         angles = self.gate_map.forward(values) if self.num_angles else None
         if self.factor is not None and all(
@@ -649,6 +662,22 @@ class CircuitPlan:
         if self.has_prefix:
             self._prefix_backward_into(2.0 * lam.real, cache, grads)
         return ev, grads
+
+
+def compile_plan(circuit: QuantumCircuit) -> CircuitPlan:
+    """The circuit's plan; a circuit outside the gate set is decomposed into
+    :data:`~qsdaqec.quantum.decompose.FAST_BASIS` first. :class:`FastPathUnsupported` (with the
+    reason) when even that does not fit."""
+    try:
+        return CircuitPlan(circuit)
+    except ConfigError as first:
+        decomposed = decompose_for_fast(circuit)
+        if decomposed is None:
+            raise FastPathUnsupported(str(first)) from None
+        try:
+            return CircuitPlan(decomposed, params=list(circuit.parameters))
+        except ConfigError as e:
+            raise FastPathUnsupported(str(e)) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -730,7 +759,11 @@ class _PlanCache:
         self._obs_by_value: dict[tuple, CompiledObservable] = {}
 
     def plan(self, circuit: QuantumCircuit) -> CircuitPlan:
-        return self._plans.get(circuit, CircuitPlan)
+        """The circuit's plan, or :class:`FastPathUnsupported` (warned about once)."""
+        plan = self._plans.get(circuit, _plan_or_reason)
+        if isinstance(plan, FastPathUnsupported):
+            raise plan
+        return plan
 
     def observable(self, op, num_qubits: int) -> CompiledObservable:
         if isinstance(op, dict):
@@ -743,6 +776,14 @@ class _PlanCache:
                 self._obs_by_value[key] = hit
             return hit
         return self._obs.get(op, lambda o: compile_observable(o, num_qubits))
+
+
+def _plan_or_reason(circuit: QuantumCircuit) -> CircuitPlan | FastPathUnsupported:
+    try:
+        return compile_plan(circuit)
+    except FastPathUnsupported as e:
+        warn_fallback(circuit, str(e))
+        return e
 
 
 class _SyncSubmit:
@@ -811,9 +852,38 @@ class FastEstimator(BaseEstimatorV2):
         self._cache = _PlanCache()  # compiled circuits and observables, per estimator
 
     def run(self, pubs: Iterable, *, precision: float | None = None) -> PrimitiveJob:
-        job = FastJob(self._run, [self._normalise(pub) for pub in pubs])
+        items = []
+        for pub in pubs:
+            try:
+                items.append(self._normalise(pub))
+            except FastPathUnsupported:
+                items.append(pub)  # the reference estimator's (warned when first compiled)
+        job = FastJob(self._run_all, items)
         job._submit()
         return job
+
+    def supports(self, circuit: QuantumCircuit) -> str | None:
+        """``None`` when the fast path runs ``circuit`` (decomposed if needed), else the reason
+        it falls back to the reference estimator (warned once per circuit)."""
+        try:
+            self._cache.plan(circuit)
+        except FastPathUnsupported as e:
+            return str(e)
+        return None
+
+    def _run_all(self, items: list) -> PrimitiveResult[PubResult]:
+        fast = [i for i, it in enumerate(items) if isinstance(it, _Pub)]
+        slow = [i for i, it in enumerate(items) if not isinstance(it, _Pub)]
+        if not slow:
+            return self._run(items)
+        out: list[PubResult | None] = [None] * len(items)
+        if fast:
+            for i, r in zip(fast, self._run([items[i] for i in fast]), strict=True):
+                out[i] = r
+        ref = reference_estimator().run([items[i] for i in slow]).result()
+        for i, r in zip(slow, ref, strict=True):
+            out[i] = r
+        return PrimitiveResult(out, metadata={"version": 2})
 
     def evaluate(self, circuit: QuantumCircuit, observables: Sequence, rows) -> np.ndarray:
         """Expectation values ``(K, B)`` of ``observables`` for parameter rows ``(B, P)`` (in
@@ -858,7 +928,8 @@ class FastEstimator(BaseEstimatorV2):
         else:
             vals = np.zeros((*coerced.parameter_values.shape, 0))
         vshape = vals.shape[:-1]
-        rows = np.ascontiguousarray(vals.reshape(-1, plan.num_params), dtype=np.float64)
+        nrows = int(np.prod(vshape))  # reshape(-1, 0) cannot infer the rows of 0 columns
+        rows = np.ascontiguousarray(vals.reshape(nrows, plan.num_params), dtype=np.float64)
         oarr = coerced.observables
         flat = oarr.ravel().tolist() if oarr.ndim else [oarr.tolist()]
         return _Pub(plan, flat, oarr.shape, rows, vshape, coerced.circuit.metadata)
@@ -959,7 +1030,13 @@ class FastEstimatorGradient(BaseEstimatorGradient):
             by_circuit.setdefault(id(c), []).append(i)
         for idxs in by_circuit.values():
             circuit = circuits[idxs[0]]
-            plan = self._cache.plan(circuit)
+            try:
+                plan = self._cache.plan(circuit)
+            except FastPathUnsupported:
+                self._reference(
+                    idxs, circuits, observables, parameter_values, parameters, out, meta
+                )
+                continue
             idxs_a = np.asarray(idxs)
             vals = parameter_values[idxs_a]
             if vals.shape[1] != plan.num_params:
@@ -1000,6 +1077,24 @@ class FastEstimatorGradient(BaseEstimatorGradient):
                 out[i] = picked[j, hit[1]]
                 meta[i] = {"parameters": list(ps)}
         return EstimatorGradientResult(gradients=out, metadata=meta, options=Options(**options))
+
+    @staticmethod
+    def _reference(idxs, circuits, observables, values, parameters, out, meta) -> None:
+        """Parameter-shift gradients on the reference estimator for circuits the fast path
+        cannot run (see :mod:`qsdaqec.quantum.decompose`)."""
+        res = (
+            reference_gradient()
+            .run(
+                [circuits[i] for i in idxs],
+                [observables[i] for i in idxs],
+                values[np.asarray(idxs)],
+                [parameters[i] for i in idxs],
+            )
+            .result()
+        )
+        for j, i in enumerate(idxs):
+            out[i] = np.asarray(res.gradients[j], dtype=np.float64)
+            meta[i] = res.metadata[j]
 
 
 def fast_estimator_and_gradient() -> tuple[FastEstimator, FastEstimatorGradient]:

@@ -36,16 +36,31 @@ class FastEstimatorQNN(EstimatorQNN):
     them for the ``(K, B)`` values or the ``(K, B, P)`` Jacobian directly
     (:meth:`FastEstimator.evaluate`, :meth:`FastEstimatorGradient.jacobian`), the same numbers the
     generic calls give. Any other estimator or gradient takes ``EstimatorQNN``'s own path.
+
+    Whether the circuit runs on the fast path is decided here, when the QNN is built: a circuit
+    the fast path cannot simulate even decomposed (:mod:`qsdaqec.quantum.decompose`) warns now
+    and then takes ``EstimatorQNN``'s own path, on which the fast primitives hand it to qiskit's
+    reference estimator and parameter-shift gradient.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # no parameters at all: EstimatorQNN's own path (its empty value arrays), on which the
+        # fast estimator still simulates the circuit
+        self._fast = (
+            isinstance(self.estimator, FastEstimator)
+            and self.estimator.supports(self._circuit) is None
+            and self._circuit.num_parameters > 0
+        )
+
     def _forward(self, input_data, weights):
-        if not isinstance(self.estimator, FastEstimator):
+        if not (self._fast and isinstance(self.estimator, FastEstimator)):
             return super()._forward(input_data, weights)
         values, _ = self._preprocess_forward(input_data, weights)
         return self.estimator.evaluate(self._circuit, self._observables, values).T
 
     def _backward(self, input_data, weights):
-        if not isinstance(self.gradient, FastEstimatorGradient):
+        if not (self._fast and isinstance(self.gradient, FastEstimatorGradient)):
             return super()._backward(input_data, weights)
         values, _ = self._preprocess_forward(input_data, weights)
         if values.size == 0:

@@ -165,6 +165,13 @@ def _with_default(help: str, field: str) -> str:
     help="Best checkpoint / early stopping on val auc | loss.",
 )
 @_opt("--patience", field="patience", type=int, help="Early-stopping patience in epochs (0 = off).")
+@_opt(
+    "--noise-injection",
+    field="noise_injection",
+    type=float,
+    help="Gaussian noise (standard deviation) added to the quantum head's expectation values "
+    "while training stage 1, so that its output layer tolerates device and shot noise (0 = off).",
+)
 @_opt("--noisy-epochs", field="noisy_epochs", type=int, help="Stage-2 epochs on the backend.")
 @_opt(
     "--noisy-subset",

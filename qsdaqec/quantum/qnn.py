@@ -91,6 +91,9 @@ class QuantumHead(nn.Module):
 
     #: Tests set this to run the device path (:class:`TorchHeadSim`) on the CPU too.
     _sim_on_cpu: bool = False
+    #: Standard deviation of Gaussian noise added to the expectation values in training mode
+    #: (``fit --noise-injection``; 0 = off). Not part of the state dict: it shapes training only.
+    train_noise: float = 0.0
 
     def __init__(
         self,
@@ -171,6 +174,8 @@ class QuantumHead(nn.Module):
                 f"got {tuple(features.shape)}"
             )
         z = self.expectation_values(features).to(self.readout.weight.dtype)
+        if self.training and self.train_noise > 0:  # QuantumNAT-style noise injection
+            z = z + self.train_noise * torch.randn_like(z)
         return self.readout(z)
 
     def parameter_count(self) -> HeadParameterCount:

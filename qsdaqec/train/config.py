@@ -95,6 +95,11 @@ class FitConfig:
     patience: int = 0
     """Stop after this many epochs without validation improvement (0 = never stop early)."""
 
+    noise_injection: float = 0.0
+    """Standard deviation of Gaussian noise added to the quantum head's 4 expectation values
+    while training stage 1 (QuantumNAT-style: the output layer learns margins that survive
+    device and shot noise; 0 = off). Stage 2 trains on the backend's own noise."""
+
     # --- augmentation (training split only)
     flips: bool = True
     """Random horizontal/vertical flips of training batches (seeded; label-preserving)."""
@@ -194,6 +199,11 @@ class FitConfig:
                 )
         if not 0 <= self.label_smoothing < 1:
             raise bad(f"label_smoothing={self.label_smoothing}: must be in [0, 1)")
+        if not 0 <= self.noise_injection < 1:
+            raise bad(
+                f"noise_injection={self.noise_injection}: must be in [0, 1) (a standard deviation "
+                "of expectation values, which lie in [-1, 1]; 0 = off)"
+            )
         if not 0 <= self.ema < 1:
             raise bad(f"ema={self.ema}: must be in [0, 1) (a decay such as 0.99; 0 = off)")
         for name in ("affine_degrees", "affine_scale", "affine_shift"):

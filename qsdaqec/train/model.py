@@ -29,6 +29,8 @@ def build_head(
 def build_network(cfg: FitConfig, weights: str) -> tuple[nn.Module, str, str | None]:
     """``cfg``'s model with ``weights``: ``(module, weights_used, message)``."""
     head = build_head(cfg.head, encoding=cfg.encoding) if cfg.model == "sdaqec" else None
+    if isinstance(head, QuantumHead):
+        head.train_noise = cfg.noise_injection  # stage 1 only: stage 2 has the backend's noise
     return build_model(cfg.model, head=head, weights=weights, input=cfg.input)
 
 

@@ -184,3 +184,24 @@ def test_fast_qnn_falls_back_for_other_primitives():
     np.testing.assert_allclose(qnn.forward(x, w), fast.forward(x, w), atol=1e-10)
     for a, b in zip(qnn.backward(x, w), fast.backward(x, w), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_noise_injection_only_in_training_mode():
+    torch.manual_seed(0)
+    head = QuantumHead(HeadConfig(encoding="schmidt"))
+    feats = torch.rand(6, 256)
+    head.train()
+    clean = head(feats)
+    torch.testing.assert_close(head(feats), clean)  # off by default: training is deterministic
+    head.train_noise = 0.1
+    noisy = [head(feats) for _ in range(2)]
+    assert float((noisy[0] - clean).detach().abs().max()) > 1e-3
+    assert float((noisy[0] - noisy[1]).detach().abs().max()) > 1e-3  # a new draw every call
+    with torch.no_grad():  # the noise enters the expectation values, before the output layer
+        w = head.readout.weight.clone()
+        head.readout.weight.zero_()
+        torch.testing.assert_close(head(feats), head.readout.bias.expand(6, 2))
+        head.readout.weight.copy_(w)
+    head.eval()
+    torch.testing.assert_close(head(feats), clean)  # evaluation never sees it
+    assert "train_noise" not in head.state_dict()

@@ -121,3 +121,13 @@ def test_fit_starts_from_a_previous_runs_backbone(tiny_data, tmp_path):
     w = json.loads((second / "run.json").read_text())["weights"]
     assert w["requested"] == str(first) and w["used"] == str(first / "model.pt")
     assert w["normalize"] is False  # the first run trained from scratch, on raw inputs
+
+
+def test_noise_injection_reaches_the_head_and_bad_values_are_one_line(tmp_path):
+    from qsdaqec.train import FitConfig
+    from qsdaqec.train.model import build_network
+
+    model, _, _ = build_network(FitConfig(noise_injection=0.05, image_size=32).validate(), "none")
+    assert model.head.train_noise == 0.05
+    r = CliRunner().invoke(cli, ["fit", "--noise-injection", "1.5", "--out", str(tmp_path / "r")])
+    handled_error(r, "noise_injection=1.5: must be in [0, 1)")

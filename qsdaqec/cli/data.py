@@ -138,6 +138,7 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> Non
       qsdaqec data info scans/ --skip-bad --image-size 128
     """
     from ..data import describe, load_dataset, stratified_split  # torch: only when it runs
+    from ..data.dicom import dicom_summary
 
     if path is None:
         path = builtin_dataset_dir()
@@ -150,6 +151,11 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> Non
     click.echo(f"data set: {path}")
     click.echo(describe(data_set, split))
     click.echo(f"split method: {how}")
+    if Path(path).is_dir():
+        root = Path(path)
+        dicom = dicom_summary([root / i for i in data_set.ids if (root / i).is_file()])
+        if dicom:
+            click.echo(dicom)
 
 
 COMMANDS: list[click.Command] = [data]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .dicom import is_dicom
 from .loaders import IGNORED_TOP_LEVEL, IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
 
 
@@ -22,10 +23,12 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
             found = sorted(
                 q
                 for q in p.rglob("*")
-                if q.suffix.lower() in IMAGE_EXTENSIONS and q.name not in IGNORED_TOP_LEVEL
+                if q.is_file()
+                and q.name not in IGNORED_TOP_LEVEL
+                and (q.suffix.lower() in IMAGE_EXTENSIONS or is_dicom(q))
             )
             if not found:
-                raise DataError(f"{p}: no images (.png, .jpg, ...) in this folder")
+                raise DataError(f"{p}: no images (.png, .jpg, .dcm, ...) in this folder")
             files += found
         elif p.is_file():
             files.append(p)

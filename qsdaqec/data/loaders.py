@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
+from .dicom import DICOM_EXTENSIONS, DicomError, is_dicom, read_dicom
 from .split import Split, class_counts
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -158,8 +159,13 @@ def _read_image(path: Path, channels: int) -> np.ndarray:
         raise _BadFile(f"cannot read ({e.strerror or e})") from None
     if size == 0:
         raise _BadFile("empty file (0 bytes)")
+    if is_dicom(path):
+        try:
+            return _to_channels(read_dicom(path)[:, :, None], channels).copy()
+        except DicomError as e:
+            raise _BadFile(str(e)) from None
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        exts = "/".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+        exts = "/".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS | DICOM_EXTENSIONS))
         raise _BadFile(f"not an image file (extension '{path.suffix}', expected {exts})")
     try:
         with Image.open(path) as im:

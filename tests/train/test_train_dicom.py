@@ -1,0 +1,29 @@
+"""Training and prediction on DICOM angiograms: no patient identifier in any output."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from dicom_helpers import PATIENT, angiogram_frames, write_dicom
+from train_helpers import tiny_cfg
+
+from qsdaqec.cli import cli
+from qsdaqec.train import fit
+
+
+def test_fit_and_predict_on_dicom_write_no_identifiers(tmp_path):
+    data = tmp_path / "pacs_export"
+    for cls, peak in (("normal", 0), ("stenosis", 2)):
+        (data / cls).mkdir(parents=True)
+        for i in range(6):
+            write_dicom(data / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    (data / "stenosis" / "IM000099").write_bytes((data / "stenosis" / "stenosis0.dcm").read_bytes())
+    run = fit(tiny_cfg(data, tmp_path / "run", head="classical", epochs=1), log=lambda m: None)
+    out = tmp_path / "pred.csv"
+    r = CliRunner().invoke(cli, ["predict", "--run", str(run), str(data), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "stenosis/IM000099" in out.read_text()  # extensionless, keyed by path
+    texts = [r.output] + [
+        p.read_bytes().decode("latin-1") for p in [out, *sorted(run.rglob("*"))] if p.is_file()
+    ]
+    for value in PATIENT.values():
+        assert not any(value in t for t in texts), value

@@ -122,7 +122,13 @@ def synth(
     help="Resize to this size (needed when image sizes differ).",
 )
 @click.option("--positive", default=None, help="Name of the diagnosis class.")
-def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> None:
+@click.option(
+    "--frames",
+    default="max-contrast",
+    show_default=True,
+    help="Which frame of a multi-frame DICOM file: max-contrast | middle | a frame index.",
+)
+def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive, frames) -> None:
     """Class counts, imbalance ratio, split sizes and skipped files of a data set.
 
     PATH is an ImageFolder tree (PATH/<class>/<image>), a folder already split into
@@ -138,11 +144,12 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive) -> Non
       qsdaqec data info scans/ --skip-bad --image-size 128
     """
     from ..data import describe, load_dataset, stratified_split  # torch: only when it runs
-    from ..data.dicom import dicom_summary
+    from ..data.dicom import dicom_summary, parse_frame
 
     if path is None:
         path = builtin_dataset_dir()
-    data_set = load_dataset(path, image_size, skip_bad=skip_bad, positive=positive)
+    frame = parse_frame(frames)
+    data_set = load_dataset(path, image_size, skip_bad=skip_bad, positive=positive, frame=frame)
     split = data_set.split
     how = "predefined (train/val/test folders)" if Path(path).is_dir() else "predefined"
     if split is None:

@@ -62,6 +62,13 @@ def _with_default(help: str, field: str) -> str:
 
 @click.command("fit")
 @_opt("--data", field="data", help="ImageFolder (one subfolder per class) or .npz.", type=str)
+@_opt(
+    "--frames",
+    field="frames",
+    type=str,
+    help="Which frame of a multi-frame DICOM file: max-contrast (peak vessel opacification) | "
+    "middle | a frame index. Predictions and jobs of the run read DICOM files the same way.",
+)
 @click.option(
     "--preset",
     default="default",

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
+
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 DEFAULT_FRAME = "max-contrast"
 FRAME_CHOICES = ("middle", "max-contrast")
 
 
-class DicomError(ValueError):
+class DicomError(DataError):
     """A DICOM file that cannot become an image (the message names the problem and the fix)."""
 
 
@@ -137,6 +139,15 @@ def opacification(image: np.ndarray) -> float:
     return float(np.median(image) - np.percentile(image, 5))
 
 
+def parse_frame(text: str | int) -> str | int:
+    """A frame choice: ``middle``, ``max-contrast`` or a frame index (``DicomError`` otherwise)."""
+    if isinstance(text, int) or str(text).isdigit():
+        return int(text)
+    if text in FRAME_CHOICES:
+        return str(text)
+    raise DicomError(f"frames {text!r}: use middle, max-contrast or a frame index (0, 1, ...)")
+
+
 def read_dicom(path: Path, frame: str | int = DEFAULT_FRAME) -> np.ndarray:
     """One frame of a DICOM file as a ``(H, W)`` float32 display image in [0, 1]."""
     ds = _dataset(path)
@@ -167,6 +178,6 @@ def dicom_summary(paths: list[Path]) -> str | None:
     frames = [i.frames for i in infos]
     return (
         f"DICOM: {len(infos)} file(s); modality {spread(i.modality for i in infos)}; frames "
-        f"{min(frames)}-{max(frames)} per file (one used: {DEFAULT_FRAME}); bits stored "
+        f"{min(frames)}-{max(frames)} per file (one used each); bits stored "
         f"{spread(i.bits_stored for i in infos)}; {spread(i.photometric for i in infos)}"
     )

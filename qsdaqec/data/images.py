@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dicom import is_dicom
+from .dicom import DEFAULT_FRAME, is_dicom
 from .loaders import IGNORED_TOP_LEVEL, IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
 
 
@@ -39,11 +39,12 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def load_image(path: str | Path, size: int) -> torch.Tensor:
+def load_image(path: str | Path, size: int, frame: str | int = DEFAULT_FRAME) -> torch.Tensor:
     """A grayscale image as ``(1, size, size)`` float32 in [0, 1], converted exactly as the
-    dataset loader converts a training image (same reader, same antialiased resize)."""
+    dataset loader converts a training image (same reader, same antialiased resize; ``frame``
+    of a multi-frame DICOM file)."""
     try:
-        arr = _read_image(Path(path), 1)
+        arr = _read_image(Path(path), 1, frame)
     except _BadFile as e:
         raise DataError(f"{path}: {e}") from None
     arr = _resize(np.ascontiguousarray(arr[None], dtype=np.float32), (size, size))[0]

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
-from .dicom import DICOM_EXTENSIONS, DicomError, is_dicom, read_dicom
+from .dicom import DEFAULT_FRAME, DICOM_EXTENSIONS, DicomError, is_dicom, read_dicom
 from .split import Split, class_counts
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -152,7 +152,7 @@ def _pil_to_array(im: Image.Image, channels: int) -> np.ndarray:
     return _to_channels(arr, channels)
 
 
-def _read_image(path: Path, channels: int) -> np.ndarray:
+def _read_image(path: Path, channels: int, frame: str | int = DEFAULT_FRAME) -> np.ndarray:
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -161,7 +161,7 @@ def _read_image(path: Path, channels: int) -> np.ndarray:
         raise _BadFile("empty file (0 bytes)")
     if is_dicom(path):
         try:
-            return _to_channels(read_dicom(path)[:, :, None], channels).copy()
+            return _to_channels(read_dicom(path, frame)[:, :, None], channels).copy()
         except DicomError as e:
             raise _BadFile(str(e)) from None
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -222,7 +222,11 @@ def _walk_files(folder: Path) -> list[Path]:
 
 
 def _load_folder(
-    root: Path, size: tuple[int, int] | None, skip_bad: bool, channels: int
+    root: Path,
+    size: tuple[int, int] | None,
+    skip_bad: bool,
+    channels: int,
+    frame: str | int = DEFAULT_FRAME,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[tuple[str, str]]]:
     entries = [e for e in sorted(root.iterdir()) if _visible(e)]
     class_dirs = [e for e in entries if e.is_dir()]
@@ -251,7 +255,7 @@ def _load_folder(
             raise DataError(f"{d}: class folder has no images; add images or remove the folder")
         for f in files:
             try:
-                arr = _read_image(f, channels)
+                arr = _read_image(f, channels, frame)
             except _BadFile as e:
                 if not skip_bad:
                     raise DataError(f"{f}: {e}; remove or replace it, or pass --skip-bad") from None
@@ -286,10 +290,10 @@ def is_split_folder(root: Path) -> bool:
     return all((root / name).is_dir() for name in SPLIT_NAMES)
 
 
-def _load_split_folder(root: Path, size, skip_bad: bool, channels: int):
+def _load_split_folder(root: Path, size, skip_bad: bool, channels: int, frame=DEFAULT_FRAME):
     """The three parts of a split folder as one set whose split is predefined (ids keep the
     part: ``train/stenosis/a.png``)."""
-    parts = [_load_folder(root / name, size, skip_bad, channels) for name in SPLIT_NAMES]
+    parts = [_load_folder(root / name, size, skip_bad, channels, frame) for name in SPLIT_NAMES]
     classes = parts[0][2]
     for name, part in zip(SPLIT_NAMES[1:], parts[1:], strict=True):
         if part[2] != classes:
@@ -496,13 +500,15 @@ def load_dataset(
     skip_bad: bool = False,
     channels: int = 1,
     positive: str | None = None,
+    frame: str | int = DEFAULT_FRAME,
 ) -> LabeledImages:
     """Load an ImageFolder tree or a ``.npz`` as :class:`LabeledImages`.
 
     ``image_size``: resize every image to this (int = square; antialiased bilinear); ``None``
     keeps the native size, which must then be the same for all images. ``skip_bad``: list
     unreadable files in ``skipped`` instead of failing on the first. ``positive``: the name of
-    the diagnosis class; default ``stenosis`` if present, else the smallest class.
+    the diagnosis class; default ``stenosis`` if present, else the smallest class. ``frame``:
+    which frame of a multi-frame DICOM file (:mod:`qsdaqec.data.dicom`).
     """
     if channels not in (1, 3):
         raise DataError(f"channels={channels}: must be 1 (grayscale) or 3 (RGB)")
@@ -514,10 +520,10 @@ def load_dataset(
     skipped: list[tuple[str, str]] = []
     if root.is_dir() and is_split_folder(root):
         images, labels, classes, ids, skipped, split = _load_split_folder(
-            root, size, skip_bad, channels
+            root, size, skip_bad, channels, frame
         )
     elif root.is_dir():
-        images, labels, classes, ids, skipped = _load_folder(root, size, skip_bad, channels)
+        images, labels, classes, ids, skipped = _load_folder(root, size, skip_bad, channels, frame)
     elif root.suffix.lower() == ".npz":
         images, labels, classes, ids, split = _load_npz(root, size, channels)
     else:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data import expand_image_paths, load_dataset, load_image
+from ..data.dicom import DEFAULT_FRAME, parse_frame
 from ..errors import ConfigError, DataError, RunError
 from ..quantum import HeadProblem, head_problem
 from ..train import load_run
@@ -31,17 +32,17 @@ class InferenceInputs:
         return {"weight": self.problem.readout_weight, "bias": self.problem.readout_bias}
 
 
-def images_from(data: str | Path, image_size: int, classes: list[str]):
+def images_from(data: str | Path, image_size: int, classes: list[str], frame=DEFAULT_FRAME):
     """(images, labels or None, ids) from an ImageFolder/.npz, or from a folder of images.
 
     Labels are kept when the data's class names are the run's (remapped to the run's order)."""
     try:
-        ds = load_dataset(data, image_size)
+        ds = load_dataset(data, image_size, frame=frame)
     except DataError:
         files = expand_image_paths([data])
         root = Path(data)
         ids = [str(f.relative_to(root)) if root.is_dir() else f.name for f in files]
-        return torch.stack([load_image(f, image_size) for f in files]), None, ids
+        return torch.stack([load_image(f, image_size, frame) for f in files]), None, ids
     labels = None
     if set(ds.classes) == set(classes):
         remap = [classes.index(c) for c in ds.classes]
@@ -92,7 +93,8 @@ def inference_inputs(
         labels = [int(v) for v in labels_t.tolist()]
         source = {"run": str(run_dir), "data": None, "split": "test"}
     else:
-        images, labels, ids = images_from(data, run.cfg.image_size, run.classes)
+        frame = parse_frame(run.cfg.frames)
+        images, labels, ids = images_from(data, run.cfg.image_size, run.classes, frame)
         feats = run.features(images)
         source = {"run": str(run_dir), "data": str(data), "split": "all"}
     if limit is not None and limit < len(ids):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..augment.config import DiffusionConfig
 from ..augment.registry import AUGMENTORS
+from ..data.dicom import DicomError, parse_frame
 from ..errors import BackendError, ConfigError
 from ..quantum.encodings import ENCODINGS
 from ..runner.backends import BackendSpec, parse_backend
@@ -43,6 +44,10 @@ class FitConfig:
     """Images are resized to ``image_size`` x ``image_size`` (grayscale)."""
     skip_bad: bool = False
     """Skip unreadable image files (listed in run.json) instead of failing."""
+    frames: str = "max-contrast"
+    """Which frame of a multi-frame DICOM file (a cine loop) is the image: max-contrast (peak
+    vessel opacification) | middle | a frame index (``qsdaqec.data.dicom``); the run's
+    predictions and hardware jobs read DICOM files the same way."""
     val_frac: float = 0.15
     test_frac: float = 0.15
     seed: int = 0
@@ -247,6 +252,10 @@ class FitConfig:
         if self.num_threads is not None and self.num_threads < 1:
             raise bad(f"num_threads={self.num_threads}: must be >= 1")
         check_device(self.device)
+        try:
+            parse_frame(self.frames)
+        except DicomError as e:
+            raise bad(str(e)) from None
         return self
 
     def resolve_defaults(self) -> FitConfig:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data import LabeledImages, Split, builtin_dataset_dir, load_dataset, stratified_split
+from ..data.dicom import parse_frame
 from ..data.loaders import SPLIT_NAMES
 from ..errors import DataError
 from .config import FitConfig
@@ -98,7 +99,7 @@ def _synthetic_only_in_training(ds: LabeledImages, split: Split, path: Path) -> 
 def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
     """Load the data and make (or take) the run's stratified split. ``data`` overrides ``cfg.data``."""
     path = data_path(cfg.data if data is None else data)
-    ds = load_dataset(path, cfg.image_size, skip_bad=cfg.skip_bad)
+    ds = load_dataset(path, cfg.image_size, skip_bad=cfg.skip_bad, frame=parse_frame(cfg.frames))
     check_binary(ds, str(path))
     split = ds.split
     if split is None:

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import expand_image_paths, load_image
+from ..data.dicom import parse_frame
 from ..errors import BackendError, ConfigError, DataError
 from ..io import atomic_write_json, read_json
 from ..metrics import OPERATING_POINTS, classification_metrics
@@ -175,7 +176,8 @@ def predict(
     _check_backend(run, backend, lambda m: None)
     cut = resolve_threshold(run.run_dir, threshold)
     files = expand_image_paths(images)
-    x = torch.stack([load_image(f, run.cfg.image_size) for f in files])
+    frame = parse_frame(run.cfg.frames)  # the run's DICOM frame choice
+    x = torch.stack([load_image(f, run.cfg.image_size, frame) for f in files])
     logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
     prob = torch.softmax(logits, 1)
     classes, pos = run.classes, run.positive

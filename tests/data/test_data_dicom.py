@@ -98,3 +98,25 @@ def test_bad_dicom_files_are_one_clear_error(tmp_path, kind, message):
     text = str(e.value)
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text
     assert not any(v in text for v in PATIENT.values())
+
+
+def test_data_info_shows_dicom_and_frame_choices_are_checked(tmp_path):
+    from cli_helpers import handled_error
+    from click.testing import CliRunner
+
+    from qsdaqec.cli import cli
+
+    root = tmp_path / "data"
+    for cls, peak in (("normal", 0), ("stenosis", 2)):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            write_dicom(root / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    r = CliRunner().invoke(cli, ["data", "info", str(root), "--image-size", "16", "--frames", "1"])
+    assert r.exit_code == 0, r.output
+    assert "DICOM: 6 file(s); modality XA; frames 3-3 per file" in r.output
+    r = CliRunner().invoke(cli, ["data", "info", str(root), "--image-size", "16", "--frames", "7"])
+    handled_error(r, "normal0.dcm: frame 7 out of range: the file has 3 frame(s)")
+    r = CliRunner().invoke(cli, ["data", "info", str(root), "--frames", "first"])
+    handled_error(r, "frames 'first': use middle, max-contrast or a frame index")
+    r = CliRunner().invoke(cli, ["fit", "--frames", "last", "--out", str(tmp_path / "r")])
+    handled_error(r, "frames 'last'")

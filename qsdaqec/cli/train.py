@@ -353,7 +353,15 @@ def evaluate_cmd(
 @_shots_option
 @_threshold_option
 @_device_option
-def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device) -> None:
+@click.option(
+    "--explain",
+    "explain",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write a Grad-CAM overlay PNG of the predicted class for each image, and an "
+    "index.html of them, into this folder.",
+)
+def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device, explain) -> None:
     """Class probabilities and predicted label for each image (files or folders).
 
     Images inside folders named like the run's classes (e.g. an ImageFolder's normal/ and
@@ -365,14 +373,23 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device) ->
       qsdaqec predict --run runs/default data/angio/stenosis/stenosis_0007.png
       qsdaqec predict --run runs/default data/angio --format csv --out predictions.csv
       qsdaqec predict --run runs/default data/angio --threshold youden
+      qsdaqec predict --run runs/default data/angio/stenosis --explain explain/
     """
     from ..train import format_predictions, labelled_metrics, predict
 
     if fmt not in ("json", "csv"):
         raise ConfigError(f"--format {fmt!r}: choose json or csv")
     rows = predict(
-        run_dir, list(images), backend=backend, shots=shots, device=device, threshold=threshold
+        run_dir,
+        list(images),
+        backend=backend,
+        shots=shots,
+        device=device,
+        threshold=threshold,
+        explain=explain,
     )
+    if explain is not None:
+        err(f"Grad-CAM overlays: {explain / 'index.html'}")
     m = labelled_metrics(rows, run_dir, threshold)
     if m is not None:
         err(f"labelled images: {format_metrics(m)}")

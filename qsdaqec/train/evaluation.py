@@ -23,6 +23,7 @@ from ..metrics import OPERATING_POINTS, classification_metrics
 from ..runner import parse_backend
 from .outputs import write_scored
 from .run import LoadedRun, load_run
+from .saliency import grad_cam, last_conv, write_explanations
 from .scoring import head_logits
 
 
@@ -168,13 +169,18 @@ def predict(
     shots: int | None = None,
     device: str = "auto",
     threshold: float | str = 0.5,
+    explain: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Per-image class probabilities and the predicted label (``threshold`` on the positive
     class: a probability or a saved operating point); the backbone runs on ``device``. An
-    image inside a folder named like one of the run's classes gets that ``label``."""
+    image inside a folder named like one of the run's classes gets that ``label``. With
+    ``explain`` (a folder), Grad-CAM overlays of the predicted class and their ``index.html``
+    go there (:mod:`qsdaqec.train.saliency`)."""
     run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
     cut = resolve_threshold(run.run_dir, threshold)
+    if explain is not None:
+        last_conv(run.model)  # a backbone without one fails before any image is read
     files = expand_image_paths(images)
     frame = parse_frame(run.cfg.frames)  # the run's DICOM frame choice
     x = torch.stack([load_image(f, run.cfg.image_size, frame) for f in files])
@@ -190,7 +196,22 @@ def predict(
         row.update({f"p_{c}": round(float(p[i]), 6) for i, c in enumerate(classes)})
         row["predicted"] = classes[pred]
         rows.append(row)
+    if explain is not None:
+        _explain(run, x, rows, Path(explain))
     return rows
+
+
+def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path) -> Path:
+    """Grad-CAM of each row's predicted class, in batches of 32; overlays + index in ``out``."""
+    classes = run.classes
+    device = next(run.model.parameters()).device
+    cams = []
+    for start in range(0, x.shape[0], 32):
+        part = rows[start : start + 32]
+        target = torch.tensor([classes.index(r["predicted"]) for r in part], device=device)
+        cam, _ = grad_cam(run.model, x[start : start + 32].to(device), target)
+        cams.append(cam.cpu())
+    return write_explanations(out, x, torch.cat(cams), rows)
 
 
 def labelled_metrics(

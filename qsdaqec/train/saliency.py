@@ -1,0 +1,112 @@
+"""Grad-CAM saliency for a trained run (``qsdaqec predict --explain``).
+
+Grad-CAM (Selvaraju et al., 2017) on the backbone's last convolutional layer: the layer's
+activations ``A_k`` weighted by the mean gradient of the predicted class's logit with respect to
+them, ``ReLU(sum_k mean(dy/dA_k) A_k)``, upsampled to the image and scaled to [0, 1]. The logit
+comes through the whole model, the quantum head included (its exact path differentiates the
+circuit), so the map shows what the diagnosis depends on. Written with forward hooks here: the
+two library candidates (pytorch-grad-cam, captum) would add a dependency for twenty lines.
+
+:func:`write_explanations` saves one overlay PNG per image (the image in gray, the map in a
+colour scale over it) and an ``index.html`` of them.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..io import atomic_write_bytes, atomic_write_text
+
+
+def last_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's last ``Conv2d`` (the backbone's last convolutional block)."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ConfigError(
+            "--explain: the run's backbone has no convolutional layer, so Grad-CAM has no "
+            "feature map to explain; use a run with a CNN backbone (sdaqec, resnet18, ...)"
+        )
+    return convs[-1]
+
+
+def grad_cam(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None):
+    """``(maps (B, H, W) in [0, 1], logits (B, 2))`` for images ``(B, 1, H, W)``; ``target``
+    (default: the predicted class) is the class whose logit is explained."""
+    layer = last_conv(model)
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        store["act"] = output
+
+    handle = layer.register_forward_hook(keep)
+    model.eval()
+    try:
+        with torch.enable_grad():
+            x = images.detach().clone().requires_grad_(True)  # gradients flow even if frozen
+            logits = model(x)
+            cls = logits.argmax(1) if target is None else target
+            logits.gather(1, cls[:, None]).sum().backward()
+    finally:
+        handle.remove()
+    act, grad = store["act"], store["act"].grad
+    weights = grad.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * act).sum(1, keepdim=True))
+    cam = nn.functional.interpolate(
+        cam, size=images.shape[-2:], mode="bilinear", align_corners=False
+    )
+    cam = cam[:, 0]
+    peak = cam.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    return (cam / peak).detach(), logits.detach()
+
+
+def peak_of(cam: torch.Tensor) -> tuple[int, int]:
+    """``(x, y)`` pixel of a map's maximum (column, row)."""
+    idx = int(torch.argmax(cam))
+    return idx % cam.shape[-1], idx // cam.shape[-1]
+
+
+def overlay_png(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> bytes:
+    """PNG bytes: the gray image ``(H, W)`` in [0, 1] with the map in matplotlib's ``jet``."""
+    from matplotlib import colormaps  # imported here: only --explain draws
+    from PIL import Image
+
+    gray = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2)
+    heat = colormaps["jet"](np.clip(cam, 0, 1))[..., :3]
+    mixed = (1 - alpha * cam[..., None]) * gray + alpha * cam[..., None] * heat
+    buf = io.BytesIO()
+    Image.fromarray((mixed * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_explanations(
+    out_dir: Path, images: torch.Tensor, cams: torch.Tensor, rows: Sequence[dict]
+) -> Path:
+    """``out_dir/<n>_<name>.png`` per image and ``out_dir/index.html``; returns the index."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for i, (img, cam, row) in enumerate(zip(images, cams, rows, strict=True)):
+        name = f"{i:04d}_{Path(str(row['image'])).name}.png"
+        atomic_write_bytes(out_dir / name, overlay_png(img[0].numpy(), cam.numpy()))
+        label = f" (label {html.escape(str(row['label']))})" if "label" in row else ""
+        cells.append(
+            f'<figure><img src="{html.escape(name)}" width="192"><figcaption>'
+            f"{html.escape(str(row['image']))}<br>{html.escape(str(row['predicted']))}"
+            f"{label}</figcaption></figure>"
+        )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>qsdaqec Grad-CAM</title>"
+        "<style>body{font-family:sans-serif}figure{display:inline-block;margin:6px}"
+        "figcaption{font-size:12px;max-width:192px;word-wrap:break-word}</style>"
+        "<h1>Grad-CAM of the predicted class</h1><p>Last convolutional layer of the backbone; "
+        "red: what the diagnosis depends on most.</p>" + "".join(cells)
+    )
+    return atomic_write_text(out_dir / "index.html", page)

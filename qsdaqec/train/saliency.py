@@ -94,7 +94,7 @@ def write_explanations(
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = []
     for i, (img, cam, row) in enumerate(zip(images, cams, rows, strict=True)):
-        name = f"{i:04d}_{Path(str(row['image'])).name}.png"
+        name = f"{i:04d}_{Path(str(row['image'])).stem}.png"
         atomic_write_bytes(out_dir / name, overlay_png(img[0].numpy(), cam.numpy()))
         label = f" (label {html.escape(str(row['label']))})" if "label" in row else ""
         cells.append(

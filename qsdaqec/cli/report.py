@@ -1,6 +1,9 @@
-"""CLI: ``qsdaqec noise-report`` (a thin wrapper of :mod:`qsdaqec.experiments.noise`)."""
+"""CLI: ``qsdaqec noise-report`` (a thin wrapper of :mod:`qsdaqec.experiments.noise`) and
+``qsdaqec report`` (one run's page: :mod:`qsdaqec.experiments.run_report`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -13,6 +16,7 @@ from ..experiments.noise.config import (
     parse_noise_scales,
     parse_shots,
 )
+from ..io import atomic_write_text
 from ._output import err
 
 _D = NoiseReportConfig()
@@ -233,4 +237,56 @@ def _center_shots(text: str | None) -> int | None:
     return values[0]
 
 
-COMMANDS: list[click.Command] = [noise_report_cmd]
+@click.command("report")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A finished run directory.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The HTML file to write [default: RUN/report.html].",
+)
+@click.option(
+    "--threshold",
+    default="0.5",
+    show_default=True,
+    help="Threshold of the confusion matrix: a probability of the diagnosis class, or an "
+    "operating point the run saved: youden | sens90.",
+)
+@click.option("--device", default="cpu", show_default=True, help="Where the Grad-CAM examples run.")
+def report_cmd(run_dir: Path, out: Path | None, threshold: str, device: str) -> None:
+    """One self-contained HTML page of a run, to show a colleague.
+
+    Test scores (final model, exact, before stage 2), the confusion matrix at --threshold,
+    training curves, ROC, a calibration plot, test images of each class with Grad-CAM of the
+    predicted class, the stages and the head transpiled for the run's backend, links to the
+    run's evaluations and job records, its configuration and package versions.
+
+    \b
+    Examples:
+      qsdaqec report --run runs/default
+      qsdaqec report --run runs/default --threshold youden --out report.html
+    """
+    from ..experiments.run_report import collect  # torch: only when it runs
+    from ..reports.run_html import render
+
+    thr: float | str = float(threshold) if _is_number(threshold) else threshold
+    page = render(collect(run_dir, threshold=thr, device=device))
+    path = atomic_write_text(out or Path(run_dir) / "report.html", page)
+    click.echo(f"wrote {path}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+COMMANDS: list[click.Command] = [noise_report_cmd, report_cmd]

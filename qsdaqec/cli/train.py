@@ -361,7 +361,15 @@ def evaluate_cmd(
     help="Also write a Grad-CAM overlay PNG of the predicted class for each image, and an "
     "index.html of them, into this folder.",
 )
-def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device, explain) -> None:
+@click.option(
+    "--frames",
+    default=None,
+    help="Which frame of a DICOM cine loop [default: the run's choice]: max-contrast | middle | "
+    "an index | all (one prediction per frame, named PATH#FRAME).",
+)
+def predict_cmd(
+    run_dir, images, fmt, out, backend, shots, threshold, device, explain, frames
+) -> None:
     """Class probabilities and predicted label for each image (files or folders).
 
     Images inside folders named like the run's classes (e.g. an ImageFolder's normal/ and
@@ -387,6 +395,7 @@ def predict_cmd(run_dir, images, fmt, out, backend, shots, threshold, device, ex
         device=device,
         threshold=threshold,
         explain=explain,
+        frames=frames,
     )
     if explain is not None:
         err(f"Grad-CAM overlays: {explain / 'index.html'}")

@@ -31,6 +31,8 @@ from ..errors import DataError
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 DEFAULT_FRAME = "max-contrast"
 FRAME_CHOICES = ("middle", "max-contrast")
+ALL_FRAMES = "all"
+"""``predict --frames all``: one prediction per frame, ids ``path#frame``."""
 
 
 class DicomError(DataError):
@@ -139,13 +141,26 @@ def opacification(image: np.ndarray) -> float:
     return float(np.median(image) - np.percentile(image, 5))
 
 
-def parse_frame(text: str | int) -> str | int:
-    """A frame choice: ``middle``, ``max-contrast`` or a frame index (``DicomError`` otherwise)."""
+def parse_frame(text: str | int, *, allow_all: bool = False) -> str | int:
+    """A frame choice: ``middle``, ``max-contrast``, a frame index, or (``allow_all``: predict)
+    ``all`` (``DicomError`` otherwise)."""
     if isinstance(text, int) or str(text).isdigit():
         return int(text)
-    if text in FRAME_CHOICES:
+    if text in FRAME_CHOICES or (allow_all and text == ALL_FRAMES):
         return str(text)
+    if text == ALL_FRAMES:
+        raise DicomError(
+            "frames 'all' is for predict only: the frames of one loop are near-duplicates, and "
+            "split frame by frame they would leak between train and test; use max-contrast, "
+            "middle or a frame index"
+        )
     raise DicomError(f"frames {text!r}: use middle, max-contrast or a frame index (0, 1, ...)")
+
+
+def read_dicom_frames(path: Path) -> np.ndarray:
+    """Every frame of a DICOM file: ``(F, H, W)`` float32 display images in [0, 1]."""
+    ds = _dataset(path)
+    return _display(ds, _pixels(ds))
 
 
 def read_dicom(path: Path, frame: str | int = DEFAULT_FRAME) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dicom import DEFAULT_FRAME, is_dicom
+from .dicom import DEFAULT_FRAME, is_dicom, read_dicom_frames
 from .loaders import IGNORED_TOP_LEVEL, IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
 
 
@@ -37,6 +37,20 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
     if not files:
         raise DataError("no images given; pass image files or folders")
     return files
+
+
+def load_frames(path: str | Path, size: int) -> torch.Tensor:
+    """Every frame of a DICOM file as ``(F, 1, size, size)`` (any other image: ``F = 1``),
+    each converted as :func:`load_image` converts one."""
+    path = Path(path)
+    if not is_dicom(path):
+        return load_image(path, size)[None]
+    try:
+        stack = read_dicom_frames(path)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+    arr = _resize(np.ascontiguousarray(stack[:, None], dtype=np.float32), (size, size))
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
 def load_image(path: str | Path, size: int, frame: str | int = DEFAULT_FRAME) -> torch.Tensor:

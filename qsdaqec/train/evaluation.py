@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from ..data import expand_image_paths, load_image
-from ..data.dicom import parse_frame
+from ..data.dicom import ALL_FRAMES, parse_frame
+from ..data.images import load_frames
 from ..errors import BackendError, ConfigError, DataError
 from ..io import atomic_write_json, read_json
 from ..metrics import OPERATING_POINTS, classification_metrics
@@ -170,20 +171,21 @@ def predict(
     device: str = "auto",
     threshold: float | str = 0.5,
     explain: str | Path | None = None,
+    frames: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per-image class probabilities and the predicted label (``threshold`` on the positive
     class: a probability or a saved operating point); the backbone runs on ``device``. An
     image inside a folder named like one of the run's classes gets that ``label``. With
     ``explain`` (a folder), Grad-CAM overlays of the predicted class and their ``index.html``
-    go there (:mod:`qsdaqec.train.saliency`)."""
+    go there (:mod:`qsdaqec.train.saliency`). ``frames``: which frame of a DICOM cine loop
+    (default: the run's choice), or ``all``: a row per frame, ``image`` ``path#frame``."""
     run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
     cut = resolve_threshold(run.run_dir, threshold)
     if explain is not None:
         last_conv(run.model)  # a backbone without one fails before any image is read
-    files = expand_image_paths(images)
-    frame = parse_frame(run.cfg.frames)  # the run's DICOM frame choice
-    x = torch.stack([load_image(f, run.cfg.image_size, frame) for f in files])
+    frame = parse_frame(frames if frames is not None else run.cfg.frames, allow_all=True)
+    files, x = _images(expand_image_paths(images), run.cfg.image_size, frame)
     logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
     prob = torch.softmax(logits, 1)
     classes, pos = run.classes, run.positive
@@ -199,6 +201,19 @@ def predict(
     if explain is not None:
         _explain(run, x, rows, Path(explain))
     return rows
+
+
+def _images(paths: list[Path], size: int, frame: str | int) -> tuple[list[Path], torch.Tensor]:
+    """The images to score: one per file, or with ``all`` one per frame of a DICOM loop (named
+    ``path#frame``)."""
+    if frame != ALL_FRAMES:
+        return paths, torch.stack([load_image(f, size, frame) for f in paths])
+    files, parts = [], []
+    for f in paths:
+        stack = load_frames(f, size)
+        files += [f] if len(stack) == 1 else [Path(f"{f}#{k}") for k in range(len(stack))]
+        parts.append(stack)
+    return files, torch.cat(parts)
 
 
 def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path) -> Path:

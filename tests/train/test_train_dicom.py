@@ -27,3 +27,27 @@ def test_fit_and_predict_on_dicom_write_no_identifiers(tmp_path):
     ]
     for value in PATIENT.values():
         assert not any(value in t for t in texts), value
+
+
+def test_predict_every_frame_of_a_loop_and_fit_refuses_all(tmp_path, tiny_data):
+    import json
+
+    from cli_helpers import handled_error
+
+    run = fit(tiny_cfg(tiny_data, tmp_path / "run", head="classical", epochs=1), log=lambda m: None)
+    loops = tmp_path / "loops" / "stenosis"
+    loops.mkdir(parents=True)
+    write_dicom(loops / "a.dcm", angiogram_frames(n=3, peak=1))
+    r = CliRunner().invoke(cli, ["predict", "--run", str(run), str(loops), "--frames", "all"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [row["image"] for row in rows] == [f"{loops / 'a.dcm'}#{k}" for k in range(3)]
+    assert all(row["label"] == "stenosis" for row in rows)
+    one = json.loads(
+        CliRunner()
+        .invoke(cli, ["predict", "--run", str(run), str(loops / "a.dcm"), "--frames", "1"])
+        .stdout
+    )
+    assert one[0]["p_stenosis"] == rows[1]["p_stenosis"]  # frame 1 alone = the second row
+    r = CliRunner().invoke(cli, ["fit", "--frames", "all", "--out", str(tmp_path / "r2")])
+    handled_error(r, "frames 'all' is for predict only")

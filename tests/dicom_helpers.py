@@ -72,3 +72,13 @@ def angiogram_frames(n: int = 5, size: int = 32, peak: int = 3) -> np.ndarray:
     for i in range(n):
         frames[i, size // 2 - 1 : size // 2 + 1, :] = 200 - (150 if i == peak else 20 * i // 2)
     return frames
+
+
+def dicom_folder(root: Path, per_class: int = 3) -> Path:
+    """An ImageFolder of 3-frame loops: ``root/normal/normal<i>.dcm`` (peak frame 0) and
+    ``root/stenosis/stenosis<i>.dcm`` (peak frame 2)."""
+    for cls, peak in (("normal", 0), ("stenosis", 2)):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            write_dicom(root / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    return root

@@ -18,6 +18,7 @@ from ..experiments.noise.config import (
 )
 from ..io import atomic_write_text
 from ._output import err
+from .train import _threshold_option
 
 _D = NoiseReportConfig()
 
@@ -251,13 +252,7 @@ def _center_shots(text: str | None) -> int | None:
     default=None,
     help="The HTML file to write [default: RUN/report.html].",
 )
-@click.option(
-    "--threshold",
-    default="0.5",
-    show_default=True,
-    help="Threshold of the confusion matrix: a probability of the diagnosis class, or an "
-    "operating point the run saved: youden | sens90.",
-)
+@_threshold_option
 @click.option("--device", default="cpu", show_default=True, help="Where the Grad-CAM examples run.")
 def report_cmd(run_dir: Path, out: Path | None, threshold: str, device: str) -> None:
     """One self-contained HTML page of a run, to show a colleague.
@@ -275,18 +270,9 @@ def report_cmd(run_dir: Path, out: Path | None, threshold: str, device: str) -> 
     from ..experiments.run_report import collect  # torch: only when it runs
     from ..reports.run_html import render
 
-    thr: float | str = float(threshold) if _is_number(threshold) else threshold
-    page = render(collect(run_dir, threshold=thr, device=device))
+    page = render(collect(run_dir, threshold=threshold, device=device))
     path = atomic_write_text(out or Path(run_dir) / "report.html", page)
     click.echo(f"wrote {path}")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 COMMANDS: list[click.Command] = [noise_report_cmd, report_cmd]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dicom_helpers import PATIENT, angiogram_frames, write_dicom
+from dicom_helpers import PATIENT, angiogram_frames, dicom_folder, write_dicom
 
 from qsdaqec.data import expand_image_paths, load_dataset, load_image
 from qsdaqec.data.dicom import DicomError, dicom_info, is_dicom, read_dicom
@@ -63,11 +63,7 @@ def test_extensionless_files_are_found_by_their_preamble(tmp_path):
 
 
 def test_an_image_folder_of_dicom_files(tmp_path):
-    root = tmp_path / "data"
-    for cls, peak in (("normal", 0), ("stenosis", 2)):
-        (root / cls).mkdir(parents=True)
-        for i in range(3):
-            write_dicom(root / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    root = dicom_folder(tmp_path / "data")
     ds = load_dataset(root, 16)
     assert ds.classes == ["normal", "stenosis"] and len(ds) == 6
     assert ds.ids[0] == "normal/normal0.dcm"  # keyed by path, nothing from the header
@@ -106,11 +102,7 @@ def test_data_info_shows_dicom_and_frame_choices_are_checked(tmp_path):
 
     from qsdaqec.cli import cli
 
-    root = tmp_path / "data"
-    for cls, peak in (("normal", 0), ("stenosis", 2)):
-        (root / cls).mkdir(parents=True)
-        for i in range(3):
-            write_dicom(root / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    root = dicom_folder(tmp_path / "data")
     r = CliRunner().invoke(cli, ["data", "info", str(root), "--image-size", "16", "--frames", "1"])
     assert r.exit_code == 0, r.output
     assert "DICOM: 6 file(s); modality XA; frames 3-3 per file" in r.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from dicom_helpers import PATIENT, angiogram_frames, write_dicom
+from dicom_helpers import PATIENT, angiogram_frames, dicom_folder, write_dicom
 from train_helpers import tiny_cfg
 
 from qsdaqec.cli import cli
@@ -11,11 +11,7 @@ from qsdaqec.train import fit
 
 
 def test_fit_and_predict_on_dicom_write_no_identifiers(tmp_path):
-    data = tmp_path / "pacs_export"
-    for cls, peak in (("normal", 0), ("stenosis", 2)):
-        (data / cls).mkdir(parents=True)
-        for i in range(6):
-            write_dicom(data / cls / f"{cls}{i}.dcm", angiogram_frames(n=3, peak=peak))
+    data = dicom_folder(tmp_path / "pacs_export", per_class=6)
     (data / "stenosis" / "IM000099").write_bytes((data / "stenosis" / "stenosis0.dcm").read_bytes())
     run = fit(tiny_cfg(data, tmp_path / "run", head="classical", epochs=1), log=lambda m: None)
     out = tmp_path / "pred.csv"

@@ -102,3 +102,19 @@ def test_retry_checks_the_budget_of_the_parts_it_resubmits(prob, tmp_path):
     ]
     assert J.retry(after, service=svc, sleep=lambda s: None, echo=said.append) == [1]
     assert any("estimated QPU time: about" in line for line in said)  # 3 samples: ~5 s
+
+
+def test_repetition_delay_in_seconds_or_microseconds_and_the_fallback():
+    from types import SimpleNamespace
+
+    from qsdaqec.runner.jobs.cost import FALLBACK_REP_DELAY_S, _circuit_s, _rep_delay_s
+
+    class V1Config:  # an IBMBackend-like object: the delay only in its configuration, in us
+        def configuration(self):
+            return SimpleNamespace(default_rep_delay=500.0)
+
+    assert _rep_delay_s(V1Config()) == pytest.approx(500e-6)
+    assert _rep_delay_s(SimpleNamespace(default_rep_delay=1e-4)) == pytest.approx(1e-4)
+    assert _rep_delay_s(SimpleNamespace(default_rep_delay=0)) == FALLBACK_REP_DELAY_S
+    assert _rep_delay_s(object()) == FALLBACK_REP_DELAY_S
+    assert _circuit_s(None, SimpleNamespace()) == 0.0  # no target: no durations known

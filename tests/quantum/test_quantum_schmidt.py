@@ -98,3 +98,17 @@ def test_two_qubit_gates_and_config_errors():
     assert hc.circuit.count_ops()["cx"] == 14 + 8  # tree (2^4 - 2) + two CNOT rings
     with pytest.raises(ConfigError, match="at most 4"):
         HeadConfig(encoding="schmidt", num_features=16, ansatz_qubits=5)
+
+
+def test_zero_features_and_other_widths(rng):
+    zero = np.zeros((1, 256))
+    assert np.all(leading_vector(zero, 4) == 0) and np.isfinite(schmidt_fidelity(zero, 4)).all()
+    x = np.maximum(rng.normal(size=(2, 64)), 0.0)  # 6 qubits: 4 x 16 blocks
+    for i in range(2):
+        rho = _reduced_state(x[i], 4)
+        assert schmidt_fidelity(x, 4)[i] == pytest.approx(np.linalg.eigvalsh(rho)[-1], abs=1e-6)
+    whole = np.maximum(rng.normal(size=(1, 16)), 0.0)  # all qubits measured: the state itself
+    np.testing.assert_allclose(
+        leading_vector(whole, 4)[0], whole[0] / np.linalg.norm(whole), atol=1e-9
+    )
+    assert schmidt_fidelity(whole, 4)[0] == pytest.approx(1.0)

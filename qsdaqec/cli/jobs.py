@@ -244,7 +244,7 @@ def submit_cmd(
         try:
             plan.check(max_qpu_seconds, max_two_qubit_gates)
         except ConfigError as e:
-            click.echo(f"a submit would be refused: {e}".replace("; nothing was submitted", ""))
+            click.echo(f"a submit would be refused: {e}")
         click.echo("dry run: nothing was submitted")
         return
     rec = submit_trained_run(

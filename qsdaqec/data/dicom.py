@@ -164,20 +164,18 @@ def read_dicom_frames(path: Path) -> np.ndarray:
 
 
 def read_dicom(path: Path, frame: str | int = DEFAULT_FRAME) -> np.ndarray:
-    """One frame of a DICOM file as a ``(H, W)`` float32 display image in [0, 1]."""
-    ds = _dataset(path)
-    shown = _display(ds, _pixels(ds))
+    """One frame (:func:`parse_frame`'s choices but ``all``) of a DICOM file as a ``(H, W)``
+    float32 display image in [0, 1]."""
+    choice = parse_frame(frame)
+    shown = read_dicom_frames(path)
     n = shown.shape[0]
-    if isinstance(frame, int) or str(frame).lstrip("-").isdigit():
-        i = int(frame)
-        if not 0 <= i < n:
-            raise DicomError(f"frame {i} out of range: the file has {n} frame(s) (0..{n - 1})")
-        return shown[i]
-    if frame == "middle":
+    if isinstance(choice, int):
+        if choice >= n:
+            raise DicomError(f"frame {choice} out of range: the file has {n} frame(s) (0..{n - 1})")
+        return shown[choice]
+    if choice == "middle":
         return shown[n // 2]
-    if frame == "max-contrast":
-        return shown[int(np.argmax([opacification(f) for f in shown]))]
-    raise DicomError(f"frame {frame!r}: use middle, max-contrast or a frame index")
+    return shown[int(np.argmax([opacification(f) for f in shown]))]  # max-contrast
 
 
 def dicom_summary(paths: list[Path]) -> str | None:

@@ -161,6 +161,7 @@ def _read_image(path: Path, channels: int, frame: str | int = DEFAULT_FRAME) -> 
         raise _BadFile("empty file (0 bytes)")
     if is_dicom(path):
         try:
+            # a copy: the frame is a view into the whole loop, which it would keep alive
             return _to_channels(read_dicom(path, frame)[:, :, None], channels).copy()
         except DicomError as e:
             raise _BadFile(str(e)) from None

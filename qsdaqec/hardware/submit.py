@@ -69,13 +69,13 @@ def submit_trained_run(
     yes: bool = False,
     **kw: Any,
 ) -> JobRecord:
-    """:func:`plan_trained_run`, then the budget check and the jobs
+    """:func:`plan_trained_run`, then the budget checks, the estimate on ``echo`` and the jobs
     (:func:`qsdaqec.runner.jobs.submit_plan`)."""
     plan = plan_trained_run(run_dir, backend, **kw)
-    budgets = {"max_qpu_seconds": max_qpu_seconds, "max_two_qubit_gates": max_two_qubit_gates}
-    plan.check(**budgets, yes=yes)  # refused: one line, nothing printed
-    echo = kw.get("echo")
-    if echo is not None:
-        for line in plan.cost.lines():
-            echo(line)
-    return submit_plan(plan, run_dir, **budgets, yes=yes)
+    return submit_plan(
+        plan,
+        run_dir,
+        max_qpu_seconds=max_qpu_seconds,
+        max_two_qubit_gates=max_two_qubit_gates,
+        yes=yes,
+    )

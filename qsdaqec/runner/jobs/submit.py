@@ -146,12 +146,15 @@ def submit_plan(
     yes: bool = False,
 ) -> JobRecord:
     """Send a planned submission: the budget checks (:meth:`InferencePlan.check`: over budget
-    -> ``ConfigError``, nothing written), then the record, then the jobs.
+    -> ``ConfigError``, nothing written or printed), the estimate on the context's ``echo``,
+    then the record, then the jobs.
 
     Returns the saved record. On a submit failure the record is saved first (failed parts marked
     ``rejected`` or ``unknown``, the rest ``pending``), then :class:`JobError` says what to do.
     """
     budget = plan.check(max_qpu_seconds, max_two_qubit_gates, yes=yes)
+    for line in plan.cost.lines():
+        plan.ctx.echo(line)
     spec, isa, options = plan.spec, plan.isa, plan.options
     record = _new_record(
         plan.ctx,

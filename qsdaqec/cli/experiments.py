@@ -8,6 +8,7 @@ import click
 from ..errors import ConfigError
 from ..experiments import execute_experiment, load_spec, paper_spec_names
 from ..train.config import check_device
+from ._executor import executor_options, pop_executor
 from ._output import err
 
 
@@ -77,6 +78,7 @@ def parse_seeds(text: str) -> list[int]:
 )
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
+@executor_options
 def experiment_cmd(
     spec,
     list_specs,
@@ -91,6 +93,7 @@ def experiment_cmd(
     device,
     progress,
     quiet,
+    **executor_kw,
 ) -> None:
     """Run the experiment SPEC: every (variant, seed) fit, then the tables.
 
@@ -108,6 +111,9 @@ def experiment_cmd(
       qsdaqec run paper:head_ablation --seeds 0,1,2
       qsdaqec run paper:ablation_diffusion --only "T=5, beta_end=0.02"
       qsdaqec run paper:baselines --profile full --out runs/experiments/baselines-full
+      qsdaqec run paper:baselines --executor ray --ray-address head-node:6379
+      qsdaqec run paper:baselines --profile full --executor slurm --partition gpu \
+          --gpus-per-task 1 --device cuda --time-limit 120
     """
     if list_specs:
         _list_paper_specs()
@@ -125,6 +131,7 @@ def experiment_cmd(
         s = s.with_seeds(parse_seeds(seeds))
     if only:
         s = s.only(list(only))
+    executor = pop_executor(executor_kw)
     log = (lambda m: None) if quiet else (lambda m: err(f"    {m}"))
     result = execute_experiment(
         s,
@@ -135,6 +142,7 @@ def experiment_cmd(
         progress=progress,
         num_threads=num_threads,
         device=device,
+        executor=executor,
         echo=err,
         fit_log=log,
     )
@@ -142,7 +150,8 @@ def experiment_cmd(
         n = len(result.outcomes)
         click.echo(
             f"{s.name}{f' [{s.profile}]' if s.profile else ''}: {len(s.variants)} variant(s) x "
-            f"{len(s.seeds)} seed(s) = {n} fit(s); test sets {', '.join(s.test_sets)}"
+            f"{len(s.seeds)} seed(s) = {n} fit(s); test sets {', '.join(s.test_sets)}; "
+            f"executor {result.executor}"
         )
         for o in result.outcomes:
             changed = {
@@ -168,10 +177,20 @@ def experiment_cmd(
         else "no finished fits to tabulate"
     )
     c = result.counts
+    failed = f", {c['failed']} failed" if c.get("failed") else ""
     click.echo(
         f"fits: {c.get('ran', 0)} ran, {c.get('resumed', 0)} resumed, {c.get('skipped', 0)} already "
-        f"finished, {c.get('missing', 0) + c.get('busy', 0)} missing; {result.wall_seconds:.0f}s; results in {result.out}"
+        f"finished, {c.get('missing', 0) + c.get('busy', 0)} missing{failed}; "
+        f"{result.wall_seconds:.0f}s; results in {result.out}"
     )
+    if failed:
+        first = next(o for o in result.outcomes if o.status == "failed")
+        err(
+            f"{c['failed']} fit(s) failed, e.g. {first.run_dir.name}: {first.error} (log "
+            f"{first.logs[0] if first.logs else '-'}); the others are in the tables, and the "
+            "same command resumes what is missing"
+        )
+        raise click.exceptions.Exit(1)
 
 
 COMMANDS: list[click.Command] = [experiment_cmd]

@@ -17,6 +17,7 @@ from ..experiments.noise.config import (
     parse_shots,
 )
 from ..io import atomic_write_text
+from ._executor import executor_options, pop_executor
 from ._output import err
 from .train import _threshold_option
 
@@ -145,6 +146,7 @@ def _join(values) -> str:
     "cuda[:N] | mps.",
 )
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
+@executor_options
 def noise_report_cmd(
     runs,
     backends,
@@ -164,6 +166,7 @@ def noise_report_cmd(
     out,
     device,
     no_progress,
+    **executor_kw,
 ) -> None:
     """How the trained quantum head holds up under device noise, shots, mitigation and encoding.
 
@@ -189,7 +192,8 @@ def noise_report_cmd(
     --design full crosses the three axes (many more points).
 
     Resumable: each finished point is stored in OUT/points/ and reused when the command runs
-    again; changed settings compute only the new points. Fetched hardware jobs
+    again; changed settings compute only the new points. With --executor ray or slurm each
+    point is a task of its own, run side by side; OUT must be on a filesystem the workers share. Fetched hardware jobs
     (qsdaqec jobs fetch) under RUN/jobs/ are added as points.
 
     \b
@@ -220,7 +224,7 @@ def noise_report_cmd(
         progress=not no_progress,
         device=device,
     )
-    res = build_noise_report(cfg, log=err)
+    res = build_noise_report(cfg, log=err, executor=pop_executor(executor_kw))
     for line in res.conclusion:
         click.echo(f"- {line}")
     click.echo(

@@ -4,7 +4,8 @@ and named ``paper:<name>``, see :mod:`.catalog`) and their results tables.
 - :func:`load_spec` / :func:`parse_spec` -> :class:`ExperimentSpec` (validated; every problem is
   a ``ConfigError`` naming ``file: key``);
 - :func:`execute_experiment` runs each (variant, seed) fit (resumable, shared fit store) and writes
-  ``results.md``/``results.csv``/``runs.csv``/``results.json``/``results.png``.
+  ``results.md``/``results.csv``/``runs.csv``/``results.json``/``results.png``; the fits run in
+  this process, as Ray tasks or as Slurm jobs (:mod:`.executors`).
 
 See docs/reproduce.md.
 """
@@ -16,18 +17,21 @@ from .execute import (
     default_fits_dir,
     default_out,
     execute_experiment,
-    fit_state,
     plan_fits,
 )
+from .executors import EXECUTORS, ExecutorConfig
 from .spec import METRICS, TEST_SETS, ExperimentSpec, FitPlan, Variant, load_spec, parse_spec
+from .store import fit_state
 from .tables import aggregate, markdown, mean_std
 
 __all__ = [
+    "EXECUTORS",
     "METRICS",
     "paper_spec_names",
     "spec_path",
     "TEST_SETS",
     "ExperimentResult",
+    "ExecutorConfig",
     "ExperimentSpec",
     "FitOutcome",
     "FitPlan",

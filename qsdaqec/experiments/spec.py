@@ -29,6 +29,10 @@ tabulate. Profiles (``[profiles.<name>]``) override the base, e.g. the paper-siz
     [profiles.full]                          # --profile full: overrides of [base] (+ seeds)
     image_size = 224
 
+    [executor]                               # optional: where the fits run (see .executors.config)
+    kind = "slurm"
+    partition = "gpu"
+
 Every problem is a ``ConfigError`` naming ``file: key``, what is wrong and how to fix it.
 """
 
@@ -53,6 +57,7 @@ from ..errors import BackendError, ConfigError
 from ..metrics import METRIC_NAMES
 from ..train.config import FitConfig, parse_fit_backend
 from .catalog import spec_path
+from .executors.config import ExecutorConfig, executor_table
 
 try:  # Python >= 3.11
     import tomllib
@@ -83,7 +88,7 @@ RESERVED_FIELDS = {
 }
 
 EXPERIMENT_KEYS = ("name", "description", "seeds", "test_sets", "metrics", "labels")
-TOP_KEYS = ("experiment", "base", "variants", "grid", "profiles")
+TOP_KEYS = ("experiment", "base", "variants", "grid", "profiles", "executor")
 
 
 # ============================================================================ dataclasses
@@ -141,6 +146,9 @@ class ExperimentSpec:
     """The profile applied (``None``: the spec's default budget)."""
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Every profile defined in the file (name -> its raw overrides)."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """``[executor]``: where its fits run unless the command line says otherwise (never part
+    of a fit's identity)."""
 
     def fits(self) -> list[FitPlan]:
         """Every (variant, seed) fit, in table order (variants outer, seeds inner)."""
@@ -427,6 +435,7 @@ def parse_spec(
         labels=dict(exp["labels"]),
         profile=profile,
         profiles=profiles,
+        executor=executor_table(data.get("executor", {}), f"{src}: executor"),
     )
     for v in variants:
         _validate_values(spec, v, src, profile)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from exp_helpers import make_folder, write_spec
 
 from qsdaqec.cli import cli
-from qsdaqec.experiments.execute import BALANCED_EVAL
+from qsdaqec.experiments.store import BALANCED_EVAL
 
 TINY = """
 [experiment]

@@ -1,19 +1,25 @@
 """Computing a noise report's points: the test split through the head on each point's backend,
-and the transpiled circuit per backend."""
+and the transpiled circuit per backend. A point is also a picklable :class:`PointTask`, so an
+executor can run it on a Ray or Slurm worker; it stores its own result either way."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import BackendError, ConfigError
+from ...io import atomic_write_json
 from ...runner import RunnerConfig, make_estimator, parse_backend, problems
+from ..executors import Log
 from .config import NoiseReportConfig
 from .plan import PointSpec
-from .sources import HeadSource
+from .sources import HeadSource, PointData
 
 EstimatorFactory = Callable[[Any, Any], Any]
 """``(BackendSpec, RunnerConfig) -> BaseEstimatorV2``; the default is ``runner.make_estimator``."""
@@ -32,7 +38,7 @@ def runner_config(point: PointSpec, cfg: NoiseReportConfig) -> RunnerConfig:
 
 
 def estimate(
-    src: HeadSource,
+    src: PointData,
     point: PointSpec,
     cfg: NoiseReportConfig,
     factory: EstimatorFactory,
@@ -52,7 +58,7 @@ def estimate(
     return problems.estimate(src.problem, est, exact=point.shots is None, on_chunk=on_chunk)
 
 
-def ev_errors(evs: np.ndarray, exact: np.ndarray, src: HeadSource) -> dict[str, Any]:
+def ev_errors(evs: np.ndarray, exact: np.ndarray, src: PointData) -> dict[str, Any]:
     """Mean / max |EV - exact EV| and the fraction of samples predicted as the exact head does."""
     diff = np.abs(np.asarray(evs) - np.asarray(exact))
     agree = float(np.mean((src.probabilities(evs) >= 0.5) == (src.probabilities(exact) >= 0.5)))
@@ -60,7 +66,7 @@ def ev_errors(evs: np.ndarray, exact: np.ndarray, src: HeadSource) -> dict[str, 
 
 
 def compute_point(
-    src: HeadSource,
+    src: PointData,
     point: PointSpec,
     cfg: NoiseReportConfig,
     factory: EstimatorFactory,
@@ -96,6 +102,45 @@ def compute_point(
         "evs": np.round(evs, 6).tolist(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+@dataclass
+class PointTask:
+    """One point to compute and store at ``path`` (``OUT/points/<key>.json``)."""
+
+    data: PointData
+    point: PointSpec
+    cfg: NoiseReportConfig
+    factory: EstimatorFactory
+    key: str
+    path: Path
+
+
+def compute_and_store(
+    task: PointTask, on_chunk: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Compute a point and write it (atomically) before returning it."""
+    row = clean(compute_point(task.data, task.point, task.cfg, task.factory, task.key, on_chunk))
+    atomic_write_json(task.path, row)
+    return row
+
+
+def run_point_task(task: PointTask, echo: Log, log: Log) -> dict[str, Any]:
+    """A point as an executor's task (``qsdaqec.experiments.executors``)."""
+    row = compute_and_store(task)
+    echo(f"{task.point.label}: {row['status']} in {row['seconds']:.1f}s")
+    return row
+
+
+def clean(v: Any) -> Any:
+    """NaN -> None for JSON, recursively."""
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [clean(x) for x in v]
+    return v
 
 
 def transpile_info(

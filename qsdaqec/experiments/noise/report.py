@@ -24,11 +24,20 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ...errors import RunError
 from ...io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ...metrics import METRIC_NAMES
 from ...reports.noise_html import render_html
 from ...runner import make_estimator
-from .compute import EstimatorFactory, compute_point, transpile_info
+from ..executors import ExecutorConfig, RemoteExecutor, Task, make_executor
+from .compute import (
+    EstimatorFactory,
+    PointTask,
+    clean,
+    compute_and_store,
+    run_point_task,
+    transpile_info,
+)
 from .conclude import collapsed, conclude
 from .config import NoiseReportConfig, parse_backends
 from .jobpoints import job_points
@@ -82,13 +91,21 @@ def build_noise_report(
     *,
     estimator_factory: EstimatorFactory | None = None,
     log: Callable[[str], None] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> ReportResult:
-    """Compute (or reuse) every point of ``cfg``'s grid, then write the HTML, JSON and CSV."""
+    """Compute (or reuse) every point of ``cfg``'s grid, then write the HTML, JSON and CSV.
+    ``executor``: where the points run (default: one after another in this process)."""
     cfg.validate()
     log = log or (lambda m: None)
     factory = estimator_factory or make_estimator
     for b in cfg.backends:  # fail on a bad spec before any heavy work
         parse_backends(b)
+    runner = make_executor(
+        (executor or ExecutorConfig()).validate(),
+        folder=Path(cfg.out) / "slurm",
+        echo=log,
+        log=log,
+    )
     sources = [load_source(r, cfg.device) for r in cfg.runs]
     by_enc = check_sources(sources, cfg)
     primary = sources[0]
@@ -102,7 +119,12 @@ def build_noise_report(
     references = _references(by_enc, classical, len(primary.labels))
     transpiled = _transpiled(by_enc, cfg, factory, points_dir)
     keyed = [(p, p.key(_context(by_enc[p.encoding], cfg))) for p in plan_points(cfg, list(by_enc))]
-    computed = _compute_missing(keyed, by_enc, cfg, factory, points_dir, log)
+    pending = _pending(keyed, points_dir, log)
+    if isinstance(runner, RemoteExecutor):
+        _compute_remote(runner, pending, by_enc, cfg, factory, points_dir, log)
+    else:
+        _compute_here(pending, by_enc, cfg, factory, points_dir)
+    computed = len(pending)
     rows = _point_rows(keyed, transpiled, points_dir)
     jobs = [row for src in by_enc.values() for row in job_points(src)] if cfg.include_jobs else []
     if jobs:
@@ -119,11 +141,11 @@ def build_noise_report(
         "classes": primary.classes,
         "positive": primary.classes[primary.positive],
         "n_test": int(len(primary.labels)),
-        "config": _clean(dataclasses.asdict(cfg)),
+        "config": clean(dataclasses.asdict(cfg)),
         "classical_reference": classical["source"],
         "transpiled": [transpiled[k] for k in sorted(transpiled)],
         "conclusion": conclusion,
-        "points": [_clean({k: v for k, v in r.items() if k != "evs"}) for r in all_rows],
+        "points": [clean({k: v for k, v in r.items() if k != "evs"}) for r in all_rows],
     }
     paths = _write(Path(cfg.out), payload, all_rows, cfg)
     return ReportResult(
@@ -196,24 +218,68 @@ def _transpiled(
     return out
 
 
-def _compute_missing(keyed, by_enc, cfg, factory, points_dir: Path, log) -> int:
-    """Compute the points without a stored result; each is stored before the next starts."""
+def _pending(keyed, points_dir: Path, log) -> list[tuple[PointSpec, str]]:
+    """The points without a stored result."""
     pending = [(p, k) for p, k in keyed if not _load_point(points_dir / f"{k}.json")]
     log(
         f"{len(keyed)} points: {len(keyed) - len(pending)} already computed, {len(pending)} to compute"
     )
+    return pending
+
+
+def _task(p: PointSpec, k: str, src: HeadSource, cfg, factory, points_dir: Path) -> PointTask:
+    return PointTask(src.point_data(), p, cfg, factory, k, points_dir / f"{k}.json")
+
+
+def _compute_here(pending, by_enc, cfg, factory, points_dir: Path) -> None:
+    """One point after another in this process; each is stored before the next starts."""
     total = sum(len(by_enc[p.encoding].labels) for p, _ in pending)
     bar = _progress(total, cfg.progress, f"{len(pending)} point(s)")
     try:
         for p, k in pending:
             bar.set_postfix_str(p.label, refresh=True)
             done = bar.n
-            row = compute_point(by_enc[p.encoding], p, cfg, factory, k, bar.update)
-            atomic_write_json(points_dir / f"{k}.json", _clean(row))
+            compute_and_store(_task(p, k, by_enc[p.encoding], cfg, factory, points_dir), bar.update)
             bar.update(done + len(by_enc[p.encoding].labels) - bar.n)  # unsupported: no chunks ran
     finally:
         bar.close()
-    return len(pending)
+
+
+def _compute_remote(
+    runner: RemoteExecutor, pending, by_enc, cfg, factory, points_dir: Path, log
+) -> None:
+    """Each point a Ray task or Slurm job, storing its own result; a failed one is reported
+    with its key and log, and left for the next call (the report is written without it)."""
+    tasks = [
+        Task(
+            name=p.label,
+            key=k,
+            fn=run_point_task,
+            arg=_task(p, k, by_enc[p.encoding], cfg, factory, points_dir),
+            log_path=points_dir / "logs" / f"{k}.log",
+        )
+        for p, k in pending
+    ]
+    if not tasks:
+        return
+    failed = []
+    with runner:
+        log(f"{len(tasks)} point(s) to {runner.name}; logs in {points_dir / 'logs'}")
+        for i, done in enumerate(runner.run(tasks), 1):
+            if done.ok:
+                log(f"[{i}/{len(tasks)}] {done.task.name}: {done.value['status']}")
+            else:
+                failed.append(done)
+                log(
+                    f"[{i}/{len(tasks)}] {done.task.name}: FAILED (point {done.task.key}): "
+                    f"{done.error}; log: {', '.join(done.logs)}"
+                )
+    if failed:
+        raise RunError(
+            f"{len(failed)} of {len(tasks)} point(s) failed (first: {failed[0].task.key}: "
+            f"{failed[0].error}; log {failed[0].logs[0]}); the others are stored, and the same "
+            "command computes only what is missing"
+        )
 
 
 def _point_rows(keyed: list[tuple[PointSpec, str]], transpiled, points_dir: Path) -> list[dict]:
@@ -245,17 +311,6 @@ def _context(src: HeadSource, cfg: NoiseReportConfig) -> dict[str, Any]:
         "optimization_level": cfg.optimization_level,
         "seed": cfg.seed,
     }
-
-
-def _clean(v: Any) -> Any:
-    """NaN -> None for JSON, recursively."""
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
 
 
 def _progress(total: int, enabled: bool, what: str):

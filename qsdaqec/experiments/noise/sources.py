@@ -23,6 +23,27 @@ from .config import NoiseReportConfig
 
 
 @dataclass
+class PointData:
+    """What computing a point needs of a run: the head's problem on the test split and the
+    labels; small and picklable, so a point can run on a Ray or Slurm worker."""
+
+    problem: HeadProblem
+    labels: np.ndarray
+    positive: int
+
+    @property
+    def exact_evs(self) -> np.ndarray:
+        return self.problem.exact_evs
+
+    def probabilities(self, evs: np.ndarray) -> np.ndarray:
+        """The positive class's probability for expectation values ``evs`` ``(N, k)``."""
+        return self.problem.probabilities(evs)[:, self.positive]
+
+    def metrics(self, evs: np.ndarray) -> dict[str, Any]:
+        return classification_metrics(self.labels, self.probabilities(evs), positive=self.positive)
+
+
+@dataclass
 class HeadSource:
     """One run's test split pushed up to the head: its problem and what the samples are."""
 
@@ -59,12 +80,15 @@ class HeadSource:
     def exact_evs(self) -> np.ndarray:
         return self.problem.exact_evs
 
+    def point_data(self) -> PointData:
+        return PointData(self.problem, self.labels, self.positive)
+
     def probabilities(self, evs: np.ndarray) -> np.ndarray:
         """The positive class's probability for expectation values ``evs`` ``(N, k)``."""
-        return self.problem.probabilities(evs)[:, self.positive]
+        return self.point_data().probabilities(evs)
 
     def metrics(self, evs: np.ndarray) -> dict[str, Any]:
-        return classification_metrics(self.labels, self.probabilities(evs), positive=self.positive)
+        return self.point_data().metrics(evs)
 
 
 def _file_sha(path: Path) -> str:

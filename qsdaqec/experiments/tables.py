@@ -135,6 +135,19 @@ def markdown(result) -> str:
             + ".",
             "",
         ]
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    if failed:
+        parts += [
+            "Failed in this run (the next `qsdaqec run` resumes them): "
+            + "; ".join(
+                f"{o.plan.variant} seed {o.plan.seed}: {o.error} (log `{o.logs[0]}`)"
+                if o.logs
+                else f"{o.plan.variant} seed {o.plan.seed}: {o.error}"
+                for o in failed
+            )
+            + ".",
+            "",
+        ]
     infos = [_run_info(o.run_dir) for o in result.outcomes if o.scores]
     sources = sorted({i[0] for i in infos if i[0]})
     threads = sorted({i[1] for i in infos if i[1] is not None})
@@ -272,6 +285,7 @@ def plan_json(result) -> dict[str, Any]:
         "base": spec.base,
         "variants": [dataclasses.asdict(v) for v in spec.variants],
         "fits_dir": str(result.fits_dir),
+        "executor": result.executor,
     }
 
 
@@ -306,6 +320,7 @@ def write_results(result) -> list[Path]:
             "wall_seconds": o.wall_seconds,
             "key": o.plan.key,
             "config": o.plan.config,
+            **({"error": o.error, "logs": o.logs} if o.status == "failed" else {}),
         }
         for o in result.outcomes
     ]

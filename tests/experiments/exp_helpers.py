@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import time
 from pathlib import Path
 
 SPEC = """
@@ -96,3 +100,42 @@ def make_folder(
                 img[r - 3 : r + 3, c - 2 : c + 2] = 0.65
             Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(d / f"{i:03d}.png")
     return root
+
+
+#: Two fits: "slow" trains long enough to be killed mid-fit (kill_when_training).
+KILL_SPEC = """
+[experiment]
+seeds = [0]
+metrics = ["accuracy", "auc"]
+
+[base]
+data = "{data}"
+image_size = 32
+batch_size = 8
+val_frac = 0.25
+test_frac = 0.25
+weights = "none"
+head = "classical"
+num_threads = 1  # as the jobs (one CPU each), so the local reference computes the same
+
+[[variants]]
+name = "quick"
+epochs = 1
+
+[[variants]]
+name = "slow"
+epochs = 40
+"""
+
+
+def kill_when_training(log, seen, timeout=120.0):
+    """SIGKILL the worker whose log is ``log`` once its fit finished two epochs."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        text = log.read_text() if log.is_file() else ""
+        pid = re.search(r"task on \S+ pid (\d+)", text)
+        if pid and "epoch 2/40" in text:
+            os.kill(int(pid.group(1)), signal.SIGKILL)
+            seen.append(int(pid.group(1)))
+            return
+        time.sleep(0.05)

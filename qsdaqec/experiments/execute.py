@@ -33,8 +33,7 @@ from typing import Any
 
 from ..errors import RunError
 from ..io import atomic_write_text, read_json
-from .executors import ExecutorConfig, TaskOutcome, make_executor
-from .executors.base import Task
+from .executors import ExecutorConfig, Task, TaskOutcome, make_executor
 from .fit_task import FitResult, FitTask, run_fit_task
 from .spec import ExperimentSpec, FitPlan
 from .store import collect_scores, fit_state, recorded_wall

@@ -283,3 +283,20 @@ def test_held_lock_is_kept_fresh(tmp_path, monkeypatch):
         os.utime(lock, (0, 0))
         time.sleep(0.3)
         assert time.time() - lock.stat().st_mtime < 5
+
+
+def test_local_ray_cluster_without_the_gpus_asked_for_is_one_line(tmp_path, monkeypatch, fake_fit):
+    state = {"up": False}
+    fake_ray = types.ModuleType("ray")
+    fake_ray.is_initialized = lambda: state["up"]
+    fake_ray.init = lambda **kw: state.update(up=True)
+    fake_ray.shutdown = lambda: state.update(up=False)
+    fake_ray.cluster_resources = lambda: {"CPU": 2.0}
+    fake_ray.remote = lambda fn: fn
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)
+    spec = write_spec(tmp_path)
+    r = CliRunner().invoke(cli, ["run", str(spec), "--executor", "ray", "--gpus-per-task", "1"])
+    assert r.exit_code == 2 and "internal error" not in r.output, r.output
+    last = r.output.strip().splitlines()[-1]  # after the cluster's one-line description
+    assert last.startswith("Error: --executor ray: a task asks for 1 GPU(s), the local Ray")
+    assert fake_fit.calls == [] and state["up"] is False  # the cluster started here is stopped

@@ -139,8 +139,12 @@ class RemoteExecutor:
     def logs(self, task: Task, handle: Any) -> list[str]:
         return [str(task.log_path)]
 
+    def check(self, tasks: list[Task]) -> None:
+        """Refuse (``ConfigError``) tasks that could never be scheduled, before submitting."""
+
     def run(self, tasks: Iterable[Task]) -> Iterator[TaskOutcome]:
         queue = list(tasks)
+        self.check(queue)
         running: list[tuple[Task, Any]] = []
         last_notice = time.monotonic()
         try:

@@ -72,6 +72,23 @@ class RayExecutor(RemoteExecutor):
         if self._started:
             self.ray.shutdown()
 
+    def check(self, tasks: list[Task]) -> None:
+        """On the local cluster started here nothing is added later: a task asking for more
+        CPUs or GPUs than it has would wait for ever."""
+        if not self._started or self.cfg.ray_address:
+            return
+        have = self.ray.cluster_resources()
+        for what, need in (
+            ("CPU", max(t.cpus for t in tasks)),
+            ("GPU", max(t.gpus for t in tasks)),
+        ):
+            if need > have.get(what, 0):
+                raise ConfigError(
+                    f"--executor ray: a task asks for {need} {what}(s), the local Ray cluster has "
+                    f"{have.get(what, 0):g}; lower --{what.lower()}s-per-task (a fit on "
+                    "--device cuda asks for one GPU) or give --ray-address of a larger cluster"
+                )
+
     def submit(self, task: Task) -> Any:
         opts: dict[str, Any] = {
             "num_cpus": task.cpus,

@@ -31,6 +31,34 @@ head = "classical"
 """
 
 
+#: A real tiny spec (4 fits of a few seconds each on ``make_folder`` data).
+TINY = """
+[experiment]
+description = "tiny end-to-end"
+seeds = [0, 1]
+test_sets = ["original", "balanced"]
+metrics = ["accuracy", "auc", "sensitivity", "fit_seconds"]
+
+[base]
+data = "{data}"
+image_size = 32
+epochs = 1
+batch_size = 8
+val_frac = 0.25
+test_frac = 0.25
+weights = "none"
+num_threads = 1
+
+[[variants]]
+name = "quantum"
+head = "quantum"
+
+[[variants]]
+name = "dense"
+head = "classical"
+"""
+
+
 def write_spec(tmp_path: Path, text: str = SPEC, name: str = "exp.toml") -> Path:
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")

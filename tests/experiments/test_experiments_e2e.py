@@ -8,36 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from exp_helpers import make_folder, write_spec
+from exp_helpers import TINY, make_folder, write_spec
 
 from qsdaqec.cli import cli
 from qsdaqec.experiments.store import BALANCED_EVAL
-
-TINY = """
-[experiment]
-description = "tiny end-to-end"
-seeds = [0, 1]
-test_sets = ["original", "balanced"]
-metrics = ["accuracy", "auc", "sensitivity", "fit_seconds"]
-
-[base]
-data = "{data}"
-image_size = 32
-epochs = 1
-batch_size = 8
-val_frac = 0.25
-test_frac = 0.25
-weights = "none"
-num_threads = 1
-
-[[variants]]
-name = "quantum"
-head = "quantum"
-
-[[variants]]
-name = "dense"
-head = "classical"
-"""
 
 
 def test_tiny_spec_end_to_end(tmp_path):

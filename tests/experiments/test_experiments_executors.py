@@ -300,3 +300,34 @@ def test_local_ray_cluster_without_the_gpus_asked_for_is_one_line(tmp_path, monk
     last = r.output.strip().splitlines()[-1]  # after the cluster's one-line description
     assert last.startswith("Error: --executor ray: a task asks for 1 GPU(s), the local Ray")
     assert fake_fit.calls == [] and state["up"] is False  # the cluster started here is stopped
+
+
+def test_slurm_jobs_ask_for_what_the_options_say(tmp_path, monkeypatch):
+    """The cluster path up to sbatch: a stand-in sbatch on PATH takes the job script."""
+    pytest.importorskip("submitit")
+    from qsdaqec.experiments.executors import SlurmExecutor
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\necho "Submitted batch job 4242"\n')
+    sbatch.chmod(0o755)
+    (bin_dir / "srun").write_text("#!/bin/sh\n")  # submitit looks for it; never run here
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cfg = ExecutorConfig(kind="slurm", partition="gpu", time_min=90, mem_gb=16).validate()
+    ex = SlurmExecutor(cfg, tmp_path / "slurm", echo=lambda m: None)
+    job = ex.submit(Task("a fit", "sdaqec-quantum-s0-abc", print, None, tmp_path / "l.log", 4, 1))
+    assert job.job_id == "4242"
+    script = open((tmp_path / "args").read_text().split()[-1]).read()
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --mem=16GB",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --job-name=qsdaqec-sdaqec-quantum-s0-abc",
+    ):
+        assert line in script, script
+    logs = ex.logs(Task("a", "k", print, None, tmp_path / "l.log"), job)
+    assert logs[0] == str(tmp_path / "l.log") and "4242" in logs[1] and "4242" in logs[2]

@@ -10,38 +10,13 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from exp_helpers import KILL_SPEC, kill_when_training, make_folder, write_spec
+from exp_helpers import KILL_SPEC, TINY, kill_when_training, make_folder, write_spec
 
 from qsdaqec.cli import cli
 from qsdaqec.experiments import fit_state, load_spec
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.integration
-
-TINY = """
-[experiment]
-seeds = [0, 1]
-test_sets = ["original", "balanced"]
-metrics = ["accuracy", "auc", "sensitivity"]
-
-[base]
-data = "{data}"
-image_size = 32
-epochs = 1
-batch_size = 8
-val_frac = 0.25
-test_frac = 0.25
-weights = "none"
-num_threads = 1
-
-[[variants]]
-name = "quantum"
-head = "quantum"
-
-[[variants]]
-name = "dense"
-head = "classical"
-"""
 
 
 @pytest.fixture(scope="module")

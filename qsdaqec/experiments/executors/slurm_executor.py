@@ -40,10 +40,11 @@ class SlurmExecutor(RemoteExecutor):
             "name": f"qsdaqec-{task.key}",
             "timeout_min": self.cfg.time_min,
             "cpus_per_task": task.cpus,
-            "gpus_per_node": task.gpus,
             "tasks_per_node": 1,
             "nodes": 1,
         }
+        if task.gpus:
+            params["gpus_per_node"] = task.gpus
         if self.cfg.mem_gb is not None:
             params["mem_gb"] = self.cfg.mem_gb
         if self.cfg.partition:

@@ -123,6 +123,13 @@ def _with_default(help: str, field: str) -> str:
     help="Decay of a moving average of the weights, which then validates and is kept (0 = off).",
 )
 @_opt(
+    "--test-views",
+    field="test_views",
+    type=int,
+    help="Average the backbone's features over 1 | 2 | 4 | 8 flipped and transposed views of "
+    "each image when the trained model scores (the head still runs once per image).",
+)
+@_opt(
     "--input",
     field="input",
     type=str,

@@ -55,7 +55,7 @@ from ..augment.registry import AUGMENTORS
 from ..data.synth import SynthConfig
 from ..errors import BackendError, ConfigError
 from ..metrics import METRIC_NAMES
-from ..train.config import FitConfig, parse_fit_backend
+from ..train.config import LEGACY_VALUES, FitConfig, parse_fit_backend
 from .catalog import spec_path
 from .executors.config import ExecutorConfig, executor_table
 
@@ -265,8 +265,10 @@ def config_key(config: dict[str, Any]) -> str:
 
 def stale_fields(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Fields where a fit's saved ``config.json`` differs from ``config`` (fields in both,
-    except run control and ``weights``): non-empty when a ``FitConfig`` default changed since."""
+    except run control and ``weights``; a field the saved config predates counts with its
+    ``LEGACY_VALUES`` value): non-empty when a ``FitConfig`` default changed since."""
     unused = unused_fields(config)
+    saved = {**LEGACY_VALUES, **saved}
     return sorted(
         k
         for k in config

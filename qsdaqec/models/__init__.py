@@ -7,6 +7,7 @@ The quantum head lives one layer up (``qsdaqec.quantum``); this package never im
 from .heads import DenseHead
 from .inputs import INPUTS, InputChannels, sato
 from .nets import MODELS, BaselineModel, SDAQECModel, build_model
+from .views import VIEWS, dihedral_views, view_averaged
 from .weights import (
     NOT_CACHED_MESSAGE,
     OFFLINE_ENV,
@@ -20,6 +21,7 @@ from .weights import (
 
 __all__ = [
     "MODELS",
+    "VIEWS",
     "NOT_CACHED_MESSAGE",
     "OFFLINE_ENV",
     "WEIGHTS",
@@ -30,9 +32,11 @@ __all__ = [
     "SDAQECModel",
     "StartWeights",
     "build_model",
+    "dihedral_views",
     "cached_weights_path",
     "imagenet_url",
     "load_imagenet_state",
     "resolve_weights",
     "sato",
+    "view_averaged",
 ]

@@ -33,6 +33,12 @@ a standard error of 1/64 per expectation value."""
 RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads", "device")
 
 
+LEGACY_VALUES: dict[str, Any] = {"test_views": 1}
+"""What a run saved before a field existed did, where that differs from today's default: runs
+from before test-time views scored one view. ``FitConfig.from_dict`` fills these in, and an
+experiment's saved fit is judged stale against them."""
+
+
 @dataclass
 class FitConfig:
     """Options of ``qsdaqec fit``. ``fit(FitConfig())`` is the README's headline run minus backend."""
@@ -99,6 +105,12 @@ class FitConfig:
     """Validation criterion for the best checkpoint and early stopping: auc (higher) | loss."""
     patience: int = 0
     """Stop after this many epochs without validation improvement (0 = never stop early)."""
+    test_views: int = 8
+    """Views of each image whose backbone features are averaged when the trained model scores
+    (the feature cache of stage 2, the test, evaluate, predict, hardware jobs): 1 (off) | 2 |
+    4 | 8 right-angle flips and transposes (``qsdaqec.models.views``), the symmetries the
+    training augmentation teaches. The head still gets one feature vector per image, so a
+    hardware job costs the same; the backbone runs n times. Epoch validation uses 1."""
 
     noise_injection: float = 0.0
     """Standard deviation of Gaussian noise added to the quantum head's 4 expectation values
@@ -172,7 +184,7 @@ class FitConfig:
 
     def validate(self) -> FitConfig:
         # qsdaqec.models imports torch; this module stays torch-free for the CLI's option parsing
-        from ..models import MODELS, WEIGHTS
+        from ..models import MODELS, VIEWS, WEIGHTS
 
         def bad(msg: str) -> ConfigError:
             return ConfigError(msg)
@@ -211,6 +223,8 @@ class FitConfig:
             )
         if not 0 <= self.ema < 1:
             raise bad(f"ema={self.ema}: must be in [0, 1) (a decay such as 0.99; 0 = off)")
+        if self.test_views not in VIEWS:
+            raise bad(f"test_views={self.test_views}: use one of {', '.join(map(str, VIEWS))}")
         for name in ("affine_degrees", "affine_scale", "affine_shift"):
             if getattr(self, name) < 0:
                 raise bad(f"{name}={getattr(self, name)}: must be >= 0")
@@ -282,6 +296,7 @@ class FitConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {**LEGACY_VALUES, **d}
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def augmentor_options(self) -> dict[str, Any]:

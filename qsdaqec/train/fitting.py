@@ -285,7 +285,10 @@ def _test(
     if feats is not None:
         f_te = feats["test"]["features"]
     else:
-        f_te = features_of(model, x_te, accel=accel)
+        f_te = features_of(model, x_te, accel=accel, views=cfg.test_views)
+        if val_logits is not None and cfg.test_views > 1:  # operating points on the same views
+            f_va = features_of(model, prep.part("val")[0], accel=accel, views=cfg.test_views)
+            val_logits = head_logits(cfg, model.head.cpu(), f_va)[0]
     model.cpu()
     backend = cfg.backend if two_stage else "statevector"
     with ctx.bar(f_te.shape[0], f"test on {backend if two_stage else 'exact'}") as bar:

@@ -55,6 +55,7 @@ PRESETS.register(
             "affine_shift": 0.0,
             "noise_match": False,
             "patience": 8,
+            "test_views": 1,
         },
     ),
 )

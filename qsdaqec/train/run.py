@@ -21,12 +21,12 @@ from ..data import Split
 from ..errors import ConfigError, RunError
 from ..io import read_json
 from .accel import Accel, accelerator
-from .batching import predict_logits
 from .checkpoints import load_checkpoint
 from .config import FitConfig
 from .context import FEATURES, MODEL
 from .data import PreparedData, prepare_data
 from .model import backend_head, build_network, input_normalization
+from .stage2 import features_of
 
 
 class LoadedRun(NamedTuple):
@@ -79,11 +79,10 @@ class LoadedRun(NamedTuple):
         p = self.run_dir / FEATURES
         return load_checkpoint(p) if p.is_file() else None
 
-    @torch.no_grad()
-    def features(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """``model.features`` of ``images`` ``(N, 1, H, W)`` (already at the run's image size)."""
-        self.model.eval()
-        return predict_logits(self.model.features, images, batch_size, accel=self.accel)
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """``model.features`` of ``images`` ``(N, 1, H, W)`` (already at the run's image size),
+        averaged over the run's test views."""
+        return features_of(self.model, images, accel=self.accel, views=self.cfg.test_views)
 
     def test_features(
         self, data: str | None = None

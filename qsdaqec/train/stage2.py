@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..metrics import format_metrics
+from ..models import view_averaged
 from ..runner import parse_backend
 from .accel import Accel
 from .batching import predict_logits
@@ -31,11 +32,14 @@ from .stage1 import Progress, train_epoch
 
 
 @torch.no_grad()
-def features_of(model, x: torch.Tensor, bar=None, accel: Accel | None = None) -> torch.Tensor:
-    """``model.features`` of images ``x`` in eval mode (batches of 64, on ``accel``'s device);
-    on the CPU."""
+def features_of(
+    model, x: torch.Tensor, bar=None, accel: Accel | None = None, views: int = 1
+) -> torch.Tensor:
+    """``model.features`` of images ``x`` in eval mode, averaged over ``views`` test-time
+    views (``qsdaqec.models.views``; batches of 64, on ``accel``'s device); on the CPU. The one
+    place a trained model's features are computed for scoring."""
     model.eval()
-    return predict_logits(model.features, x, 64, bar, accel)
+    return predict_logits(view_averaged(model.features, views), x, 64, bar, accel)
 
 
 def cache_features(
@@ -53,7 +57,8 @@ def cache_features(
     n = sum(-(-p[0].shape[0] // 64) for p in parts.values())
     with ctx.bar(n, "caching features") as bar:
         for name, (x, y, ids) in parts.items():
-            out[name] = {"features": features_of(model, x, bar, accel), "labels": y.clone()}
+            f = features_of(model, x, bar, accel, ctx.cfg.test_views)
+            out[name] = {"features": f, "labels": y.clone()}
             if ids is not None:
                 out[name]["ids"] = list(ids)
     save_checkpoint(path, out)

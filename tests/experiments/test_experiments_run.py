@@ -199,6 +199,22 @@ def test_stale_fit_is_moved_aside_and_redone(tmp_path, fake_fit):
     assert plan_fits(spec, tmp_path / "fits")[0].status == "finished"
 
 
+def test_fit_saved_before_a_field_existed_is_stale_when_it_did_otherwise(tmp_path, fake_fit):
+    spec = load_spec(write_spec(tmp_path)).only(["quantum"]).with_seeds([0])
+    execute_experiment(spec, out=tmp_path / "res")
+    run_dir = plan_fits(spec, tmp_path / "fits")[0].run_dir
+    cfg = json.loads((run_dir / "config.json").read_text())
+    del cfg["test_views"]  # saved before test-time views: it scored one view, today's uses 8
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    assert plan_fits(spec, tmp_path / "fits")[0].status == "stale"
+    lines: list[str] = []
+    execute_experiment(spec, out=tmp_path / "res", echo=lines.append)
+    assert any("(test_views)" in ln and "fitting again" in ln for ln in lines)
+    cfg["test_views"] = 8  # the same fit saved with the field: finished, nothing to redo
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    assert plan_fits(spec, tmp_path / "fits")[0].status == "finished"
+
+
 def test_fit_state(tmp_path):
     d = tmp_path / "f"
     assert fit_state(d) == "absent"

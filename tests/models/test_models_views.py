@@ -31,5 +31,5 @@ def test_view_averaged_features():
     assert torch.allclose(got, want)
     g = lambda x: x.sum((1, 2, 3)).unsqueeze(1)  # noqa: E731 - invariant: averaging changes nothing
     assert torch.allclose(view_averaged(g, 8)(x), g(x))
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError):
         view_averaged(f, 8)(torch.randn(1, 1, 4, 5))  # views of a non-square image do not stack

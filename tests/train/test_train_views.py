@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import torch
-from click.testing import CliRunner
 from cli_helpers import handled_error
+from click.testing import CliRunner
 from train_helpers import tiny_cfg
 
 from qsdaqec.cli import cli

@@ -20,7 +20,7 @@ from exp_helpers import SPEC, FakeFit, write_spec
 
 import qsdaqec.train
 from qsdaqec.cli import cli
-from qsdaqec.errors import ConfigError
+from qsdaqec.errors import ConfigError, RunError
 from qsdaqec.experiments import execute, execute_experiment, load_spec, locks
 from qsdaqec.experiments.executors import ExecutorConfig, RemoteExecutor, Task, executor_table
 
@@ -332,3 +332,9 @@ def test_slurm_jobs_ask_for_what_the_options_say(tmp_path, monkeypatch):
         assert line in script, script
     logs = ex.logs(Task("a", "k", print, None, tmp_path / "l.log"), job)
     assert logs[0] == str(tmp_path / "l.log") and "4242" in logs[1] and "4242" in logs[2]
+    sbatch.write_text(
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpu' >&2\nexit 1\n"
+    )
+    with pytest.raises(RunError) as e:
+        ex.submit(Task("a fit", "fit-2", print, None, tmp_path / "l.log"))
+    assert "the job of fit-2 was refused" in str(e.value) and "\n" not in str(e.value)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, RunError
 from ...optional import require
 from ...redaction import redact
 from .base import Log, RemoteExecutor, Task, run_logged
@@ -50,7 +50,13 @@ class SlurmExecutor(RemoteExecutor):
         if self.cfg.partition:
             params["slurm_partition"] = self.cfg.partition
         self.executor.update_parameters(**params)
-        return self.executor.submit(run_logged, task.fn, task.arg, str(task.log_path), task.cwd)
+        try:
+            return self.executor.submit(run_logged, task.fn, task.arg, str(task.log_path), task.cwd)
+        except Exception as e:  # sbatch refused it (a bad partition, time or account)
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise RunError(
+                redact(f"--executor slurm: the job of {task.key} was refused: {first}")
+            ) from None
 
     def done(self, handle: Any) -> bool:
         return handle.done()

@@ -56,10 +56,12 @@ class RayExecutor(RemoteExecutor):
                     logging_level="ERROR",
                 )
             except (ConnectionError, RuntimeError) as e:
-                where = self.cfg.ray_address or "a local cluster"
-                raise ConfigError(
-                    f"--executor ray: could not start {where}: {one_line(e)}"
-                ) from None
+                what = (
+                    f"reach {self.cfg.ray_address}"
+                    if self.cfg.ray_address
+                    else "start a local cluster"
+                )
+                raise ConfigError(f"--executor ray: could not {what}: {one_line(e)}") from None
             self._started = True
         cpus = ray.cluster_resources().get("CPU", 0)
         self.echo(

@@ -338,3 +338,20 @@ def test_slurm_jobs_ask_for_what_the_options_say(tmp_path, monkeypatch):
     with pytest.raises(RunError) as e:
         ex.submit(Task("a fit", "fit-2", print, None, tmp_path / "l.log"))
     assert "the job of fit-2 was refused" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_lock_of_another_users_process_and_unreadable_locks(tmp_path, monkeypatch):
+    lock = tmp_path / ".f.lock"
+    lock.write_text("4242")  # an old pid-only lock of this host
+
+    def kill(pid, sig):
+        raise PermissionError  # the process exists but belongs to someone else
+
+    monkeypatch.setattr(locks.os, "kill", kill)
+    assert locks.held(lock)
+    lock.write_text("not a pid")  # damaged: nobody holds it
+    assert not locks.held(lock)
+    with locks.fit_lock(tmp_path / "f") as mine:
+        assert mine
+    with locks.fit_lock(tmp_path / "new" / "store" / "f") as mine:  # the store is made
+        assert mine and (tmp_path / "new" / "store" / ".f.lock").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -70,9 +71,6 @@ _OPTIONS = [
     ),
 ]
 
-KEYS = ("kind", "ray_address", "cpus_per_task", "gpus_per_task", "mem_gb", "partition")
-KEYS += ("time_min", "max_parallel", "slurm_local")
-
 
 def executor_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_OPTIONS):
@@ -81,5 +79,8 @@ def executor_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def pop_executor(kwargs: dict[str, Any]) -> ExecutorConfig:
-    """The executor options out of a command's keyword arguments (``None``: not given)."""
-    return ExecutorConfig(**{k: kwargs.pop(k) for k in KEYS})
+    """The executor options out of a command's keyword arguments (``None``: not given); each
+    option is named after its ``ExecutorConfig`` field."""
+    return ExecutorConfig(
+        **{f.name: kwargs.pop(f.name) for f in dataclasses.fields(ExecutorConfig)}
+    )

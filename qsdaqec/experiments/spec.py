@@ -57,7 +57,7 @@ from ..errors import BackendError, ConfigError
 from ..metrics import METRIC_NAMES
 from ..train.config import LEGACY_VALUES, FitConfig, parse_fit_backend
 from .catalog import spec_path
-from .executors.config import ExecutorConfig, executor_table
+from .executors.config import ExecutorConfig
 
 try:  # Python >= 3.11
     import tomllib
@@ -309,6 +309,25 @@ def _unknown(where: str, key: str, valid: Sequence[str], what: str) -> ConfigErr
     close = difflib.get_close_matches(key, list(valid), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return ConfigError(f"{where}.{key}: unknown {what}; {hint}valid: {', '.join(valid)}")
+
+
+def executor_table(table: Any, where: str) -> ExecutorConfig:
+    """A spec's ``[executor]`` table (``where``: ``file: executor``): ``ExecutorConfig`` fields,
+    each checked like a FitConfig field, then the values by ``ExecutorConfig.validate``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table ([executor])")
+    hints = typing.get_type_hints(ExecutorConfig)
+    for key, value in table.items():
+        if key not in hints:
+            raise _unknown(where, key, list(hints), "key")
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"{where}.{key}: must be {_type_name(hints[key])}, got {value!r}")
+    cfg = ExecutorConfig(**table)
+    try:
+        dataclasses.replace(cfg).validate()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return cfg
 
 
 def _check_fields(

@@ -22,7 +22,8 @@ import qsdaqec.train
 from qsdaqec.cli import cli
 from qsdaqec.errors import ConfigError, RunError
 from qsdaqec.experiments import execute, execute_experiment, load_spec, locks
-from qsdaqec.experiments.executors import ExecutorConfig, RemoteExecutor, Task, executor_table
+from qsdaqec.experiments.executors import ExecutorConfig, RemoteExecutor, Task
+from qsdaqec.experiments.spec import executor_table
 
 
 class FailingFit(FakeFit):

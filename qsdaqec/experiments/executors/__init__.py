@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import LocalExecutor, Log, RemoteExecutor, Task, TaskOutcome, run_logged
-from .config import EXECUTORS, ExecutorConfig, executor_table
+from .config import EXECUTORS, ExecutorConfig
 from .ray_executor import RayExecutor  # ray itself is imported when one is made
 from .slurm_executor import SlurmExecutor  # so is submitit
 
@@ -39,7 +39,6 @@ __all__ = [
     "SlurmExecutor",
     "Task",
     "TaskOutcome",
-    "executor_table",
     "make_executor",
     "run_logged",
 ]

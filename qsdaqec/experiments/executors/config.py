@@ -18,9 +18,7 @@ executor's settings, from the command line and a spec's ``[executor]`` table.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
-from typing import Any
 
 from ...errors import ConfigError
 
@@ -90,41 +88,6 @@ class ExecutorConfig:
         if self.gpus_per_task is not None:
             return self.gpus_per_task
         return 1 if str(device or "").startswith("cuda") else 0
-
-
-KEYS = tuple(f.name for f in dataclasses.fields(ExecutorConfig))
-
-
-def executor_table(table: Any, where: str) -> ExecutorConfig:
-    """A spec's ``[executor]`` table, checked key by key (``where``: ``file: executor``)."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table ([executor])")
-    types_ = {
-        "kind": str,
-        "ray_address": str,
-        "partition": str,
-        "cpus_per_task": int,
-        "gpus_per_task": int,
-        "time_min": int,
-        "max_parallel": int,
-        "mem_gb": (int, float),
-        "slurm_local": bool,
-    }
-    for key, value in table.items():
-        if key not in types_:
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{where}.{key}: unknown key; {hint}valid: {', '.join(KEYS)}")
-        want = types_[key]
-        if isinstance(value, bool) and want is not bool or not isinstance(value, want):
-            name = {str: "a string", int: "an integer", bool: "true or false"}.get(want, "a number")
-            raise ConfigError(f"{where}.{key}: must be {name}, got {value!r}")
-    cfg = ExecutorConfig(**table)
-    try:
-        dataclasses.replace(cfg).validate()
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    return cfg
 
 
 def _at_least(name: str, value: int | None, low: int) -> None:

@@ -63,10 +63,8 @@ class RayExecutor(RemoteExecutor):
                 )
                 raise ConfigError(f"--executor ray: could not {what}: {one_line(e)}") from None
             self._started = True
-        cpus = ray.cluster_resources().get("CPU", 0)
-        self.echo(
-            f"ray: cluster with {cpus:g} CPU(s), {ray.cluster_resources().get('GPU', 0):g} GPU(s)"
-        )
+        have = ray.cluster_resources()
+        self.echo(f"ray: cluster with {have.get('CPU', 0):g} CPU(s), {have.get('GPU', 0):g} GPU(s)")
         self._remote = ray.remote(run_logged)
         return self
 

@@ -53,9 +53,8 @@ class SlurmExecutor(RemoteExecutor):
         try:
             return self.executor.submit(run_logged, task.fn, task.arg, str(task.log_path), task.cwd)
         except Exception as e:  # sbatch refused it (a bad partition, time or account)
-            first = (str(e).strip().splitlines() or [""])[0][:300]
             raise RunError(
-                redact(f"--executor slurm: the job of {task.key} was refused: {first}")
+                redact(f"--executor slurm: the job of {task.key} was refused: {_first_line(e)}")
             ) from None
 
     def done(self, handle: Any) -> bool:
@@ -65,8 +64,7 @@ class SlurmExecutor(RemoteExecutor):
         try:
             return handle.result()
         except Exception as e:  # killed, timed out, preempted, node failure: submitit's errors
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            return False, redact(f"Slurm job {handle.job_id}: {type(e).__name__}: {first}")
+            return False, redact(f"Slurm job {handle.job_id}: {type(e).__name__}: {_first_line(e)}")
 
     def cancel(self, handle: Any) -> None:
         try:
@@ -76,3 +74,8 @@ class SlurmExecutor(RemoteExecutor):
 
     def logs(self, task: Task, handle: Any) -> list[str]:
         return [str(task.log_path), str(handle.paths.stdout), str(handle.paths.stderr)]
+
+
+def _first_line(e: BaseException) -> str:
+    """submitit's and sbatch's messages say what happened first, then logs and streams."""
+    return (str(e).strip().splitlines() or [""])[0][:300]

@@ -101,7 +101,7 @@ def build_noise_report(
     for b in cfg.backends:  # fail on a bad spec before any heavy work
         parse_backends(b)
     runner = make_executor(
-        (executor or ExecutorConfig()).validate(),
+        executor or ExecutorConfig(),
         folder=Path(cfg.out) / "slurm",
         echo=log,
         log=log,
@@ -120,7 +120,7 @@ def build_noise_report(
     transpiled = _transpiled(by_enc, cfg, factory, points_dir)
     keyed = [(p, p.key(_context(by_enc[p.encoding], cfg))) for p in plan_points(cfg, list(by_enc))]
     pending = _pending(keyed, points_dir, log)
-    if isinstance(runner, RemoteExecutor):
+    if runner.remote:
         _compute_remote(runner, pending, by_enc, cfg, factory, points_dir, log)
     else:
         _compute_here(pending, by_enc, cfg, factory, points_dir)

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from .amplitude import NORM_FLOOR_SQ, tree_gate_sequence, ucry_matrix
 from .circuits import HeadCircuit, features_to_inputs
 from .encodings import ENCODINGS
-from .fast import _embed
+from .plan import embed
 
 #: Widest register the gate matrices may act on (2^6 x 2^6 each, as the fast path's factor plan).
 MAX_SUFFIX_QUBITS = 6
@@ -88,10 +88,10 @@ class TorchHeadSim:
             if name == "ry":
                 seq.append(("ry", sum(1 for kind, _ in seq if kind == "ry")))
             elif seq and seq[-1][0] == "fixed":
-                fixed[-1] = _embed(mat, qs, m) @ fixed[-1]
+                fixed[-1] = embed(mat, qs, m) @ fixed[-1]
             else:
                 seq.append(("fixed", len(fixed)))
-                fixed.append(_embed(mat, qs, m))
+                fixed.append(embed(mat, qs, m))
         order = [i if kind == "fixed" else len(fixed) + i for kind, i in seq]  # into [fixed | rot]
         gens = [np.kron(np.kron(np.eye(d >> (q + 1)), _KY), np.eye(1 << q)) for _, (q,), _ in rot]
         self._np = {

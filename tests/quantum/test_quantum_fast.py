@@ -11,7 +11,8 @@ from quantum_refs import sv_expectations, sv_param_shift
 
 from qsdaqec.quantum.amplitude import node_to_gate_angles, tree_angles
 from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit, features_to_inputs
-from qsdaqec.quantum.fast import CircuitPlan, FastEstimator, FastEstimatorGradient
+from qsdaqec.quantum.fast import FastEstimator, FastEstimatorGradient
+from qsdaqec.quantum.plan import CircuitPlan
 
 
 def _head_values(hc, rng, batch):
@@ -64,7 +65,7 @@ def test_values_and_gradients_match_statevector(encoding, rng):
 def test_gradients_match_finite_differences(encoding, rng):
     hc = build_head_circuit(HeadConfig(encoding=encoding))
     plan = CircuitPlan(hc.circuit)
-    from qsdaqec.quantum.fast import compile_observable
+    from qsdaqec.quantum.plan import compile_observable
 
     obs = [compile_observable(o, hc.circuit.num_qubits) for o in hc.observables]
     vals = _head_values(hc, rng, 3)

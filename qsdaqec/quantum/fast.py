@@ -24,13 +24,8 @@ from qiskit_machine_learning.algorithm_job import AlgorithmJob
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 
 from .decompose import FastPathUnsupported, reference_estimator, reference_gradient, warn_fallback
-from .plan import (
-    CircuitPlan,
-    CompiledObservable,
-    compile_observable,
-    compile_plan,
-    unique_rows,
-)
+from .observables import CompiledObservable, compile_observable
+from .plan import CircuitPlan, compile_plan, unique_rows
 
 
 class _IdCache:
@@ -403,10 +398,4 @@ def fast_estimator_and_gradient() -> tuple[FastEstimator, FastEstimatorGradient]
     return est, FastEstimatorGradient(est)
 
 
-__all__ = [
-    "CircuitPlan",
-    "FastEstimator",
-    "FastEstimatorGradient",
-    "compile_observable",
-    "fast_estimator_and_gradient",
-]
+__all__ = ["FastEstimator", "FastEstimatorGradient", "fast_estimator_and_gradient"]

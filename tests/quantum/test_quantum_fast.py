@@ -65,7 +65,7 @@ def test_values_and_gradients_match_statevector(encoding, rng):
 def test_gradients_match_finite_differences(encoding, rng):
     hc = build_head_circuit(HeadConfig(encoding=encoding))
     plan = CircuitPlan(hc.circuit)
-    from qsdaqec.quantum.plan import compile_observable
+    from qsdaqec.quantum.observables import compile_observable
 
     obs = [compile_observable(o, hc.circuit.num_qubits) for o in hc.observables]
     vals = _head_values(hc, rng, 3)

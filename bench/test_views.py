@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qsdaqec.models import dihedral_views  # noqa: E402
 from qsdaqec.train import load_run  # noqa: E402
-from qsdaqec.train.scoring import head_logits  # noqa: E402
-from qsdaqec.train.stage2 import features_of  # noqa: E402
+from qsdaqec.train.scoring import features_of, head_logits  # noqa: E402
 
 
 def _auc(run, feats, y) -> float:

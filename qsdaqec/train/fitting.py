@@ -48,10 +48,10 @@ from .data import PreparedData, prepare_data
 from .model import build_network, input_normalization
 from .outputs import write_scored
 from .rundir import prepare_run_dir
-from .scoring import head_logits, scores
+from .scoring import features_of, head_logits, scores
 from .seeding import seed_all, set_determinism
 from .stage1 import TrainingSet, stage1
-from .stage2 import cache_features, features_of, stage2
+from .stage2 import cache_features, stage2
 
 
 def fit(

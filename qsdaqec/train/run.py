@@ -26,7 +26,7 @@ from .config import FitConfig
 from .context import FEATURES, MODEL
 from .data import PreparedData, prepare_data
 from .model import backend_head, build_network, input_normalization
-from .stage2 import features_of
+from .scoring import features_of
 
 
 class LoadedRun(NamedTuple):

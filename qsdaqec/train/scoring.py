@@ -1,5 +1,6 @@
-"""Scoring: metrics + loss of a set of logits, the validation criterion, the history row of an
-epoch, and a trained head's logits on a backend."""
+"""Scoring: a trained model's features (averaged over its test views), metrics + loss of a set
+of logits, the validation criterion, the history row of an epoch, and a trained head's logits on
+a backend."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ import torch
 from torch import nn
 
 from ..metrics import METRICS, classification_metrics
+from ..models import view_averaged
 from ..quantum import head_problem
 from ..runner import BackendSpec, make_estimator, parse_backend
 from ..runner.problems import estimate
+from .accel import Accel
 from .batching import predict_logits
 from .config import FitConfig
 from .model import runner_config
+
+
+@torch.no_grad()
+def features_of(
+    model, x: torch.Tensor, bar=None, accel: Accel | None = None, views: int = 1
+) -> torch.Tensor:
+    """``model.features`` of images ``x`` in eval mode, averaged over ``views`` test-time
+    views (``qsdaqec.models.views``; batches of 64, on ``accel``'s device); on the CPU. The one
+    place a trained model's features are computed for scoring."""
+    model.eval()
+    return predict_logits(view_averaged(model.features, views), x, 64, bar, accel)
 
 
 def scores(logits: torch.Tensor, labels: torch.Tensor, positive: int, criterion) -> dict[str, Any]:

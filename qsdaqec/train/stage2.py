@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..metrics import format_metrics
-from ..models import view_averaged
 from ..runner import parse_backend
 from .accel import Accel
 from .batching import predict_logits
@@ -26,20 +25,9 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .context import CHECKPOINT, FEATURES, STAGE2_BEST, STAGE2_START, FitContext
 from .data import PreparedData
 from .model import backend_head, set_input_gradients
-from .scoring import history_row, score_value, scores
+from .scoring import features_of, history_row, score_value, scores
 from .seeding import derived_seed, rng_state, set_rng_state
 from .stage1 import Progress, train_epoch
-
-
-@torch.no_grad()
-def features_of(
-    model, x: torch.Tensor, bar=None, accel: Accel | None = None, views: int = 1
-) -> torch.Tensor:
-    """``model.features`` of images ``x`` in eval mode, averaged over ``views`` test-time
-    views (``qsdaqec.models.views``; batches of 64, on ``accel``'s device); on the CPU. The one
-    place a trained model's features are computed for scoring."""
-    model.eval()
-    return predict_logits(view_averaged(model.features, views), x, 64, bar, accel)
 
 
 def cache_features(

@@ -167,6 +167,12 @@ def _with_default(help: str, field: str) -> str:
 )
 @_opt("--diffusion-steps", field="diffusion_steps", type=int, help="T of the forward diffusion.")
 @_opt("--beta-end", field="beta_end", type=float, help="Last beta of the linear schedule.")
+@_opt(
+    "--rho-target",
+    field="rho_target",
+    type=float,
+    help="Augment the minority until minority/majority >= this (1.0 = balanced).",
+)
 @_switch(
     "--class-weighted/--plain-ce",
     "class_weighted",

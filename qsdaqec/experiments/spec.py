@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..augment.registry import AUGMENTORS
 from ..data.synth import SynthConfig
 from ..errors import BackendError, ConfigError
 from ..metrics import METRIC_NAMES
@@ -615,28 +614,23 @@ def _validate_values(spec: ExperimentSpec, v: Variant, src: str, profile: str | 
     merged = {**spec.base, **v.overrides}
     label = f" (variant {v.name!r})"
     try:
-        FitConfig(**merged, seed=spec.seeds[0]).validate()
+        FitConfig(**merged, seed=spec.seeds[0]).validate()  # the augmentor's options too
     except ConfigError as e:
         msg = str(e)
-        fields_ = [
-            f
-            for f in sorted(merged, key=len, reverse=True)
-            if re.search(rf"\b{re.escape(f)}\b", msg)
-        ]
+        diffusion = _DIFFUSION_FIELDS.get(msg.split(":", 1)[0].strip())
+        fields_ = (
+            [diffusion]
+            if diffusion
+            else [
+                f
+                for f in sorted(merged, key=len, reverse=True)
+                if re.search(rf"\b{re.escape(f)}\b", msg)
+            ]
+        )
         if not fields_:
             fields_ = [f for f in _fit_types() if re.search(rf"\b{re.escape(f)}\b", msg)]
         key = _origin(spec, v, fields_[0], profile) if fields_ else "variants"
         raise ConfigError(f"{src}: {key}{label}: {msg}") from None
-    if merged.get("augment", True):
-        d = FitConfig(**merged)
-        try:
-            AUGMENTORS[d.augmentor].config(d.augmentor_options())
-        except ConfigError as e:
-            msg = str(e)
-            name = msg.split(":", 1)[0].strip()
-            field_ = _DIFFUSION_FIELDS.get(name)
-            key = _origin(spec, v, field_, profile) if field_ else "base"
-            raise ConfigError(f"{src}: {key}{label}: {msg}") from None
     backend = merged.get("backend")
     if backend is not None:
         try:

@@ -205,6 +205,8 @@ class FitConfig:
             raise bad(
                 f"unknown augmentor {self.augmentor!r}; choose one of {', '.join(AUGMENTORS)}"
             )
+        if self.augment:  # a bad --beta-end or --rho-target fails before the run directory
+            AUGMENTORS[self.augmentor].config(self.augmentor_options())
         for name, choices in (
             ("input", INPUTS),
             ("optimizer", OPTIMIZERS),

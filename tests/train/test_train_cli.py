@@ -46,6 +46,19 @@ def test_unknown_backend_and_model(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_bad_augmentation_option_is_one_line_before_the_run_directory(tmp_path):
+    d = make_folder(tmp_path / "d")
+    for opt, value, msg in (
+        ("--rho-target", "0", "rho_target: must be a positive number, got 0.0"),
+        ("--beta-end", "2", "beta_end"),
+    ):
+        r = CliRunner().invoke(
+            cli, ["fit", "--data", str(d), opt, value, "--out", str(tmp_path / "r"), *TINY]
+        )
+        handled_error(r, msg)
+        assert not (tmp_path / "r").exists()
+
+
 def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     out = tmp_path / "run"
     r = CliRunner().invoke(

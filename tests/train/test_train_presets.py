@@ -32,11 +32,12 @@ def test_paper_preset_and_explicit_options_win():
 def test_cli_preset(tiny_data, tmp_path):
     out = tmp_path / "paper"
     args = ["fit", "--data", str(tiny_data), "--head", "classical", "--out", str(out)]
-    r = CliRunner().invoke(cli, [*args, "--preset", "paper", *TINY])
+    r = CliRunner().invoke(cli, [*args, "--preset", "paper", "--rho-target", "0.9", *TINY])
     assert r.exit_code == 0, r.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["extra"]["preset"] == "paper" and cfg["image_size"] == 32
     assert cfg["input"] == "gray" and cfg["noise_match"] is False
+    assert cfg["rho_target"] == 0.9  # given explicitly
     r = CliRunner().invoke(cli, [*args, "--preset", "fastest", *TINY])
     handled_error(r, "unknown preset 'fastest'; choose one of default, paper")
     help_text = " ".join(CliRunner().invoke(cli, ["fit", "--help"]).output.split())

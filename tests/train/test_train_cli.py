@@ -50,7 +50,7 @@ def test_bad_augmentation_option_is_one_line_before_the_run_directory(tmp_path):
     d = make_folder(tmp_path / "d")
     for opt, value, msg in (
         ("--rho-target", "0", "rho_target: must be a positive number, got 0.0"),
-        ("--beta-end", "2", "beta_end"),
+        ("--beta-end", "2", "beta_end: must lie in (0, 1), got 2"),
     ):
         r = CliRunner().invoke(
             cli, ["fit", "--data", str(d), opt, value, "--out", str(tmp_path / "r"), *TINY]

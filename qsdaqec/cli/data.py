@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..data.synth import SynthConfig, builtin_dataset_dir, generate_synthetic
+from ..data.synth import PRESETS, SynthConfig, builtin_dataset_dir, generate_synthetic
 
 _D = SynthConfig()  # the options' defaults are SynthConfig's field defaults
 
@@ -32,6 +32,14 @@ def data() -> None:
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to create (ImageFolder layout).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    default="builtin",
+    show_default=True,
+    help="Base configuration: builtin (the default data set's) or heldout (a second, fixed "
+    "configuration to check a model on data it was not tuned on); options given override it.",
 )
 @click.option("--n", "n", type=int, default=_D.n, show_default=True, help="Number of images.")
 @click.option(
@@ -75,31 +83,40 @@ def data() -> None:
     help="Tiles in contact_sheet.png.",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.pass_context
 def synth(
-    out, n, minority_frac, size, seed, severity, n_stenoses, noise, sheet_tiles, force
+    ctx, out, preset, n, minority_frac, size, seed, severity, n_stenoses, noise, sheet_tiles, force
 ) -> None:
     """Generate synthetic X-ray coronary angiograms: classes normal and stenosis.
 
     Writes OUT/normal/*.png, OUT/stenosis/*.png, OUT/manifest.json (seed, parameters,
-    stenosis locations and severities) and OUT/contact_sheet.png. The same options give
-    byte-identical files.
+    stenosis locations and severities), OUT/lesions.json (the lesion boxes fit learns where to
+    look from) and OUT/contact_sheet.png. The same options give byte-identical files.
 
     \b
     Examples:
       qsdaqec data synth --out data/angio
+      qsdaqec data synth --out data/heldout --preset heldout
       qsdaqec data synth --out data/hard --n 1000 --severity 0.4 0.6 --noise 1.5
     """
-    cfg = dataclasses.replace(
-        _D,
-        n=n,
-        minority_frac=minority_frac,
-        size=size,
-        seed=seed,
-        severity=tuple(severity),
-        n_stenoses=tuple(n_stenoses),
-        noise=noise,
-        contact_sheet_tiles=sheet_tiles,
-    )
+    given = {
+        "n": n,
+        "minority_frac": minority_frac,
+        "size": size,
+        "seed": seed,
+        "severity": tuple(severity),
+        "n_stenoses": tuple(n_stenoses),
+        "noise": noise,
+        "contact_sheet_tiles": sheet_tiles,
+    }
+    source = {"n_stenoses": "n_stenoses", "contact_sheet_tiles": "sheet_tiles"}
+    explicit = {
+        k: v
+        for k, v in given.items()
+        if ctx.get_parameter_source(source.get(k, k)) != click.core.ParameterSource.DEFAULT
+        or preset == "builtin"
+    }
+    cfg = dataclasses.replace(PRESETS[preset], **explicit)
     t0 = time.perf_counter()
     path = generate_synthetic(out, cfg, overwrite=force)
     click.echo(

@@ -6,7 +6,8 @@ the range of their format: 8-bit by 255, 16-bit (``I;16*``, and ``I`` holding va
 0..65535) by 65535, never clipped to 8 bits; float (``F``) images already in ``[0, 1]`` are kept,
 others min-max scaled. Colour becomes luminance (ITU-R 601) for ``channels=1``; an alpha channel
 is ignored (as torchvision's ImageFolder does). Hidden files and folders, and the top-level
-``manifest.json`` / ``contact_sheet.png`` the synthetic generator writes, are ignored.
+``manifest.json`` / ``lesions.json`` / ``contact_sheet.png`` the synthetic generator writes, are
+ignored.
 
 ``.npz``: keys ``train_images``/``train_labels`` and optionally ``val_*``/``test_*``
 (MedMNIST), whose splits are kept, or ``images``/``labels``; labels ``(N,)`` or ``(N, 1)``;
@@ -31,7 +32,7 @@ from .dicom import DEFAULT_FRAME, DICOM_EXTENSIONS, DicomError, is_dicom, read_d
 from .split import Split, class_counts
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-IGNORED_TOP_LEVEL = frozenset({"manifest.json", "contact_sheet.png", "preview.png"})
+IGNORED_TOP_LEVEL = frozenset({"manifest.json", "contact_sheet.png", "preview.png", "lesions.json"})
 SPLIT_NAMES = ("train", "val", "test")
 SYNTHETIC_PREFIX = "syn_"
 """File names of synthetic images (``qsdaqec augment``) start with this; a manifest.json of

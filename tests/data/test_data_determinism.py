@@ -14,8 +14,8 @@ from qsdaqec.data.synth import GENERATOR_VERSION, SynthConfig, generate_syntheti
 
 TINY = SynthConfig(n=10, size=48, seed=11, contact_sheet_tiles=0)
 EXPECTED = {
-    "version": 5,
-    "sha256": "872d455f46bc3e244c6b628603cf733c0300b90f0949661811efb1e6e3fff853",
+    "version": 6,
+    "sha256": "b3f8fefba96ab4422b0d0a0f361ad5c07acf41021ee978ec87f9f73bb040661b",
 }
 
 

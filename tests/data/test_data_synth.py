@@ -10,6 +10,7 @@ from PIL import Image
 from qsdaqec.cli import cli
 from qsdaqec.data import SynthConfig, builtin_dataset_dir, generate_synthetic, load_dataset
 from qsdaqec.data import synth as synth_mod
+from qsdaqec.data.lesions import read_lesions
 from qsdaqec.errors import ConfigError, DataError
 
 SMALL = SynthConfig(n=20, size=64, seed=3, contact_sheet_tiles=8)
@@ -156,7 +157,7 @@ def test_builtin_dataset_replaces_an_incomplete_folder(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "kw",
     [{"n": 1}, {"minority_frac": 0.0}, {"n": 4, "minority_frac": 0.05}, {"size": 8},
-     {"severity": (0.9, 0.5)}, {"severity": (0.5, 1.0)}, {"n_stenoses": (0, 2)}, {"noise": -1}, {"flow_drop": 1.0}, {"contact_sheet_tiles": -1}],
+     {"severity": (0.9, 0.5)}, {"severity": (0.5, 1.0)}, {"n_stenoses": (0, 2)}, {"noise": -1}, {"slow_flow_prob": 1.5}, {"slow_flow_drop": (0.5, 0.2)}, {"contact_sheet_tiles": -1}],
 )  # fmt: skip
 def test_config_validation(tmp_path, kw):
     with pytest.raises(ConfigError):
@@ -196,3 +197,16 @@ def test_cli_info_npz_uses_predefined_split(tmp_path):
     r = CliRunner().invoke(cli, ["data", "info", str(tmp_path / "m.npz")])
     assert r.exit_code == 0, r.output
     assert "train 8 (4/4), val 0 (0/0), test 4 (2/2)" in r.output and "predefined" in r.output
+
+
+def test_lesions_file_matches_the_manifest(tmp_path):
+    out = generate_synthetic(tmp_path / "l", SMALL)
+    table = read_lesions(out / "lesions.json")
+    man = json.loads((out / "manifest.json").read_text())
+    assert set(table.images) == {it["file"] for it in man["images"]}
+    for it in man["images"]:
+        entry = table.images[it["file"]]
+        assert (entry.width, entry.height) == (64, 64)
+        got = [v for le in entry.lesions for v in (le.x, le.y, le.reach)]
+        want = [v for s in it["stenoses"] for v in (s["x"], s["y"], 2 * s["sigma"])]
+        assert got == pytest.approx(want, abs=0.01)

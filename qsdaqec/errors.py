@@ -33,3 +33,8 @@ class JobError(QsdaqecError):
 
 class RunError(QsdaqecError):
     """A run directory is missing, incomplete or incompatible."""
+
+
+class WriteError(QsdaqecError):
+    """A file could not be written: the disk is full, the folder read-only or not ours.
+    The message names the path; nothing half-written is left there."""

@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import QsdaqecError
+from ..io import storage_error
 from ..redaction import install_log_redaction, redact
 
 
@@ -32,7 +33,8 @@ class QsdaqecGroup(click.Group):
             raise CliError(redact(e)) from None
         except click.UsageError as e:  # one line too, not click's usage block
             where = e.ctx.command_path if e.ctx is not None else "qsdaqec"
-            raise CliError(f"{e.format_message()} (see `{where} --help`)") from None
+            # the message quotes what was typed (a path, a URL), which may hold a token
+            raise CliError(redact(f"{e.format_message()} (see `{where} --help`)")) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -40,6 +42,9 @@ class QsdaqecGroup(click.Group):
                 "interrupted; files already written are complete (writes are atomic)"
             ) from None
         except Exception as e:  # an unexpected bug: one line unless debugging
+            refused = _refused_write(e)
+            if refused is not None:
+                raise CliError(redact(refused)) from None
             if os.environ.get("QSDAQEC_DEBUG"):
                 raise
             raise CliError(
@@ -48,6 +53,14 @@ class QsdaqecGroup(click.Group):
                     "traceback and please report it)"
                 )
             ) from None
+
+
+def _refused_write(e: Exception) -> QsdaqecError | None:
+    """A full disk or a read-only folder met outside the atomic writers (a folder made, a lock
+    or log file opened): one line naming the path, like theirs; not a bug to report."""
+    if isinstance(e, OSError) and e.filename:
+        return storage_error(e.filename, e, cleaned=False)
+    return None
 
 
 @click.group(cls=QsdaqecGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,10 @@ from ..io import atomic_torch_save
 
 
 def save_checkpoint(path: Path, obj: dict[str, Any]) -> None:
-    atomic_torch_save(path, obj)
+    """Write a checkpoint of the run in ``path.parent``; a full disk or a read-only folder is
+    one line that says how to go on (the epochs before it are checkpointed)."""
+    resume = f"continue with `qsdaqec fit --out {path.parent} --resume`"
+    atomic_torch_save(path, obj, then=resume)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

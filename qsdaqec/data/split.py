@@ -1,8 +1,10 @@
-"""Stratified train/val/test splits and class-balance summaries."""
+"""Stratified train/val/test splits (image by image, or whole groups such as patients) and
+class-balance summaries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,14 @@ class Split:
         return {k: getattr(self, k).tolist() for k in ("train", "val", "test")}
 
 
+def _check_fractions(val_frac: float, test_frac: float) -> None:
+    if not (0.0 <= val_frac < 1.0 and 0.0 <= test_frac < 1.0 and val_frac + test_frac < 1.0):
+        raise ConfigError(
+            f"split fractions val={val_frac}, test={test_frac}: each must be in [0, 1) and "
+            "their sum below 1"
+        )
+
+
 def _as_labels(labels) -> np.ndarray:
     arr = labels.numpy() if hasattr(labels, "numpy") else np.asarray(labels)
     return np.asarray(arr, dtype=np.int64).reshape(-1)
@@ -43,11 +53,7 @@ def stratified_split(
     whose fraction is non-zero, and at least one stays in train. A class too small for that is
     an error (add images, or set the fraction to 0).
     """
-    if not (0.0 <= val_frac < 1.0 and 0.0 <= test_frac < 1.0 and val_frac + test_frac < 1.0):
-        raise ConfigError(
-            f"split fractions val={val_frac}, test={test_frac}: each must be in [0, 1) and "
-            "their sum below 1"
-        )
+    _check_fractions(val_frac, test_frac)
     y = _as_labels(labels)
     if len(y) == 0:
         raise DataError("cannot split an empty data set")
@@ -81,6 +87,82 @@ def stratified_split(
         return np.sort(np.concatenate(a)).astype(np.int64)
 
     return Split(train=cat(parts["train"]), val=cat(parts["val"]), test=cat(parts["test"]))
+
+
+def grouped_split(
+    labels,
+    groups: Sequence[Hashable | None],
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+    *,
+    positive: int = 1,
+) -> Split:
+    """Split whole groups (e.g. patients: ``lesions.json``'s ``group``) so that no group's
+    images straddle two parts; deterministic in ``seed``.
+
+    Approximately stratified: a group counts as positive when any of its images is of class
+    ``positive``, otherwise as its most frequent class, and each such stratum's groups are
+    dealt out so that its val and test parts get about ``frac`` of its images, with at least
+    one group in every part whose fraction is non-zero and one left for training. An image
+    whose group is ``None`` is a group of its own. Too few groups in a stratum for that is a
+    ``DataError`` (add patients, or set the fraction to 0).
+    """
+    _check_fractions(val_frac, test_frac)
+    y = _as_labels(labels)
+    if len(y) != len(groups):
+        raise DataError(f"{len(y)} labels but {len(groups)} groups; need one group per image")
+    if len(y) == 0:
+        raise DataError("cannot split an empty data set")
+    members: dict[Hashable, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(("image", i) if g is None else ("group", g), []).append(i)
+    strata: dict[int, list[Hashable]] = {}
+    for key, idx in members.items():
+        classes = Counter(y[idx].tolist())
+        stratum = positive if positive in classes else min(classes, key=lambda c: (-classes[c], c))
+        strata.setdefault(stratum, []).append(key)
+    rng = np.random.default_rng([seed, 0x6B0F5])
+    parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for stratum in sorted(strata):
+        keys = sorted(strata[stratum], key=repr)  # a fixed order before the seeded shuffle
+        order = [keys[i] for i in rng.permutation(len(keys))]
+        dealt = _deal([len(members[k]) for k in order], val_frac, test_frac, stratum)
+        for key, part in zip(order, dealt, strict=True):
+            parts[part].extend(members[key])
+
+    def arr(a: list[int]) -> np.ndarray:
+        return np.sort(np.asarray(a, dtype=np.int64))
+
+    return Split(train=arr(parts["train"]), val=arr(parts["val"]), test=arr(parts["test"]))
+
+
+def _deal(sizes: list[int], val_frac: float, test_frac: float, stratum: int) -> list[str]:
+    """The part of each group (in the shuffled order ``sizes``): every evaluation part with a
+    non-zero fraction gets a group first, then a group joins the part furthest below its target
+    image count while that brings it closer; the last group always trains."""
+    fracs = {p: f for p, f in (("val", val_frac), ("test", test_frac)) if f > 0}
+    if len(sizes) < len(fracs) + 1:
+        names = "/".join(["train", *fracs])
+        raise DataError(
+            f"class {stratum} has only {len(sizes)} group(s); need at least {len(fracs) + 1} "
+            f"to put one in each of {names}: add groups (patients) of that class or lower the "
+            "split fractions to 0"
+        )
+    total = sum(sizes)
+    target = {p: f * total for p, f in fracs.items()}
+    filled = {p: 0 for p in fracs}
+    dealt: list[str] = []
+    for size in sizes[:-1]:
+        empty = [p for p in fracs if filled[p] == 0]
+        part = empty[0] if empty else max(fracs, key=lambda p: target[p] - filled[p], default=None)
+        if part is not None and not empty and filled[part] + size / 2 >= target[part]:
+            part = None  # adding the group would not bring the part closer to its target
+        part = part or "train"
+        if part != "train":
+            filled[part] += size
+        dealt.append(part)
+    return [*dealt, "train"]
 
 
 def class_counts(labels, n_classes: int | None = None) -> np.ndarray:

@@ -13,6 +13,7 @@ import click
 
 from ..errors import ConfigError, JobError
 from ..metrics import format_metrics
+from ..redaction import redact
 from ..runner import jobs as J
 from ..runner import records as R
 from ._output import err
@@ -20,36 +21,60 @@ from ._output import err
 _OPT = J.JobOptions()
 
 
+def _echo(text: object = "") -> None:
+    """Every line of these commands is redacted: a record's fields (errors, events, tags, the
+    source) come from the service and from files anyone may have edited."""
+    click.echo(redact(text))
+
+
 def _find(record_ref: str | None, run: str | None) -> list[R.JobRecord]:
+    """RECORD, or every readable record of --run; damaged ones are listed as such first."""
     if record_ref:
         return [R.find_record(record_ref, run)]
     if run:
-        recs = R.list_records(run)
-        if not recs:
+        recs, damaged = R.scan_records(run)
+        for d in damaged:
+            _echo(d.line())
+        if not recs and not damaged:
             raise JobError(f"{run}: no job records (submit with `qsdaqec jobs submit --run {run}`)")
         return recs
     raise click.UsageError("give a RECORD (RUN/jobs/<id>.json) or --run RUN")
 
 
+def _runs(run: str | None) -> list[Path]:
+    """--run, or every run under ./runs with job records (readable or not)."""
+    if run:
+        return [Path(run)]
+    return sorted({p.parent.parent for p in Path("runs").glob("*/jobs/*.json")})
+
+
 def _one(record_ref: str | None, run: str | None) -> R.JobRecord:
-    """RECORD, or without it the latest record of --run (or of every run under ./runs)."""
+    """RECORD, or without it the latest record of --run (or of every run under ./runs). A
+    damaged record is named on stderr, and refuses when it is the latest: an older record must
+    not stand in for it unnoticed."""
     if record_ref:
         return R.find_record(record_ref, run)
-    runs = (
-        [Path(run)]
-        if run
-        else sorted({p.parent.parent for p in Path("runs").glob("*/jobs/*.json")})
-    )
-    recs = [rec for r in runs for rec in R.list_records(r)]
-    if not recs:
+    scans = [R.scan_records(r) for r in _runs(run)]
+    recs = [rec for good, _ in scans for rec in good]
+    damaged = [d for _, bad in scans for d in bad]
+    if not recs and not damaged:
         where = run or "./runs"
         raise JobError(f"{where}: no job records; submit one with `qsdaqec jobs submit --run RUN`")
-    latest = max(recs, key=_created)
-    err(f"latest record: {latest.path}")
-    return latest
+    newest = max([*recs, *damaged], key=_created)
+    if isinstance(newest, R.DamagedRecord):
+        raise JobError(
+            f"{newest.path}: the latest job record is damaged ({newest.reason}); it may name jobs "
+            "that ran. Restore it from a backup or look for its job tags in the IBM Quantum "
+            "dashboard; `qsdaqec jobs list` shows every record, and an older one can be named "
+            "as RECORD"
+        )
+    for d in damaged:
+        err(d.line())
+    err(f"latest record: {newest.path}")
+    return newest
 
 
-def _created(rec: R.JobRecord) -> tuple[str, str]:
+def _created(rec: R.JobRecord | R.DamagedRecord) -> tuple[str, str]:
     """A record's id orders records by creation: its time stamp, then its microseconds."""
     return rec.record_id.split("-", 1)[0], rec.record_id.rsplit("-", 1)[-1]
 
@@ -64,16 +89,16 @@ def _part_line(p: R.Part) -> str:
 
 def _show(rec: R.JobRecord, *, parts: bool = True) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(rec.counts().items()))
-    click.echo(
+    _echo(
         f"{rec.record_id}  {rec.backend}  {rec.samples['count']} samples in "
         f"{len(rec.parts)} job(s): {counts}  => {rec.status}"
     )
     if parts:
         for p in rec.parts:
-            click.echo(_part_line(p))
+            _echo(_part_line(p))
     hint = _next_step(rec)
     if hint:
-        click.echo(f"  next: {hint}")
+        _echo(f"  next: {hint}")
 
 
 def _next_step(rec: R.JobRecord) -> str | None:
@@ -128,6 +153,12 @@ _max_qpu_seconds_option = click.option(
 )
 _yes_option = click.option(
     "--yes", is_flag=True, help="Submit even when the estimate is over the budget."
+)
+_submit_yes_option = click.option(
+    "--yes",
+    is_flag=True,
+    help="Submit even when the estimate is over the budget, or beside damaged job records of "
+    "the run (which may name jobs that ran).",
 )
 
 
@@ -191,7 +222,7 @@ _yes_option = click.option(
     "seconds, then stop: nothing is submitted or written.",
 )
 @_max_qpu_seconds_option
-@_yes_option
+@_submit_yes_option
 @click.option(
     "--max-two-qubit-gates",
     type=click.IntRange(0),
@@ -240,12 +271,13 @@ def submit_cmd(
     if dry_run:
         plan = plan_trained_run(run, backend, echo=err, **how)
         for line in plan.cost.lines():
-            click.echo(line)
+            _echo(line)
         try:
             plan.check(max_qpu_seconds, max_two_qubit_gates)
-        except ConfigError as e:
-            click.echo(f"a submit would be refused: {e}")
-        click.echo("dry run: nothing was submitted")
+            R.check_damaged(run, yes)
+        except (ConfigError, JobError) as e:
+            _echo(f"a submit would be refused: {e}")
+        _echo("dry run: nothing was submitted")
         return
     rec = submit_trained_run(
         run,
@@ -256,7 +288,7 @@ def submit_cmd(
         echo=err,
         **how,
     )
-    click.echo(f"record: {rec.path}")
+    _echo(f"record: {rec.path}")
     _show(rec)
 
 
@@ -282,14 +314,19 @@ def list_cmd(run) -> None:
         if r in seen:
             continue
         seen.add(r)
-        for rec in R.list_records(r):
+        good, damaged = R.scan_records(r)
+        for rec in sorted([*good, *damaged], key=lambda x: str(x.path)):
             any_found = True
-            click.echo(
-                f"{rec.path}  {rec.backend:<22} {rec.created}  {rec.samples['count']:>5} samples  "
-                f"{len(rec.parts):>3} job(s)  {rec.status}"
-            )
+            _echo(rec.line() if isinstance(rec, R.DamagedRecord) else _list_line(rec))
     if not any_found:
-        click.echo("no job records" + (f" in {run}" if run else " under ./runs"))
+        _echo("no job records" + (f" in {run}" if run else " under ./runs"))
+
+
+def _list_line(rec: R.JobRecord) -> str:
+    return (
+        f"{rec.path}  {rec.backend:<22} {rec.created}  {rec.samples['count']:>5} samples  "
+        f"{len(rec.parts):>3} job(s)  {rec.status}"
+    )
 
 
 # ------------------------------------------------------------------------------------- status
@@ -353,15 +390,15 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
     summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=err)
     _show(summary.record)
     if summary.predictions:
-        click.echo(f"predictions: {summary.predictions}")
+        _echo(f"predictions: {summary.predictions}")
     if summary.metrics:
         m = {k: (float("nan") if v is None else v) for k, v in summary.metrics.items()}
-        click.echo(
+        _echo(
             f"metrics: {format_metrics(m)}" + ("" if summary.metrics["complete"] else "  (partial)")
         )
         vs = summary.metrics.get("vs_exact")
         if vs:
-            click.echo(
+            _echo(
                 f"vs exact simulation: mean |dev| of expectation values {vs['ev_mean_abs_error']:.3f}"
                 + (
                     f", same prediction for {vs['same_prediction_fraction']:.0%}"
@@ -387,7 +424,7 @@ def cancel_cmd(record, run) -> None:
     """
     rec = _one(record, run)
     done = J.cancel(rec, echo=err)
-    click.echo(f"cancelled {len(done)} part(s)" + (f": {done}" if done else ""))
+    _echo(f"cancelled {len(done)} part(s)" + (f": {done}" if done else ""))
     _show(rec)
 
 
@@ -424,9 +461,7 @@ def retry_cmd(record, run, resubmit_unknown, max_qpu_seconds, yes) -> None:
         max_qpu_seconds=max_qpu_seconds,
         yes=yes,
     )
-    click.echo(
-        f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)")
-    )
+    _echo(f"resubmitted {len(parts)} part(s)" + (f": {parts}" if parts else " (nothing to do)"))
     _show(rec)
 
 

@@ -15,7 +15,7 @@ from ..runner.jobs import (
     plan_inference,
     submit_plan,
 )
-from ..runner.records import JobRecord
+from ..runner.records import JobRecord, check_damaged, check_no_submit
 from . import inputs
 
 
@@ -70,7 +70,11 @@ def submit_trained_run(
     **kw: Any,
 ) -> JobRecord:
     """:func:`plan_trained_run`, then the budget checks, the estimate on ``echo`` and the jobs
-    (:func:`qsdaqec.runner.jobs.submit_plan`)."""
+    (:func:`qsdaqec.runner.jobs.submit_plan`). Another submit on the run in progress, or a
+    damaged record without ``yes``, refuses before the features are computed (``submit_plan``
+    checks both again under the run's submit lock)."""
+    check_no_submit(run_dir)
+    check_damaged(run_dir, yes)
     plan = plan_trained_run(run_dir, backend, **kw)
     return submit_plan(
         plan,

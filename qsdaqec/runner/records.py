@@ -265,18 +265,68 @@ def load_record(path: str | os.PathLike) -> JobRecord:
     return JobRecord.from_json(read_json(path), path=path)
 
 
-def list_records(run_dir: str | os.PathLike) -> list[JobRecord]:
-    """Every record of a run, oldest first. Unreadable files are skipped (see ``bad``)."""
+@dataclasses.dataclass(frozen=True)
+class DamagedRecord:
+    """A record file that cannot be read. It may name jobs that ran (and were paid for), so it
+    is listed, never skipped, and a new submit on its run needs ``--yes``."""
+
+    path: Path
+    reason: str
+
+    @property
+    def record_id(self) -> str:
+        return self.path.stem
+
+    def line(self) -> str:
+        """What ``jobs list``/``status``/``fetch`` print for it."""
+        return (
+            f"{self.path}  DAMAGED ({self.reason}); it may name jobs that ran: restore it from a "
+            f"backup, or look for job tags qsdaqec-{self.record_id}-* in the IBM Quantum dashboard"
+        )
+
+
+def scan_records(run_dir: str | os.PathLike) -> tuple[list[JobRecord], list[DamagedRecord]]:
+    """Every record of a run, oldest first, and the record files that cannot be read."""
     folder = jobs_dir(run_dir)
     if not folder.is_dir():
-        return []
-    out = []
+        return [], []
+    good, damaged = [], []
     for p in sorted(folder.glob("*.json")):
         try:
-            out.append(load_record(p))
-        except (RunError, JobError, KeyError, TypeError):
-            continue
-    return out
+            good.append(load_record(p))
+        except (RunError, JobError) as e:
+            damaged.append(DamagedRecord(p, _reason(e, p)))
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            damaged.append(DamagedRecord(p, f"incomplete or malformed ({type(e).__name__}: {e})"))
+    return good, damaged
+
+
+def _reason(e: Exception, path: Path) -> str:
+    return redact(str(e).removeprefix(f"{path}: "))
+
+
+def list_records(run_dir: str | os.PathLike) -> list[JobRecord]:
+    """Every readable record of a run, oldest first (:func:`scan_records` also names the
+    damaged ones, which every command that chooses records must show)."""
+    return scan_records(run_dir)[0]
+
+
+def damaged_records(run_dir: str | os.PathLike) -> list[DamagedRecord]:
+    return scan_records(run_dir)[1]
+
+
+def check_damaged(run_dir: str | os.PathLike, yes: bool = False) -> None:
+    """Refuse (``JobError``) a new submit on a run with damaged records unless ``yes``: they
+    may name jobs that ran, and submitting the same samples again pays for them twice."""
+    damaged = damaged_records(run_dir)
+    if damaged and not yes:
+        first = damaged[0]
+        more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+        raise JobError(
+            f"{first.path}{more}: damaged job record ({first.reason}); it may name jobs that "
+            f"already ran. Check `qsdaqec jobs list --run {run_dir}` and the IBM Quantum "
+            "dashboard, then submit again with --yes"
+        )
 
 
 def find_record(ref: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> JobRecord:
@@ -328,6 +378,58 @@ def locked(record: JobRecord | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+SUBMIT_LOCK = ".submit.lock"
+
+
+@contextlib.contextmanager
+def submit_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Held while a new submission of the run is written and sent: a second ``jobs submit`` on
+    the same run refuses (``JobError``) instead of sending the samples twice."""
+    path = jobs_dir(run_dir) / SUBMIT_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_flock(fd):
+            raise JobError(_busy_submit(run_dir))
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_no_submit(run_dir: str | os.PathLike) -> None:
+    """Refuse early (before features are computed) while another submit on the run is on."""
+    path = jobs_dir(run_dir) / SUBMIT_LOCK
+    if not path.exists():
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if not _try_flock(fd):
+            raise JobError(_busy_submit(run_dir))
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
+
+
+def _busy_submit(run_dir: str | os.PathLike) -> str:
+    return (
+        f"{run_dir}: another `qsdaqec jobs submit` on this run is in progress; wait for it to "
+        f"end, check what it sent with `qsdaqec jobs list --run {run_dir}`, then submit again "
+        "only if needed"
+    )
+
+
+def _try_flock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False when another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX: no locking
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def is_locked(record: JobRecord) -> bool:

@@ -382,3 +382,101 @@ def test_gate_budget_is_a_hard_limit(angle_run, svc):
     dry = invoke(*args, "--max-two-qubit-gates", 5, "--dry-run")
     assert dry.exit_code == 0 and "a submit would be refused: the angle head has" in dry.output
     assert invoke(*args, "--max-two-qubit-gates", 60).exit_code == 0 and svc.submit_calls == 1
+
+
+# ---- issue 29: damaged records are shown, never skipped; one submit per run at a time ------
+
+
+def _damage(rec):
+    """A record cut short (a crash or a full disk under a non-atomic writer, a bad copy)."""
+    text = rec.path.read_text()
+    rec.path.write_text(text[: len(text) // 2])
+
+
+def test_a_damaged_record_is_listed_and_never_replaced_by_an_older_one(tmp_path, svc):
+    older = make_record(tmp_path, svc)
+    latest = make_record(tmp_path, svc)
+    _damage(latest)
+    listed = invoke("list", "--run", tmp_path)
+    assert listed.exit_code == 0, listed.output
+    assert f"{latest.path}  DAMAGED (not valid JSON" in listed.output
+    assert older.record_id in listed.output and "no job records" not in listed.output
+    for cmd in ("status", "fetch"):
+        line = handled_error(invoke(cmd, "--run", tmp_path), str(latest.path))
+        assert "the latest job record is damaged (not valid JSON" in line
+    both = invoke("status", "--run", tmp_path, "--all")
+    assert both.exit_code == 0 and "DAMAGED" in both.output and older.record_id in both.output
+    handled_error(invoke("fetch", latest.path), str(latest.path), "not valid JSON")
+
+
+def test_a_damaged_older_record_is_named_beside_the_latest(tmp_path, svc):
+    older = make_record(tmp_path, svc)
+    latest = make_record(tmp_path, svc)
+    _damage(older)
+    result = invoke("status", "--run", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert f"{older.path}  DAMAGED" in result.output and latest.record_id in result.output
+
+
+def test_a_submit_beside_a_damaged_record_needs_yes(tmp_path, svc):
+    rec = make_record(tmp_path, svc)
+    _damage(rec)
+    calls = svc.submit_calls
+    with pytest.raises(JobError, match=r"damaged job record .*then submit again with --yes"):
+        make_record(tmp_path, svc)
+    assert svc.submit_calls == calls and len(list((tmp_path / "jobs").glob("*.json"))) == 1
+    new = make_record(tmp_path, svc, yes=True)
+    assert svc.submit_calls > calls
+    assert "beside damaged record(s)" in " ".join(e["message"] for e in new.events)
+
+
+def test_cli_submit_refuses_beside_a_damaged_record_until_yes(angle_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(angle_run[0], run, ignore=shutil.ignore_patterns("jobs"))
+    (run / "jobs").mkdir()
+    (run / "jobs" / "20260101T000000Z-ibm_fez-000000abcdef.json").write_text('{"schema": "qsd')
+    args = ["submit", "--run", run, "--backend", "fake:fake_manila", "--limit", 2]
+    handled_error(invoke(*args), "damaged job record (not valid JSON", "--yes")
+    assert len(list((run / "jobs").glob("*.json"))) == 1
+    dry = invoke(*args, "--dry-run")
+    assert "a submit would be refused:" in dry.output and "damaged" in dry.output
+    result = invoke(*args, "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(list((run / "jobs").glob("*.json"))) == 2
+
+
+def test_two_submits_at_once_on_one_run_the_second_refuses(tmp_path, svc):
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+    real_submit = svc.submit
+
+    def slow_submit(*a, **k):  # the first submit is on the wire while the second starts
+        inside.set()
+        release.wait(10)
+        return real_submit(*a, **k)
+
+    svc.submit = slow_submit
+    first: list = []
+    t = threading.Thread(target=lambda: first.append(make_record(tmp_path, svc)))
+    t.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(JobError, match="another `qsdaqec jobs submit` on this run is in"):
+            make_record(tmp_path, svc)
+    finally:
+        release.set()
+        t.join(60)
+    assert first and len(list((tmp_path / "jobs").glob("*.json"))) == 1
+
+
+def test_cli_submit_refuses_while_another_submit_holds_the_run(angle_run, svc):
+    run, _ = angle_run
+    with R.submit_lock(run):
+        line = handled_error(
+            invoke("submit", "--run", run, "--backend", "ibm:fake_torino", "--limit", 2),
+            "another `qsdaqec jobs submit` on this run is in progress",
+        )
+    assert f"qsdaqec jobs list --run {run}" in line and svc.submit_calls == 0

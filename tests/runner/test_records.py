@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qsdaqec.errors import JobError, RunError
+from qsdaqec.errors import JobError, RunError, WriteError
 from qsdaqec.runner import records as R
 
 
@@ -108,14 +110,81 @@ def test_find_by_path_id_and_prefix(tmp_path):
         R.find_record(str(R.jobs_dir(tmp_path) / "nope.json"))
 
 
-def test_list_skips_unreadable_and_schema_is_checked(tmp_path):
+def test_unreadable_records_are_named_damaged_and_schema_is_checked(tmp_path):
     a = make_record(tmp_path)
     (R.jobs_dir(tmp_path) / "broken.json").write_text("{not json")
     other = R.jobs_dir(tmp_path) / "other.json"
     other.write_text(json.dumps({"schema": "something/else"}))
-    assert [r.record_id for r in R.list_records(tmp_path)] == [a.record_id]
+    partless = R.jobs_dir(tmp_path) / "partless.json"
+    partless.write_text(json.dumps({"schema": R.SCHEMA}))
+    good, damaged = R.scan_records(tmp_path)
+    assert (
+        [r.record_id for r in good]
+        == [a.record_id]
+        == [r.record_id for r in R.list_records(tmp_path)]
+    )
+    reasons = {d.record_id: d.reason for d in damaged}
+    assert set(reasons) == {"broken", "other", "partless"}
+    assert reasons["broken"].startswith("not valid JSON")
+    assert reasons["other"].startswith("not a qsdaqec job record")
+    assert "KeyError" in reasons["partless"]
     with pytest.raises(RunError, match="not a qsdaqec job record"):
         R.load_record(other)
+    with pytest.raises(JobError, match=r"damaged job record .*submit again with --yes"):
+        R.check_damaged(tmp_path)
+    R.check_damaged(tmp_path, yes=True)
+
+
+# ---- item 9 of issue 29: a record (and everything beside it) is replaced, never rewritten --
+
+
+def _no_space(*a, **k):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_record_saves_replace_the_file_and_a_failed_save_keeps_the_last_one(tmp_path, monkeypatch):
+    """A record rewritten in place (``open(path, "w")``) keeps its inode and, if the process
+    dies or the disk fills mid-write, is left truncated: the paid jobs it names are lost."""
+    rec = make_record(tmp_path, ["queued"])
+    for i in range(3):
+        inode = rec.path.stat().st_ino
+        rec.log(f"change {i}")
+        rec.save()
+        assert rec.path.stat().st_ino != inode  # a new file renamed over the old one
+    last = rec.path.read_bytes()
+    monkeypatch.setattr(os, "fsync", _no_space)  # the disk fills during the next save
+    rec.parts[0].job_id = "job-that-ran"
+    with pytest.raises(WriteError, match=f"{re.escape(str(rec.path))}: cannot write"):
+        rec.save()
+    assert (
+        rec.path.read_bytes() == last
+        and R.load_record(rec.path).events[-1]["message"] == "change 2"
+    )
+    assert [p.name for p in rec.path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_file_of_a_submission_arrives_by_rename(tmp_path, monkeypatch):
+    """The record, its parameters, its ISA circuit and each stored result: written to a temp
+    file and renamed into place, so no reader (or crash) ever sees half of one."""
+    from qsdaqec.runner.fake_runtime import FakeRuntimeService, tiny_problem
+    from qsdaqec.runner.jobs import fetch
+
+    renamed: set[Path] = set()
+    real_replace = os.replace
+
+    def spy(src, dst, *a, **k):
+        renamed.add(Path(dst))
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", spy)
+    service = FakeRuntimeService(steps=1)
+    rec = tiny_problem(n=4, seed=2).submit(
+        "ibm:fake_manila", tmp_path, service=service, sleep=lambda s: None
+    )
+    fetch(rec, service=service, sleep=lambda s: None, wait=True, poll_interval=0)
+    written = {p for p in R.jobs_dir(tmp_path).rglob("*") if p.is_file() and p.suffix != ".lock"}
+    assert rec.path in written and any(p.suffix == ".npz" for p in written)
+    assert written <= renamed, sorted(map(str, written - renamed))
 
 
 def test_lock_is_exclusive(tmp_path):

@@ -151,15 +151,24 @@ def submit_plan(
 
     Returns the saved record. On a submit failure the record is saved first (failed parts marked
     ``rejected`` or ``unknown``, the rest ``pending``), then :class:`JobError` says what to do.
+    One submit per run at a time (:func:`records.submit_lock`), and none on a run with damaged
+    records unless ``yes`` (:func:`records.check_damaged`).
     """
     budget = plan.check(max_qpu_seconds, max_two_qubit_gates, yes=yes)
-    for line in plan.cost.lines():
-        plan.ctx.echo(line)
+    with R.submit_lock(run_dir):
+        R.check_damaged(run_dir, yes)
+        for line in plan.cost.lines():
+            plan.ctx.echo(line)
+        return _send(plan, Path(run_dir), budget, yes)
+
+
+def _send(plan: InferencePlan, run_dir: Path, budget: float | None, yes: bool) -> JobRecord:
+    """The record, its inputs, then the jobs (under the run's submit lock)."""
     spec, isa, options = plan.spec, plan.isa, plan.options
     record = _new_record(
         plan.ctx,
         spec,
-        Path(run_dir),
+        run_dir,
         plan.circuit,
         plan.observables,
         isa,
@@ -175,6 +184,10 @@ def submit_plan(
         f"transpiled once (optimization level {options.optimization_level}); estimated "
         f"{plan.cost.qpu_seconds:.0f} QPU seconds"
     )
+    damaged = R.damaged_records(run_dir)
+    if damaged:  # only with yes (check_damaged): say so where the next person will look
+        names = ", ".join(d.path.name for d in damaged)
+        record.log(f"submitted with --yes beside damaged record(s): {names}")
     with R.locked(record.path):
         # the artifacts first, then the record: a record on disk always has its inputs
         R.save_array(record.params_path, plan.params)

@@ -75,3 +75,36 @@ def test_a_crash_carrying_the_token_prints_no_token(command, tmp_path, monkeypat
     assert TOKEN not in result.output and TOKEN[:16] not in result.output
     assert lines[-1].startswith("Error: internal error: LookupError"), result.output
     assert REDACTED in lines[-1]
+
+
+def test_record_fields_printed_by_list_and_status_are_redacted(tmp_path, monkeypatch):
+    """A record is a file: edited by hand, copied from an older version, or holding what the
+    service said. ``jobs list`` and ``jobs status`` print its fields through ``redact``."""
+    import json
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
+    service = FakeRuntimeService(steps=1)
+    monkeypatch.setattr(gateway, "connect", lambda spec: service)
+    rec = tiny_problem(n=3, seed=1).submit(
+        "ibm:fake_manila", tmp_path, service=service, sleep=lambda s: None
+    )
+    data = json.loads(rec.path.read_text())
+    data["created"] = f"2026-01-01 token={TOKEN}"
+    for part in data["parts"]:
+        part.update(state="failed", error=f"HTTP 401 for key {TOKEN}")
+    rec.path.write_text(json.dumps(data))
+    for args in (["list", "--run", str(tmp_path)], ["status", str(rec.path)]):
+        result = CliRunner().invoke(cli, ["jobs", *args])
+        assert result.exit_code == 0, result.output
+        assert TOKEN not in result.output and TOKEN[:16] not in result.output
+        assert REDACTED in result.output
+
+
+def test_usage_errors_quoting_what_was_typed_are_redacted(tmp_path, monkeypatch):
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
+    bad = tmp_path / f"apikey={TOKEN}"  # a path (or URL) pasted with a credential in it
+    args = ["jobs", "submit", "--run", str(tmp_path), "--backend", "fake:fake_manila"]
+    result = CliRunner().invoke(cli, [*args, "--data", str(bad)])
+    assert result.exit_code == 2
+    assert TOKEN not in result.output and TOKEN[:16] not in result.output
+    assert "--data" in result.output and REDACTED in result.output

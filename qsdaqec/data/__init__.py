@@ -1,5 +1,5 @@
-"""Data: the built-in synthetic angiograms, ImageFolder / ``.npz`` loaders, stratified splits,
-single images by path.
+"""Data: the built-in synthetic angiograms, ImageFolder / ``.npz`` loaders, stratified and
+grouped splits, single images by path, importers of the public stenosis data sets.
 
 Names are imported lazily so that ``qsdaqec.data.synth`` (numpy/scipy/PIL only) does not pull
 in torch.
@@ -19,14 +19,20 @@ _EXPORTS = {
     "Split": "split",
     "class_counts": "split",
     "describe": "split",
+    "grouped_split": "split",
     "imbalance_ratio": "split",
     "stratified_split": "split",
+    "IMPORTERS": "importers",
+    "ImportOptions": "importers",
+    "import_dataset": "importers",
     "SynthConfig": "synth",
     "builtin_dataset_dir": "synth",
     "generate_synthetic": "synth",
 }
 
 __all__ = [
+    "IMPORTERS",
+    "ImportOptions",
     "LabeledImages",
     "Split",
     "SynthConfig",
@@ -35,7 +41,9 @@ __all__ = [
     "describe",
     "expand_image_paths",
     "generate_synthetic",
+    "grouped_split",
     "imbalance_ratio",
+    "import_dataset",
     "load_dataset",
     "load_image",
     "stratified_split",
@@ -43,8 +51,16 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from .images import expand_image_paths, load_image
+    from .importers import IMPORTERS, ImportOptions, import_dataset
     from .loaders import LabeledImages, load_dataset
-    from .split import Split, class_counts, describe, imbalance_ratio, stratified_split
+    from .split import (
+        Split,
+        class_counts,
+        describe,
+        grouped_split,
+        imbalance_ratio,
+        stratified_split,
+    )
     from .synth import SynthConfig, builtin_dataset_dir, generate_synthetic
 
 

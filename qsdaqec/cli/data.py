@@ -183,7 +183,7 @@ def _import_summary(fmt: str, r: ImportResult) -> str:
     if r.parts is not None:
         parts = "; " + ", ".join(f"{p} {sum(c.values())}" for p, c in r.parts.items())
     line = f"imported {sum(r.counts.values())} {fmt} images ({counts}{parts})"
-    line += f", {r.groups} groups" if r.groups else ", no groups"
+    line += f", {r.groups} group{'s' if r.groups != 1 else ''}" if r.groups else ", no groups"
     line += f", skipped {r.skipped}" if r.skipped else ""
     line += f"; wrote {r.out} (lesions.json, import.json)"
     if len(r.counts) < 2:

@@ -134,6 +134,7 @@ def _set(part, key, index, field, value):
         (_bbox([1, 2, 3]), ["annotation 2: bbox must be [x, y, w, h]"]),
         (_set("val", "annotations", 0, "image_id", 99), ['val.json: annotation 1: image_id 99 is not in "images"']),
         (_set("test", "annotations", 0, "category_id", 42), ["annotation 1: category_id 42", "unknown label"]),
+        (_set("val", "annotations", 0, "image_id", [1]), ['annotation 1: image_id [1] is not in "images"']),
         (_set("train", "images", 0, "width", 512), ["train.json: image 1: declared 512x64"]),
         (lambda d: d["val"].__setitem__("categories", CATEGORIES[:25]), ["no category named 'stenosis'"]),
         (lambda d: d["test"].pop("images"), ['test.json: not a COCO annotation file']),

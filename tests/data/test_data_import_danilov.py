@@ -97,6 +97,14 @@ def test_import_danilov_groups_frames_by_patient(tmp_path):
     assert files(out) == before
 
 
+def test_a_single_class_is_imported_with_a_note(tmp_path):
+    frames = {"14_003_1_0001": ((64, 64), "L", [(3, 4, 9, 9)])}
+    src, out = make_danilov(tmp_path / "download", frames), tmp_path / "out"
+    r = run_import("danilov", str(src), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "(stenosis 1), 1 group;" in r.output and "only one class" in r.output
+
+
 @pytest.mark.parametrize(
     "frames,label,fragments",
     [

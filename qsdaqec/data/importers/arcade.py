@@ -45,6 +45,11 @@ RULE = (
 _LAYOUT = "ARCADE's stenosis task holds {train,val,test}/images/ and {train,val,test}/annotations/"
 
 
+def _is_id(value: Any) -> bool:
+    """COCO ids are numbers (text is tolerated); anything else cannot name an entry."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _root(source: Path) -> Path:
     require_dir(source, "pass the folder the ARCADE zip unpacked to")
     for cand in (source / "stenosis", source / "arcade" / "stenosis", source):
@@ -76,7 +81,7 @@ def _coco(path: Path) -> tuple[dict[str, list], dict[Any, str], set[Any]]:
         )
     names: dict[Any, str] = {}
     for i, c in enumerate(doc["categories"]):
-        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("name"), str):
+        if not isinstance(c, dict) or not _is_id(c.get("id")) or not isinstance(c.get("name"), str):
             raise DataError(f"{path}: category #{i}: needs an id and a name, got {c!r}")
         names[c["id"]] = c["name"]
     stenosis = {cid for cid, name in names.items() if name.strip().lower() == STENOSIS}
@@ -96,7 +101,7 @@ def _images(path: Path, doc: dict, images_dir: Path) -> dict[Any, dict[str, Any]
     for i, im in enumerate(doc["images"]):
         iid = im.get("id") if isinstance(im, dict) else None
         where = f"{path}: image {iid if iid is not None else f'#{i}'}"
-        if iid is None or not isinstance(im.get("file_name"), str) or not im["file_name"]:
+        if not _is_id(iid) or not isinstance(im.get("file_name"), str) or not im["file_name"]:
             raise DataError(f"{where}: needs an id and a file_name")
         name = Path(im["file_name"]).name
         if iid in out or name in files:
@@ -124,9 +129,9 @@ def _annotate(path: Path, doc: dict, names: dict, stenosis: set, images: dict) -
         where = f"{path}: annotation {aid if aid is not None else f'#{i}'}"
         if not isinstance(a, dict):
             raise DataError(f"{where}: must be an object, got {a!r}")
-        if a.get("image_id") not in images:
+        if not _is_id(a.get("image_id")) or a["image_id"] not in images:
             raise DataError(f'{where}: image_id {a.get("image_id")!r} is not in "images"')
-        if a.get("category_id") not in names:
+        if not _is_id(a.get("category_id")) or a["category_id"] not in names:
             raise DataError(
                 f'{where}: category_id {a.get("category_id")!r} is not in "categories" '
                 "(unknown label)"

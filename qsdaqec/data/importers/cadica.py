@@ -67,9 +67,11 @@ def _root(source: Path) -> Path:
 
 
 def _names(path: Path) -> list[str]:
-    return (
-        [ln.strip() for ln in read_text(path).splitlines() if ln.strip()] if path.is_file() else []
-    )
+    """The non-blank lines of a listing; an absent listing lists nothing (a patient without
+    non-lesion videos)."""
+    if not path.is_file():
+        return []
+    return [ln.strip() for ln in read_text(path).splitlines() if ln.strip()]
 
 
 def _ground_truth(path: Path, size: tuple[int, int]) -> list[tuple[str, Lesion]]:
@@ -92,20 +94,22 @@ def _ground_truth(path: Path, size: tuple[int, int]) -> list[tuple[str, Lesion]]
     return out
 
 
-def _frames(video_dir: Path, patient: str) -> list[str]:
+def _frames(video_dir: Path, patient: str) -> tuple[Path, list[str]]:
+    """The video's selected-frames listing and its frame ids (``p<N>_v<M>_<frame>``)."""
     listing = video_dir / f"{patient}_{video_dir.name}_selectedFrames.txt"
     if not listing.is_file():
         raise DataError(f"{listing}: file missing (every listed video has its selected frames)")
     prefix = f"{patient}_{video_dir.name}_"
-    return [f if f.startswith(prefix) else prefix + f for f in _names(listing)]
+    frames = [f.removesuffix(".png") for f in _names(listing)]
+    return listing, [f if f.startswith(prefix) else prefix + f for f in frames]  # bare numbers
 
 
-def _video(plan: Plan, video_dir: Path, patient: str, lesion: bool, min_rank: int) -> None:
-    for frame in _frames(video_dir, patient):
+def _video(plan: Plan, video_dir: Path, patient: str, has_lesion: bool, min_rank: int) -> None:
+    listing, frames = _frames(video_dir, patient)
+    for frame in frames:
         image = video_dir / "input" / f"{frame}.png"
-        listing = f"{video_dir.name}'s selected frames"
-        size = image_size(image, listing)
-        if not lesion:
+        size = image_size(image, str(listing))
+        if not has_lesion:
             plan.items.append(Item(image, f"{NORMAL}/{frame}.png", NORMAL, size, (), patient))
             continue
         gt = video_dir / "groundtruth" / f"{frame}.txt"

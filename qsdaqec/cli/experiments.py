@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
 from ..experiments import execute_experiment, load_spec, paper_spec_names
 from ..train.config import check_device
 from ._executor import executor_options, pop_executor
@@ -76,6 +76,13 @@ def parse_seeds(text: str) -> list[int]:
     help="Where each fit's backbone trains: auto | cpu | cuda[:N] | mps [default: the spec's, "
     "else auto]. Never changes which fits count as done.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    default=False,
+    help="When another command on the same fit store is fitting some of the spec's fits, wait "
+    "for them (and resume one whose process died) instead of leaving them out and exiting 2.",
+)
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
 @executor_options
@@ -91,6 +98,7 @@ def experiment_cmd(
     report_only,
     num_threads,
     device,
+    wait,
     progress,
     quiet,
     **executor_kw,
@@ -103,6 +111,9 @@ def experiment_cmd(
     Finished fits are never redone and interrupted ones are resumed, so the command can be
     re-run after an interruption, with more seeds, or with --report-only to tabulate what is
     there. Writes results.md, results.csv, runs.csv, results.json and results.png to --out.
+    The same command started on several machines sharing --fits and --out splits the fits
+    between them; each one that leaves fits to another exits 2 saying so (or, with --wait,
+    waits for them), and the last to finish writes the tables of all of them.
 
     \b
     Examples:
@@ -111,6 +122,7 @@ def experiment_cmd(
       qsdaqec run paper:head_ablation --seeds 0,1,2
       qsdaqec run paper:ablation_diffusion --only "T=5, beta_end=0.02"
       qsdaqec run paper:baselines --profile full --out runs/experiments/baselines-full
+      qsdaqec run paper:baselines --wait    # the same command on a second machine
       qsdaqec run paper:baselines --executor ray --ray-address head-node:6379
       qsdaqec run paper:baselines --profile full --executor slurm --partition gpu \
           --gpus-per-task 1 --device cuda --time-limit 120
@@ -145,6 +157,7 @@ def experiment_cmd(
         executor=executor,
         echo=err,
         fit_log=log,
+        wait=wait,
     )
     if dry_run:
         n = len(result.outcomes)
@@ -191,6 +204,13 @@ def experiment_cmd(
             "same command resumes what is missing"
         )
         raise click.exceptions.Exit(1)
+    if result.busy:
+        first = result.busy[0].run_dir
+        raise RunError(
+            f"{len(result.busy)} fit(s) are being fitted by another command on {result.fits_dir} "
+            f"(e.g. {first.name}); the tables hold the fits finished so far, and that command "
+            "rewrites them when it ends. To get them here, run this command again with --wait"
+        )
 
 
 COMMANDS: list[click.Command] = [experiment_cmd]

@@ -13,7 +13,11 @@ set's identity (``qsdaqec.experiments.spec.canonical_config``), so:
 - a *stale* fit (its saved config.json differs from the current full config, i.e. a
   ``FitConfig`` default changed since it ran) is moved aside (``<dir>.stale-<n>``) and fitted again;
 - two ``qsdaqec run`` processes (or workers) sharing a store never train one fit at once (a
-  lock file beside the fit folder, :mod:`.locks`); the second leaves it out and says so;
+  lock file beside the fit folder, :mod:`.locks`); the second leaves it out (``busy``) and says
+  so, or with ``wait`` waits for it (and resumes it if its holder died);
+- the tables are written under a lock on the results folder, each time from the store's
+  state at that moment: a fit another process finished since counts, so the last command to
+  finish writes the whole table, whichever process fitted what;
 - the fits run where the executor puts them (:mod:`.executors`: this process, Ray tasks or
   Slurm jobs); each is a :class:`~.fit_task.FitTask`, and its results come back to the same
   store and tables. A failed task is reported with its fit key and log; the others go on.
@@ -35,12 +39,15 @@ from ..errors import RunError
 from ..io import atomic_write_text, read_json
 from .executors import ExecutorConfig, Task, TaskOutcome, make_executor
 from .fit_task import FitResult, FitTask, run_fit_task
+from .locks import held, lock_path, results_lock
 from .spec import ExperimentSpec, FitPlan
 from .store import collect_scores, fit_state, recorded_wall
 from .tables import write_results
 
 LOGS = "logs"
 """``<fits>/logs/<fit>.log``: the lines of a fit that ran on a Ray or Slurm worker."""
+WAIT_POLL_SECONDS = 10.0
+"""With ``wait``: how often the locks of fits another process holds are looked at."""
 
 
 @dataclass
@@ -51,8 +58,9 @@ class FitOutcome:
     run_dir: Path
     status: str
     """Before this invocation: ``finished`` | ``interrupted`` | ``absent``; after:
-    ``skipped`` (was finished), ``ran``, ``resumed``, ``planned`` (dry run), ``missing``
-    (report only, not finished), ``busy`` (another process holds it), ``failed``."""
+    ``skipped`` (was finished, or another process finished it meanwhile), ``ran``,
+    ``resumed``, ``planned`` (dry run), ``missing`` (report only, not finished), ``busy``
+    (another process holds it and had not finished it), ``failed``."""
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     """test set -> metric -> value (NaN where undefined)."""
     wall_seconds: float | None = None
@@ -79,6 +87,11 @@ class ExperimentResult:
         for o in self.outcomes:
             c[o.status] = c.get(o.status, 0) + 1
         return c
+
+    @property
+    def busy(self) -> list[FitOutcome]:
+        """The fits left to another process that had not finished them."""
+        return [o for o in self.outcomes if o.status == "busy"]
 
 
 def default_out(spec: ExperimentSpec) -> Path:
@@ -114,12 +127,17 @@ def execute_experiment(
     executor: ExecutorConfig | None = None,
     echo: Callable[[str], None] | None = None,
     fit_log: Callable[[str], None] | None = None,
+    wait: bool = False,
+    poll_seconds: float | None = None,
 ) -> ExperimentResult:
     """Execute (or with ``dry_run`` only plan) every fit of ``spec``; write the results.
 
     ``report_only``: run nothing, tabulate the fits that are finished. Tables and the plot are
     rewritten after every fit, so an interrupted experiment still leaves its partial results.
     ``executor``: where the fits run (default: the spec's ``[executor]``, else this process).
+    ``wait``: when other processes hold fits of the spec, wait for them (polling every
+    ``poll_seconds``, default :data:`WAIT_POLL_SECONDS`) instead of leaving them out
+    (``result.busy``).
     """
     echo = echo or (lambda s: None)
     fit_log = fit_log or echo
@@ -139,19 +157,71 @@ def execute_experiment(
     if runner.remote and num_threads is None:
         control["num_threads"] = ex_cfg.cpus_per_task  # tasks sharing a node: no oversubscribing
     tasks = _first_pass(result, report_only, control, ex_cfg, echo, fit_log)
-    result.files = write_results(result)
+
+    def write() -> None:
+        result.wall_seconds = round(time.perf_counter() - t_start, 2)
+        _write_tables(result, fit_log, device)
+
+    write()
     if tasks:
         with runner:
             if runner.remote:
                 echo(f"{len(tasks)} fit(s) to {runner.name}; logs in {fits_dir / LOGS}")
-            for done in runner.run(tasks):
-                _apply(done, result, echo if runner.remote else None)
-                result.wall_seconds = round(time.perf_counter() - t_start, 2)
-                result.files = write_results(result)
-    result.wall_seconds = round(time.perf_counter() - t_start, 2)
-    result.files = write_results(result)
+            _run_tasks(runner, tasks, result, echo, write)
+            if wait:
+                poll = poll_seconds if poll_seconds is not None else WAIT_POLL_SECONDS
+                _wait_for_others(runner, tasks, result, echo, write, poll)
+    write()
     _write_spec_copy(spec, out)
     return result
+
+
+def _run_tasks(runner, tasks: list[Task], result, echo, write: Callable[[], None]) -> None:
+    for done in runner.run(tasks):
+        _apply(done, result, echo if runner.remote else None)
+        write()
+
+
+def _wait_for_others(
+    runner,
+    tasks: list[Task],
+    result: ExperimentResult,
+    echo: Callable[[str], None],
+    write: Callable[[], None],
+    poll_seconds: float,
+) -> None:
+    """Until no fit is ``busy``: each one whose lock is free again is handed to its task once
+    more, which scores it (finished by the other process) or resumes it (its holder died)."""
+    by_key = {t.key: t for t in tasks}
+    said = False
+    while result.busy:
+        dirs = {o.run_dir.name: o.run_dir for o in result.busy}
+        keys = sorted(dirs)
+        free = [by_key[k] for k in keys if not held(lock_path(dirs[k]))]
+        if not said:
+            echo(f"waiting for {len(keys)} fit(s) another process is fitting (--wait)")
+            said = True
+        if free:
+            _run_tasks(runner, free, result, echo, write)
+        else:
+            time.sleep(poll_seconds)
+
+
+def _write_tables(result: ExperimentResult, log: Callable[[str], None], device) -> None:
+    """Under the results folder's lock: count what other processes finished since, then write
+    the tables, so that two commands on one store never leave a table of half the fits."""
+    with results_lock(result.out):
+        for o in result.outcomes:
+            if o.status in ("busy", "missing") and _finished_elsewhere(o):
+                o.scores = collect_scores(o.plan, o.run_dir, result.spec, log, device)
+                o.status = "skipped"
+                o.wall_seconds = recorded_wall(o.run_dir, None)
+        result.files = write_results(result)
+
+
+def _finished_elsewhere(o: FitOutcome) -> bool:
+    """Finished, and no process holds it any more (its scores are written before it lets go)."""
+    return not held(lock_path(o.run_dir)) and fit_state(o.run_dir, o.plan.config) == "finished"
 
 
 def _first_pass(
@@ -206,8 +276,9 @@ def _apply(done: TaskOutcome, result: ExperimentResult, echo: Callable[[str], No
         return
     r: FitResult = done.value
     first.status, first.scores, first.wall_seconds = r.status, r.scores, r.wall_seconds
-    for o in same:  # the same fit planned twice: it ran once
-        o.status, o.scores, o.wall_seconds = "skipped", r.scores, r.wall_seconds
+    for o in same:  # the same fit planned twice: it ran once (or another process holds it)
+        o.status = "busy" if r.status == "busy" else "skipped"
+        o.scores, o.wall_seconds = r.scores, r.wall_seconds
     if echo:
         took = f" in {r.wall_seconds:.1f}s" if r.wall_seconds is not None else ""
         echo(f"{done.task.name}: {r.status}{took} (log: {done.task.log_path})")

@@ -1,4 +1,5 @@
-"""Per-fit locks in a fit store shared by processes, possibly on several machines.
+"""Per-fit locks in a fit store shared by processes, possibly on several machines, and the
+lock of a results folder (:func:`results_lock`).
 
 ``.<fit>.lock`` beside the fit folder, created with ``O_CREAT | O_EXCL`` (atomic on local
 filesystems and NFSv3+), holds ``<pid> <host>``. While held, a thread touches it every
@@ -96,3 +97,25 @@ def _heartbeat(lock: Path, stop: threading.Event) -> None:
             os.utime(lock)
         except OSError:
             return  # removed under us: nothing left to keep fresh
+
+
+RESULTS_LOCK = ".results.lock"
+
+
+@contextmanager
+def results_lock(out: Path) -> Iterator[None]:
+    """Hold the results folder's lock while its tables are read from the store and written:
+    a second writer waits (seconds) instead of interleaving with an older view of the store.
+    ``flock``: released by the kernel when its holder dies, so it is never stale."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / RESULTS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX: no locking
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import threading
+import time
 
 import pytest
 from cli_helpers import handled_error
@@ -328,3 +330,101 @@ def test_config_error_type():
         from qsdaqec.experiments import parse_spec
 
         parse_spec({"base": {"epochs": "x"}})
+
+
+# ---- issue 29, item 1: two commands on one store ---------------------------------------
+
+
+class TwoCommands:
+    """Two ``qsdaqec run`` of one spec on one store, as threads of this process (a fit lock
+    held by this pid counts as held): A fits seed 0 while B starts; B finds seed 0 busy and
+    fits seed 1, which it holds until ``b_holds`` says so; A finds seed 1 busy."""
+
+    def __init__(self, spec, out, wait_a=False):
+        self.spec, self.out, self.wait_a = spec, out, wait_a
+        self.a_fitting, self.b_fitting, self.a_done = (threading.Event() for _ in range(3))
+        self.fake = FakeFit()
+        self.results = {}
+
+    def fit(self, cfg, log=None, **kw):
+        me = threading.current_thread().name
+        if me == "A" and cfg.seed == 0:
+            self.a_fitting.set()
+            assert self.b_fitting.wait(30)
+        if me == "B" and cfg.seed == 1:
+            self.b_fitting.set()
+            self.b_holds()
+        return self.fake(cfg, log)
+
+    def b_holds(self):
+        if self.wait_a:
+            time.sleep(0.3)  # A waits for B
+        else:
+            assert self.a_done.wait(30)  # B ends last
+
+    def command(self, name, **kw):
+        self.results[name] = execute_experiment(self.spec, out=self.out, **kw)
+        if name == "A":
+            self.a_done.set()
+
+    def run(self):
+        waits = {"wait": True, "poll_seconds": 0.05} if self.wait_a else {}
+        a = threading.Thread(target=self.command, args=("A",), kwargs=waits, name="A")
+        b = threading.Thread(target=self.command, args=("B",), name="B")
+        a.start()
+        assert self.a_fitting.wait(30)
+        b.start()
+        a.join(60)
+        b.join(60)
+        return self.results["A"], self.results["B"]
+
+
+def test_two_commands_on_one_store_the_last_writes_the_whole_table(tmp_path, monkeypatch):
+    spec = load_spec(write_spec(tmp_path)).only(["quantum"])  # seeds 0 and 1
+    two = TwoCommands(spec, tmp_path / "res")
+    monkeypatch.setattr(qsdaqec.train, "fit", two.fit)
+    a, b = two.run()
+    assert [c.seed for c in two.fake.calls] == [0, 1]  # each fit ran once
+    rows = list(csv.DictReader((tmp_path / "res" / "results.csv").open()))
+    assert rows[0]["n_seeds"] == "2"
+    assert float(rows[0]["accuracy_mean"]) == pytest.approx(0.55)  # seeds 0 and 1: 0.5, 0.6
+    assert len(list(csv.DictReader((tmp_path / "res" / "runs.csv").open()))) == 2
+    assert b.counts == {"skipped": 1, "ran": 1}  # B counts seed 0, which A finished
+    assert [o.plan.seed for o in a.outcomes if o.status == "busy"] == [1]  # left to B
+
+
+def test_with_wait_the_first_command_waits_for_the_fits_the_other_holds(tmp_path, monkeypatch):
+    spec = load_spec(write_spec(tmp_path)).only(["quantum"])
+    two = TwoCommands(spec, tmp_path / "res", wait_a=True)
+    monkeypatch.setattr(qsdaqec.train, "fit", two.fit)
+    a, _ = two.run()
+    assert [c.seed for c in two.fake.calls] == [0, 1]
+    assert a.counts == {"ran": 1, "skipped": 1} and not a.busy
+    assert all(o.scores for o in a.outcomes)
+
+
+def test_cli_leaving_fits_to_another_command_exits_2_and_wait_takes_them(
+    tmp_path, fake_fit, monkeypatch
+):
+    import os
+
+    from qsdaqec.experiments import execute
+
+    p = write_spec(tmp_path)
+    spec = load_spec(p).only(["quantum"])
+    run_dir = plan_fits(spec, tmp_path / "fits")[0].run_dir
+    (tmp_path / "fits").mkdir()
+    lock = run_dir.parent / f".{run_dir.name}.lock"
+    lock.write_text(str(os.getpid()))  # another command is fitting seed 0
+    args = ["run", str(p), "--out", str(tmp_path / "res"), "--only", "quantum", "--quiet"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert "| quantum | 1 |" in r.output  # the table of what is finished is still printed
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("Error: 1 fit(s) are being fitted by another command")
+    assert run_dir.name in last and last.endswith("run this command again with --wait")
+    threading.Timer(0.3, lock.unlink).start()  # the other command dies without finishing
+    monkeypatch.setattr(execute, "WAIT_POLL_SECONDS", 0.05)
+    r = CliRunner().invoke(cli, [*args, "--wait"])
+    assert r.exit_code == 0, r.output
+    assert "| quantum | 2 |" in r.output and [c.seed for c in fake_fit.calls] == [1, 0]

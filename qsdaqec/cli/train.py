@@ -135,6 +135,26 @@ def _with_default(help: str, field: str) -> str:
     type=str,
     help="The backbone's input channels: gray (the paper's) | vessel (gray + Sato vessel maps).",
 )
+@_opt(
+    "--output-stride",
+    field="output_stride",
+    type=int,
+    help="32 (the paper's MobileNetV2) | 16 (the last stage dilated: a map twice as fine).",
+)
+@_opt(
+    "--pooling",
+    field="pooling",
+    type=str,
+    help="avg (global average pooling: the paper's) | lesion (weighted by the lesion map, so "
+    "one local finding can decide).",
+)
+@_opt(
+    "--lesion-weight",
+    field="lesion_weight",
+    type=float,
+    help="Weight of the lesion-map loss where the data's lesions.json knows where lesions are "
+    "(0 = learn from the labels alone).",
+)
 @_switch(
     "--augment/--no-augment",
     "augment",

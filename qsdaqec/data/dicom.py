@@ -87,6 +87,12 @@ def dicom_info(path: Path) -> DicomInfo:
     )
 
 
+def dicom_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of a DICOM file's frames, from its header."""
+    ds = _dataset(path, pixels=False)
+    return int(getattr(ds, "Columns", 0) or 0), int(getattr(ds, "Rows", 0) or 0)
+
+
 def _pixels(ds) -> np.ndarray:
     """``(frames, H, W)`` stored values, or a :class:`DicomError` saying what is missing."""
     if "PixelData" not in ds and "FloatPixelData" not in ds:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .dicom import DEFAULT_FRAME, is_dicom, read_dicom_frames
+from .dicom import DEFAULT_FRAME, DicomError, dicom_size, is_dicom, read_dicom_frames
 from .loaders import IGNORED_TOP_LEVEL, IMAGE_EXTENSIONS, _BadFile, _read_image, _resize
 
 
@@ -63,3 +63,18 @@ def load_image(path: str | Path, size: int, frame: str | int = DEFAULT_FRAME) ->
         raise DataError(f"{path}: {e}") from None
     arr = _resize(np.ascontiguousarray(arr[None], dtype=np.float32), (size, size))[0]
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(1, size, size)
+
+
+def native_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file as stored (read from its header; not decoded):
+    where a location found at the model's size lies in the file's own pixels."""
+    path = Path(path)
+    try:
+        if is_dicom(path):
+            return dicom_size(path)
+        from PIL import Image  # a header read only
+
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, DicomError) as e:
+        raise DataError(f"{path}: not a readable image ({e})") from None

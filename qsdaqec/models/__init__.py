@@ -6,7 +6,8 @@ The quantum head lives one layer up (``qsdaqec.quantum``); this package never im
 
 from .heads import DenseHead
 from .inputs import INPUTS, InputChannels, sato
-from .nets import MODELS, BaselineModel, SDAQECModel, build_model
+from .lesion import OUTPUT_STRIDES
+from .nets import MODELS, POOLINGS, BaselineModel, SDAQECModel, build_model
 from .views import VIEWS, dihedral_views, view_averaged
 from .weights import (
     NOT_CACHED_MESSAGE,
@@ -21,6 +22,8 @@ from .weights import (
 
 __all__ = [
     "MODELS",
+    "OUTPUT_STRIDES",
+    "POOLINGS",
     "VIEWS",
     "NOT_CACHED_MESSAGE",
     "OFFLINE_ENV",

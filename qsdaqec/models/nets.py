@@ -18,41 +18,104 @@ from torchvision.models import mobilenet_v2
 
 from ..errors import ConfigError
 from .inputs import InputChannels
+from .lesion import (
+    OUTPUT_STRIDES,
+    STRIDE8_BLOCKS,
+    LesionLogits,
+    LesionMap,
+    dilate_last_stage,
+    lesion_pool,
+)
 from .weights import StartWeights, resolve_weights
 
 MODELS = ("sdaqec", "resnet18", "mobilenet_v2", "densenet121", "vgg16")
 
 
+POOLINGS = ("avg", "lesion")
+"""avg: global average pooling (the paper's); lesion: weights from the lesion map
+(:func:`qsdaqec.models.lesion.lesion_pool`)."""
+
+
 class SDAQECModel(nn.Module):
-    """MobileNetV2 features -> global average pool -> 1280 -> Linear(1280->256)+ReLU -> head."""
+    """MobileNetV2 features -> pooling -> 1280 -> Linear(1280->256)+ReLU -> head.
+
+    The paper's: output stride 32, global average pooling, no lesion map. ``output_stride=16``,
+    ``lesion_map=True`` and ``pooling="lesion"`` look at the lesion (:mod:`.lesion`).
+    """
 
     feature_dim = 256
 
-    def __init__(self, head: nn.Module, *, normalize: bool = False, input: str = "gray"):
+    def __init__(
+        self,
+        head: nn.Module,
+        *,
+        normalize: bool = False,
+        input: str = "gray",
+        output_stride: int = 32,
+        pooling: str = "avg",
+        lesion_map: bool = False,
+    ):
         super().__init__()
+        if output_stride not in OUTPUT_STRIDES:
+            raise ConfigError(f"output stride {output_stride}: use 32 (the paper's) or 16")
+        if pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if pooling == "lesion" and not lesion_map:
+            raise ConfigError("lesion pooling needs the lesion map")
         self.prep = InputChannels(input, normalize)
         self.backbone = mobilenet_v2(weights=None).features
+        if output_stride == 16:
+            dilate_last_stage(self.backbone)
+        self.pooling = pooling
+        self.lesion = LesionMap() if lesion_map else None
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.proj = nn.Sequential(nn.Linear(1280, self.feature_dim), nn.ReLU())
         self.head = head
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.pool(self.backbone(self.prep(x))).flatten(1)
-        return self.proj(z)
+    def features_and_map(self, x: torch.Tensor) -> tuple[torch.Tensor, LesionLogits | None]:
+        """The 256-d features and the lesion logits (``None`` without a lesion map)."""
+        x = self.prep(x)
+        if self.lesion is None:
+            return self.proj(self.pool(self.backbone(x)).flatten(1)), None
+        f8 = self.backbone[:STRIDE8_BLOCKS](x)
+        deep = self.backbone[STRIDE8_BLOCKS:](f8)
+        logits = self.lesion(f8, deep)
+        if self.pooling == "lesion":
+            z = lesion_pool(deep, logits.coarse)
+        else:
+            z = self.pool(deep).flatten(1)
+        return self.proj(z), logits
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.features(x)
-        # The head runs in float32 on its own device: a quantum head with a runner estimator
-        # computes on the CPU (TorchConnector hands the circuit to numpy) even when the backbone
-        # is on a GPU; an exact one stays on the GPU (it simulates in torch there).
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_map(x)[0]
+
+    def lesion_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The fine lesion map's logits ``(B, 1, H/8, W/8)`` of images ``x``; a model without
+        one has none to give."""
+        if self.lesion is None:
+            raise ConfigError("this model has no lesion map (a run trained without one)")
+        return self.features_and_map(x)[1].fine
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        """The head on features ``z``, in float32 on the head's own device: a quantum head with
+        a runner estimator computes on the CPU (TorchConnector hands the circuit to numpy) even
+        when the backbone is on a GPU; an exact one stays on the GPU (it simulates in torch)."""
         p = next(self.head.parameters(), None)
         with torch.autocast(z.device.type, enabled=False):
             out = self.head(z.float().to(p.device if p is not None else z.device))
         return out.to(z.device)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+    def forward_with_map(self, x: torch.Tensor) -> tuple[torch.Tensor, LesionLogits | None]:
+        """Logits and lesion logits in one pass (training with lesion supervision)."""
+        z, logits = self.features_and_map(x)
+        return self.classify(z), logits
+
     def feature_modules(self) -> list[nn.Module]:
         """What ``features`` runs through (frozen in the noisy fine-tuning stage)."""
-        return [self.backbone, self.proj]
+        return [m for m in (self.backbone, self.lesion, self.proj) if m is not None]
 
 
 class BaselineModel(nn.Module):
@@ -157,6 +220,9 @@ def build_model(
     head: nn.Module | None = None,
     weights: str = "none",
     input: str = "gray",
+    output_stride: int = 32,
+    pooling: str = "avg",
+    lesion_map: bool = False,
 ) -> tuple[nn.Module, str, str | None]:
     """Build a model. Returns ``(module, weights_used, message)``.
 
@@ -166,7 +232,8 @@ def build_model(
     ``weights_used`` is ``imagenet``, ``none`` or the path, and ``message`` a line for the user
     (e.g. that ImageNet weights could not be had). ``module.prep.normalize`` says whether the
     network expects ImageNet-normalised inputs. ``input``: the backbone's 3 channels,
-    ``gray`` (the paper's) or ``vessel`` (:mod:`qsdaqec.models.inputs`).
+    ``gray`` (the paper's) or ``vessel`` (:mod:`qsdaqec.models.inputs`). ``output_stride``,
+    ``pooling`` and ``lesion_map``: the SDA-QEC model's (:class:`SDAQECModel`).
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -175,7 +242,14 @@ def build_model(
     if model == "sdaqec":
         if head is None:
             raise ConfigError("the SDA-QEC model needs its head module (quantum or DenseHead)")
-        net = SDAQECModel(head, normalize=w.normalize, input=input)
+        net = SDAQECModel(
+            head,
+            normalize=w.normalize,
+            input=input,
+            output_stride=output_stride,
+            pooling=pooling,
+            lesion_map=lesion_map,
+        )
     else:
         tv_state = w.state if w.layout == "torchvision" else None
         try:

@@ -33,9 +33,15 @@ a standard error of 1/64 per expectation value."""
 RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads", "device")
 
 
-LEGACY_VALUES: dict[str, Any] = {"test_views": 1}
+LEGACY_VALUES: dict[str, Any] = {
+    "test_views": 1,
+    "output_stride": 32,
+    "pooling": "avg",
+    "lesion_weight": 0.0,
+}
 """What a run saved before a field existed did, where that differs from today's default: runs
-from before test-time views scored one view. ``FitConfig.from_dict`` fills these in, and an
+from before test-time views scored one view, runs from before the lesion map pooled the
+stride-32 map by its average and had no lesion map. ``FitConfig.from_dict`` fills these in, and an
 experiment's saved fit is judged stale against them."""
 
 
@@ -72,6 +78,17 @@ class FitConfig:
     input: str = "vessel"
     """The backbone's 3 input channels: gray (the image repeated: the paper's) | vessel (the
     image, and Sato vessel maps at thin and wide scales; ``qsdaqec.models.inputs``)."""
+    output_stride: int = 16
+    """32 (the paper's MobileNetV2) | 16: the last stage dilated, a map twice as fine
+    (``qsdaqec.models.lesion``)."""
+    pooling: str = "lesion"
+    """avg (global average pooling: the paper's) | lesion (the backbone's map averaged with
+    weights from the lesion map, so one local finding can decide; SDA-QEC model only)."""
+    lesion_weight: float = 1.0
+    """Weight of the lesion-map loss where lesion positions are known (the data folder's
+    lesions.json: the built-in data and imported data sets have one; 0 = no location
+    supervision). With lesion pooling or a weight above 0 the model has a lesion map, whose
+    peaks ``predict`` reports."""
     weights: str = "auto"
     """auto (ImageNet weights when cached or downloadable, else from scratch with a notice) |
     imagenet (cached or downloaded, hash-checked; an error when offline) | none | PATH (a
@@ -184,7 +201,7 @@ class FitConfig:
 
     def validate(self) -> FitConfig:
         # qsdaqec.models imports torch; this module stays torch-free for the CLI's option parsing
-        from ..models import MODELS, VIEWS, WEIGHTS
+        from ..models import MODELS, OUTPUT_STRIDES, POOLINGS, VIEWS, WEIGHTS
 
         def bad(msg: str) -> ConfigError:
             return ConfigError(msg)
@@ -225,6 +242,12 @@ class FitConfig:
             )
         if not 0 <= self.ema < 1:
             raise bad(f"ema={self.ema}: must be in [0, 1) (a decay such as 0.99; 0 = off)")
+        if self.output_stride not in OUTPUT_STRIDES:
+            raise bad(f"output_stride={self.output_stride}: use 32 (the paper's) or 16")
+        if self.pooling not in POOLINGS:
+            raise bad(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if not self.lesion_weight >= 0:
+            raise bad(f"lesion_weight={self.lesion_weight}: must be >= 0 (0 = no supervision)")
         if self.test_views not in VIEWS:
             raise bad(f"test_views={self.test_views}: use one of {', '.join(map(str, VIEWS))}")
         for name in ("affine_degrees", "affine_scale", "affine_shift"):
@@ -310,6 +333,12 @@ class FitConfig:
             "rho_target": self.rho_target,
         }
         return {"seed": self.seed, **{k: given[k] for k in AUGMENTORS[self.augmentor].fit_options}}
+
+    @property
+    def has_lesion_map(self) -> bool:
+        """Whether the network has a lesion map: the SDA-QEC model with lesion pooling or
+        lesion supervision."""
+        return self.model == "sdaqec" and (self.pooling == "lesion" or self.lesion_weight > 0)
 
     @property
     def is_quantum(self) -> bool:

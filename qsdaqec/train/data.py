@@ -10,6 +10,7 @@ import torch
 
 from ..data import LabeledImages, Split, builtin_dataset_dir, load_dataset, stratified_split
 from ..data.dicom import parse_frame
+from ..data.lesions import LesionTable, check_ids, find_lesions
 from ..data.loaders import SPLIT_NAMES
 from ..errors import DataError
 from .config import FitConfig
@@ -22,6 +23,8 @@ class PreparedData:
     data: LabeledImages
     split: Split
     source: str  # the data path actually read
+    lesions: LesionTable | None = None
+    """The data folder's ``lesions.json`` (checked against its images), if it has one."""
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         idx = np.asarray(getattr(self.split, name), dtype=np.int64)
@@ -101,6 +104,9 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
     path = data_path(cfg.data if data is None else data)
     ds = load_dataset(path, cfg.image_size, skip_bad=cfg.skip_bad, frame=parse_frame(cfg.frames))
     check_binary(ds, str(path))
+    lesions = find_lesions(path)
+    if lesions is not None:
+        check_ids(lesions, ds.ids)
     split = ds.split
     if split is None:
         _no_synthetic_to_split(ds, path)
@@ -112,4 +118,4 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
                 f"{path}: the {name} split is empty ({len(ds.labels)} images); add images or "
                 "change --val-frac/--test-frac"
             )
-    return PreparedData(ds, split, str(path))
+    return PreparedData(ds, split, str(path), lesions)

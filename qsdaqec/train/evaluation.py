@@ -17,14 +17,15 @@ from tqdm import tqdm
 
 from ..data import expand_image_paths, load_image
 from ..data.dicom import ALL_FRAMES, parse_frame
-from ..data.images import load_frames
+from ..data.images import load_frames, native_size
 from ..errors import BackendError, ConfigError, DataError
 from ..io import atomic_write_json, read_json
 from ..metrics import OPERATING_POINTS, classification_metrics
 from ..runner import parse_backend
+from .localise import Peak, lesion_maps, peaks
 from .outputs import write_scored
 from .run import LoadedRun, load_run
-from .saliency import grad_cam, last_conv, write_explanations
+from .saliency import cam_layer, grad_cam, write_explanations
 from .scoring import head_logits
 
 
@@ -175,49 +176,84 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Per-image class probabilities and the predicted label (``threshold`` on the positive
     class: a probability or a saved operating point); the backbone runs on ``device``. An
-    image inside a folder named like one of the run's classes gets that ``label``. With
-    ``explain`` (a folder), Grad-CAM overlays of the predicted class and their ``index.html``
-    go there (:mod:`qsdaqec.train.saliency`). ``frames``: which frame of a DICOM cine loop
-    (default: the run's choice), or ``all``: a row per frame, ``image`` ``path#frame``."""
+    image inside a folder named like one of the run's classes gets that ``label``. A model with
+    a lesion map adds the likeliest lesion, ``lesion_x``, ``lesion_y`` (pixels of the file)
+    and ``lesion_score`` (the map's probability there), and ``lesions``: up to
+    :data:`LESION_PEAKS` of them, ``x y score`` separated by ``;``. With ``explain`` (a
+    folder), Grad-CAM overlays of the predicted class, the lesions circled, and their
+    ``index.html`` go there (:mod:`qsdaqec.train.saliency`). ``frames``: which frame of a
+    DICOM cine loop (default: the run's choice), or ``all``: a row per frame, ``image``
+    ``path#frame``."""
     run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
     cut = resolve_threshold(run.run_dir, threshold)
     if explain is not None:
-        last_conv(run.model)  # a backbone without one fails before any image is read
+        cam_layer(run.model)  # a backbone without one fails before any image is read
     frame = parse_frame(frames if frames is not None else run.cfg.frames, allow_all=True)
-    files, x = _images(expand_image_paths(images), run.cfg.image_size, frame)
+    files, sources, x = _images(expand_image_paths(images), run.cfg.image_size, frame)
     logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
     prob = torch.softmax(logits, 1)
+    found = _lesions(run, x)
     classes, pos = run.classes, run.positive
     rows = []
-    for f, p in zip(files, prob, strict=False):
+    for k, (f, p) in enumerate(zip(files, prob, strict=False)):
         pred = pos if float(p[pos]) >= cut else 1 - pos
         row: dict[str, Any] = {"image": str(f)}
         if f.parent.name in classes:
             row["label"] = f.parent.name
         row.update({f"p_{c}": round(float(p[i]), 6) for i, c in enumerate(classes)})
         row["predicted"] = classes[pred]
+        if found is not None:
+            row.update(_lesion_columns(found[k], native_size(sources[k]), run.cfg.image_size))
         rows.append(row)
     if explain is not None:
-        _explain(run, x, rows, Path(explain))
+        marks = [[(q.x, q.y) for q in f] for f in found] if found is not None else None
+        _explain(run, x, rows, Path(explain), marks)
     return rows
 
 
-def _images(paths: list[Path], size: int, frame: str | int) -> tuple[list[Path], torch.Tensor]:
+LESION_PEAKS = 3
+"""Likely lesions ``predict`` reports per image (the lesion map's strongest separate peaks)."""
+
+
+def _lesions(run: LoadedRun, x: torch.Tensor) -> list[list[Peak]] | None:
+    """Per image, the lesion map's peaks (pixels of ``x``); ``None`` without a lesion map."""
+    if getattr(run.model, "lesion", None) is None:
+        return None
+    maps = lesion_maps(run.model, x, run.cfg.test_views, run.accel)
+    return [peaks(m, tuple(x.shape[-2:]), k=LESION_PEAKS) for m in maps]
+
+
+def _lesion_columns(found: list[Peak], size: tuple[int, int], model_size: int) -> dict[str, Any]:
+    """The likeliest lesions as columns, in pixels of the file (``size``: its width, height)."""
+    fx, fy = size[0] / model_size, size[1] / model_size
+    spots = [(q.x * fx, q.y * fy, q.score) for q in found]
+    top = spots[0] if spots else (float("nan"),) * 3
+    return {
+        "lesion_x": round(top[0], 1),
+        "lesion_y": round(top[1], 1),
+        "lesion_score": round(top[2], 4),
+        "lesions": "; ".join(f"{x:.1f} {y:.1f} {s:.4f}" for x, y, s in spots),
+    }
+
+
+def _images(paths: list[Path], size: int, frame: str | int):
     """The images to score: one per file, or with ``all`` one per frame of a DICOM loop (named
-    ``path#frame``)."""
+    ``path#frame``): ``(names, source files, images)``."""
     if frame != ALL_FRAMES:
-        return paths, torch.stack([load_image(f, size, frame) for f in paths])
-    files, parts = [], []
+        return paths, paths, torch.stack([load_image(f, size, frame) for f in paths])
+    files, sources, parts = [], [], []
     for f in paths:
         stack = load_frames(f, size)
         files += [f] if len(stack) == 1 else [Path(f"{f}#{k}") for k in range(len(stack))]
+        sources += [f] * len(stack)
         parts.append(stack)
-    return files, torch.cat(parts)
+    return files, sources, torch.cat(parts)
 
 
-def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path) -> Path:
-    """Grad-CAM of each row's predicted class, in batches of 32; overlays + index in ``out``."""
+def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path, marks=None) -> Path:
+    """Grad-CAM of each row's predicted class, in batches of 32; overlays (``marks``: the
+    likely lesions circled) + index in ``out``."""
     classes = run.classes
     device = next(run.model.parameters()).device
     cams = []
@@ -226,7 +262,12 @@ def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path) -> Pat
         target = torch.tensor([classes.index(r["predicted"]) for r in part], device=device)
         cam, _ = grad_cam(run.model, x[start : start + 32].to(device), target)
         cams.append(cam.cpu())
-    return write_explanations(out, x, torch.cat(cams), rows)
+    layer = (
+        "the backbone's stride-8 block"
+        if getattr(run.model, "lesion", None) is not None
+        else "the backbone's last convolutional layer"
+    )
+    return write_explanations(out, x, torch.cat(cams), rows, marks, layer)
 
 
 def labelled_metrics(

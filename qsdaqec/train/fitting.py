@@ -45,6 +45,8 @@ from .context import (
     log_to_stderr,
 )
 from .data import PreparedData, prepare_data
+from .lesion_targets import LesionTargets, training_targets
+from .localise import format_localisation, lesion_maps, test_localisation
 from .model import build_network, input_normalization
 from .outputs import write_scored
 from .rundir import prepare_run_dir
@@ -149,7 +151,8 @@ def _training_set(ctx: FitContext, prep: PreparedData) -> tuple[TrainingSet, Any
     x_tr, y_tr, _ = prep.part("train")
     x_va, y_va, _ = prep.part("val")
     if not cfg.augment:
-        return TrainingSet(x_tr, y_tr, x_va, y_va), "off"
+        rows = torch.as_tensor(prep.split.train, dtype=torch.long)
+        return TrainingSet(x_tr, y_tr, x_va, y_va, lesions=_targets(ctx, prep, y_tr, rows)), "off"
     entry = AUGMENTORS[cfg.augmentor]
     augmentor = entry.build(entry.config(cfg.augmentor_options()), None)
     ds = prep.data
@@ -160,7 +163,26 @@ def _training_set(ctx: FitContext, prep: PreparedData) -> tuple[TrainingSet, Any
     if cfg.noise_match and entry.forward_noising:
         ctx.noise_match = NoiseMatch.for_training_set(augmentor, aug.labels, aug.synthetic)
     summary["noise_match"] = ctx.noise_match.summary() if ctx.noise_match else "off"
-    return TrainingSet(aug.images, aug.labels, x_va, y_va), summary
+    targets = _targets(ctx, prep, aug.labels, aug.source_index)
+    return TrainingSet(aug.images, aug.labels, x_va, y_va, lesions=targets), summary
+
+
+def _targets(ctx: FitContext, prep: PreparedData, labels, sources) -> LesionTargets | None:
+    """Lesion targets of the training rows (``sources``: their dataset rows), when the model
+    has a supervised lesion map and the data's lesions.json knows where lesions are."""
+    cfg = ctx.cfg
+    if not (cfg.has_lesion_map and cfg.lesion_weight > 0):
+        return None
+    ds = prep.data
+    targets = training_targets(
+        prep.lesions, ds.ids, labels, sources, int(ds.positive), ds.images.shape[-1]
+    )
+    if targets is None:
+        ctx.log(
+            "no lesion positions for the training images (the data folder has no lesions.json "
+            "naming them); the lesion map learns from the labels alone"
+        )
+    return targets
 
 
 def _record_setup(ctx, prep: PreparedData, data, augmentation, weights, threads, two_stage):
@@ -289,6 +311,9 @@ def _test(
         if val_logits is not None and cfg.test_views > 1:  # operating points on the same views
             f_va = features_of(model, prep.part("val")[0], accel=accel, views=cfg.test_views)
             val_logits = head_logits(cfg, model.head.cpu(), f_va)[0]
+    maps = None
+    if cfg.has_lesion_map and prep.lesions is not None:
+        maps = lesion_maps(model, x_te, cfg.test_views, accel)
     model.cpu()
     backend = cfg.backend if two_stage else "statevector"
     with ctx.bar(f_te.shape[0], f"test on {backend if two_stage else 'exact'}") as bar:
@@ -310,6 +335,11 @@ def _test(
         val_prob = torch.softmax(val_logits, 1)[:, positive].numpy()
         y_va = prep.part("val")[1]
         metrics["operating_points"] = operating_points(y_va.numpy(), val_prob, positive)
+    if maps is not None:
+        hit = torch.softmax(logits, 1)[:, positive] >= test["threshold"]
+        true_pos = [i for i in range(len(id_te)) if hit[i] and int(y_te[i]) == positive]
+        metrics["localisation"] = test_localisation(maps, id_te, prep.lesions, true_pos, x_te)
+        ctx.log(f"lesion localisation: {format_localisation(metrics['localisation'])}")
     atomic_write_json(run / "metrics.json", metrics)
     title = f"{cfg.model}/{cfg.head if cfg.model == 'sdaqec' else 'linear'} on {where}"
     prob = torch.softmax(logits, 1)

@@ -31,7 +31,17 @@ def build_network(cfg: FitConfig, weights: str) -> tuple[nn.Module, str, str | N
     head = build_head(cfg.head, encoding=cfg.encoding) if cfg.model == "sdaqec" else None
     if isinstance(head, QuantumHead):
         head.train_noise = cfg.noise_injection  # stage 1 only: stage 2 has the backend's noise
-    return build_model(cfg.model, head=head, weights=weights, input=cfg.input)
+    if cfg.model != "sdaqec":
+        return build_model(cfg.model, weights=weights, input=cfg.input)
+    return build_model(
+        cfg.model,
+        head=head,
+        weights=weights,
+        input=cfg.input,
+        output_stride=cfg.output_stride,
+        pooling=cfg.pooling,
+        lesion_map=cfg.has_lesion_map,
+    )
 
 
 def input_normalization(cfg: FitConfig, info: dict | None) -> bool:

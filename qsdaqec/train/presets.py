@@ -56,6 +56,9 @@ PRESETS.register(
             "noise_match": False,
             "patience": 8,
             "test_views": 1,
+            "output_stride": 32,
+            "pooling": "avg",
+            "lesion_weight": 0.0,
         },
     ),
 )

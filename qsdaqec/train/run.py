@@ -71,9 +71,8 @@ class LoadedRun(NamedTuple):
             if not all(sid in pos for sid in ids):
                 return prep  # different data: the seeded split of that data
             parts[name] = np.array([pos[sid] for sid in ids], dtype=np.int64)
-        return PreparedData(
-            prep.data, Split(parts["train"], parts["val"], parts["test"]), prep.source
-        )
+        split = Split(parts["train"], parts["val"], parts["test"])
+        return PreparedData(prep.data, split, prep.source, prep.lesions)
 
     def cached_features(self) -> dict[str, Any] | None:
         p = self.run_dir / FEATURES

@@ -1,14 +1,15 @@
 """Grad-CAM saliency for a trained run (``qsdaqec predict --explain``).
 
-Grad-CAM (Selvaraju et al., 2017) on the backbone's last convolutional layer: the layer's
-activations ``A_k`` weighted by the mean gradient of the predicted class's logit with respect to
+Grad-CAM (Selvaraju et al., 2017) on a layer fine enough to localise (:func:`cam_layer`: the
+backbone's stride-8 block when the model has a lesion map, else the backbone's last convolution, a
+4 x 4 grid at 128 px for the paper's network): the layer's activations ``A_k`` weighted by the mean gradient of the predicted class's logit with respect to
 them, ``ReLU(sum_k mean(dy/dA_k) A_k)``, upsampled to the image and scaled to [0, 1]. The logit
 comes through the whole model, the quantum head included (its exact path differentiates the
 circuit), so the map shows what the diagnosis depends on. Written with forward hooks here: the
 two library candidates (pytorch-grad-cam, captum) would add a dependency for twenty lines.
 
 :func:`write_explanations` saves one overlay PNG per image (the image in gray, the map in a
-colour scale over it) and an ``index.html`` of them.
+colour scale over it, the lesion map's peaks circled) and an ``index.html`` of them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.lesion import STRIDE8_BLOCKS
 from ..io import atomic_write_bytes, atomic_write_text
 
 
-def last_conv(model: nn.Module) -> nn.Conv2d:
-    """The model's last ``Conv2d`` (the backbone's last convolutional block)."""
+def cam_layer(model: nn.Module) -> nn.Module:
+    """The layer Grad-CAM explains: the backbone's stride-8 block when the model has a lesion
+    map (8-px cells; the diagnosis depends on it through the deeper map and the lesion
+    pooling), else the model's last ``Conv2d`` (the backbone's last convolutional block)."""
+    if getattr(model, "lesion", None) is not None:
+        return model.backbone[STRIDE8_BLOCKS - 1]
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ConfigError(
@@ -40,7 +46,7 @@ def last_conv(model: nn.Module) -> nn.Conv2d:
 def grad_cam(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None):
     """``(maps (B, H, W) in [0, 1], logits (B, 2))`` for images ``(B, 1, H, W)``; ``target``
     (default: the predicted class) is the class whose logit is explained."""
-    layer = last_conv(model)
+    layer = cam_layer(model)
     store: dict[str, torch.Tensor] = {}
 
     def keep(_module, _inputs, output):
@@ -74,28 +80,48 @@ def peak_of(cam: torch.Tensor) -> tuple[int, int]:
     return idx % cam.shape[-1], idx // cam.shape[-1]
 
 
-def overlay_png(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> bytes:
-    """PNG bytes: the gray image ``(H, W)`` in [0, 1] with the map in matplotlib's ``jet``."""
+def overlay_png(
+    image: np.ndarray,
+    cam: np.ndarray,
+    alpha: float = 0.45,
+    marks: Sequence[tuple[float, float]] = (),
+) -> bytes:
+    """PNG bytes: the gray image ``(H, W)`` in [0, 1] with the map in matplotlib's ``jet``, and
+    a circle at each of ``marks`` (``(x, y)`` pixels: the likely lesions, strongest in white)."""
     from matplotlib import colormaps  # imported here: only --explain draws
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     gray = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2)
     heat = colormaps["jet"](np.clip(cam, 0, 1))[..., :3]
     mixed = (1 - alpha * cam[..., None]) * gray + alpha * cam[..., None] * heat
+    im = Image.fromarray((mixed * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    r = max(4.0, image.shape[0] / 20)
+    for k, (x, y) in enumerate(marks):
+        colour = (255, 255, 255) if k == 0 else (255, 200, 0)
+        draw.ellipse((x - r, y - r, x + r, y + r), outline=colour, width=1)
     buf = io.BytesIO()
-    Image.fromarray((mixed * 255).astype(np.uint8)).save(buf, format="PNG")
+    im.save(buf, format="PNG")
     return buf.getvalue()
 
 
 def write_explanations(
-    out_dir: Path, images: torch.Tensor, cams: torch.Tensor, rows: Sequence[dict]
+    out_dir: Path,
+    images: torch.Tensor,
+    cams: torch.Tensor,
+    rows: Sequence[dict],
+    marks: Sequence[Sequence[tuple[float, float]]] | None = None,
+    layer: str = "the backbone's last convolutional layer",
 ) -> Path:
-    """``out_dir/<n>_<name>.png`` per image and ``out_dir/index.html``; returns the index."""
+    """``out_dir/<n>_<name>.png`` per image and ``out_dir/index.html``; returns the index.
+    ``marks``: per image, the likely lesions to circle (pixels of ``images``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = []
+    marks = marks if marks is not None else [()] * len(rows)
     for i, (img, cam, row) in enumerate(zip(images, cams, rows, strict=True)):
         name = f"{i:04d}_{Path(str(row['image'])).stem}.png"
-        atomic_write_bytes(out_dir / name, overlay_png(img[0].numpy(), cam.numpy()))
+        png = overlay_png(img[0].numpy(), cam.numpy(), marks=marks[i])
+        atomic_write_bytes(out_dir / name, png)
         label = f" (label {html.escape(str(row['label']))})" if "label" in row else ""
         cells.append(
             f'<figure><img src="{html.escape(name)}" width="192"><figcaption>'
@@ -106,7 +132,13 @@ def write_explanations(
         "<!doctype html><meta charset='utf-8'><title>qsdaqec Grad-CAM</title>"
         "<style>body{font-family:sans-serif}figure{display:inline-block;margin:6px}"
         "figcaption{font-size:12px;max-width:192px;word-wrap:break-word}</style>"
-        "<h1>Grad-CAM of the predicted class</h1><p>Last convolutional layer of the backbone; "
-        "red: what the diagnosis depends on most.</p>" + "".join(cells)
+        "<h1>Grad-CAM of the predicted class</h1><p>"
+        + html.escape(f"Layer: {layer}; red: what the diagnosis depends on most.")
+        + (
+            " Circles: the lesion map's likeliest lesions (white: the likeliest).</p>"
+            if any(marks)
+            else "</p>"
+        )
+        + "".join(cells)
     )
     return atomic_write_text(out_dir / "index.html", page)

@@ -22,6 +22,7 @@ from .channels import CachedChannels, cache_channels
 from .checkpoints import save_checkpoint
 from .config import FitConfig
 from .context import CHECKPOINT, STAGE1_BEST, FitContext
+from .lesion_targets import LesionBatch, LesionLoss, LesionTargets, WithLesionMap
 from .scoring import history_row, score_value, scores
 from .seeding import derived_seed, rng_state, seed_all, set_rng_state
 
@@ -36,6 +37,8 @@ class TrainingSet:
     y_val: torch.Tensor
     channels: CachedChannels | None = None
     """The backbone's input channels of ``x`` and ``x_val``, made once (``stage1`` fills it)."""
+    lesions: LesionTargets | None = None
+    """Where the lesions of the rows of ``x`` are, when known: the lesion map learns from it."""
 
     def inputs(self, rows: torch.Tensor | None = None, val: bool = False) -> torch.Tensor:
         """What the model takes for these rows: cached channels, else the images."""
@@ -81,8 +84,8 @@ def train_epoch(
             opt.step()
             if after_step is not None:
                 after_step()
-            total += float(loss.detach()) * y.numel()
-            count += y.numel()
+            total += float(loss.detach()) * len(y)
+            count += len(y)
             bar.update(1)
             bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
     return total / max(count, 1)
@@ -191,7 +194,9 @@ class _Trainer:
     """Stage 1's moving parts: the model, its optimiser and schedule, the weight average, and
     the training loss (class weights on the device, label smoothing)."""
 
-    def __init__(self, model, cfg: FitConfig, criterion, n_batches: int, accel: Accel):
+    def __init__(
+        self, model, cfg: FitConfig, criterion, n_batches: int, accel: Accel, lesions: bool
+    ):
         self.model = model
         self.opt = _optimizer(model, cfg)
         self.sched, self.per_batch = _schedule(self.opt, cfg, n_batches)
@@ -203,6 +208,10 @@ class _Trainer:
         self.criterion = nn.CrossEntropyLoss(
             weight=criterion.weight, label_smoothing=cfg.label_smoothing
         ).to(accel.device)
+        self.trained = model  # what the loop calls: with lesion targets, logits and map
+        if lesions:
+            self.criterion = LesionLoss(self.criterion, cfg.lesion_weight)
+            self.trained = WithLesionMap(model)
 
     @property
     def evaluated(self) -> nn.Module:
@@ -265,7 +274,7 @@ def stage1(
     n_batches = sum(
         1 for _ in batches(data.y.numel(), cfg.batch_size, torch.Generator().manual_seed(0))
     )
-    t = _Trainer(model, cfg, criterion, n_batches, accel)
+    t = _Trainer(model, cfg, criterion, n_batches, accel, lesions=data.lesions is not None)
     p = _resume(ctx, t, ckpt)
     data.channels = cache_channels(model, data.x, data.x_val, accel)
     ctx.start_stage(
@@ -313,7 +322,15 @@ def _epoch(
                     gray = accel.batch(data.x[b.to(data.x.device)])
                     noisy = ctx.noise_match(gray, data.y[b], g)
                     xb = data.channels.with_noise(xb, gray, noisy)
-            yield model, augment_batch(xb, cfg, g), data.y[b].to(accel.device)
+            y = data.y[b].to(accel.device)
+            if data.lesions is None:
+                yield t.trained, augment_batch(xb, cfg, g), y
+                continue
+            # the lesion channel takes the same flips, turns and warp as its image
+            heat = accel.batch(data.lesions.heat[b]).to(xb.dtype)
+            both = augment_batch(torch.cat([xb, heat], 1), cfg, g)
+            known = data.lesions.known[b].to(accel.device)
+            yield t.trained, both[:, :-1], LesionBatch(y, both[:, -1:], known)
 
     desc = f"stage 1 epoch {epoch}/{cfg.epochs}"
     train_loss = train_epoch(

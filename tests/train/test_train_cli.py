@@ -91,7 +91,9 @@ def test_cli_fit_evaluate_predict(tmp_path, tiny_data):
     )
     assert r.exit_code == 0, r.output
     # an image in a class folder carries its label
-    assert r.stdout.splitlines()[0] == "image,label,p_normal,p_stenosis,predicted"
+    assert r.stdout.splitlines()[0] == (
+        "image,label,p_normal,p_stenosis,predicted,lesion_x,lesion_y,lesion_score,lesions"
+    )
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(tmp_path / "missing")])
     handled_error(r, "missing: run directory not found; pass the --out of a `qsdaqec fit`")
     r = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--backend", "qpu9000"])

@@ -11,7 +11,7 @@ from train_helpers import tiny_cfg
 
 from qsdaqec.cli import cli
 from qsdaqec.train import fit
-from qsdaqec.train.saliency import grad_cam, last_conv, peak_of
+from qsdaqec.train.saliency import cam_layer, grad_cam, peak_of
 
 
 class _TwoChannels(nn.Module):
@@ -58,7 +58,7 @@ def test_explain_needs_a_convolutional_layer():
     from qsdaqec.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no convolutional layer"):
-        last_conv(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+        cam_layer(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
 
 
 def test_explain_on_a_missing_run_is_one_line(tmp_path):

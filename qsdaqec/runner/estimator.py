@@ -14,6 +14,7 @@ about 1.5 s to import, and ``qsdaqec --help`` imports this module.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -126,6 +127,15 @@ class RunnerEstimator(BaseEstimatorV2):
         job = PrimitiveJob(self._run, coerced)
         job._submit()
         return job
+
+    def rng_state(self) -> dict[str, Any]:
+        """The state of the generator that draws the shots, the simulators' seeds and the
+        readout calibrations: a checkpoint keeps it, so a resumed training run draws what an
+        uninterrupted one would (:meth:`set_rng_state`)."""
+        return copy.deepcopy(self._rng.bit_generator.state)
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = copy.deepcopy(state)
 
     def prepare(self, circuit: QuantumCircuit) -> IsaProgram:
         """The backend-ready program for ``circuit`` (transpiled once, cached)."""

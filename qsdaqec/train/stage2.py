@@ -97,10 +97,23 @@ class _Stage2:
         self.f_va, self.y_va = feats["val"]["features"], feats["val"]["labels"]
         self.p = Progress(seconds=time.perf_counter() - t_build)
 
+    @property
+    def runner(self) -> Any:
+        """The head's runner estimator (its generator draws the shots), if it has one."""
+        est = getattr(self.head.qnn, "estimator", None)
+        return est if hasattr(est, "rng_state") else None
+
     def resume(self, ckpt: dict[str, Any]) -> None:
         self.head.load_state_dict(ckpt["head"])
         self.opt.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
+        if self.runner is not None and ckpt.get("runner_rng") is not None:
+            self.runner.set_rng_state(ckpt["runner_rng"])
+        elif self.runner is not None:
+            self.ctx.log(
+                "stage 2: the checkpoint predates saving the runner's random state; the "
+                "resumed epochs draw other shots than an uninterrupted run would"
+            )
         self.p.start = int(ckpt["epoch"]) + 1
         self.p.best_score, self.p.best_epoch = float(ckpt["best_score"]), int(ckpt["best_epoch"])
         self.p.seconds += float(ckpt.get("seconds", 0.0))
@@ -137,6 +150,7 @@ class _Stage2:
                 "head": self.head.state_dict(),
                 "optimizer": self.opt.state_dict(),
                 "rng": rng_state(),
+                "runner_rng": self.runner.rng_state() if self.runner is not None else None,
                 "best_score": self.p.best_score,
                 "best_epoch": self.p.best_epoch,
                 "history": self.ctx.history,

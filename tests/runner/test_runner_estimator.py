@@ -328,3 +328,20 @@ def test_param_shift_gradient_on_noisy_model(circ):
         fd.append((hi - lo) / (2 * h))
     np.testing.assert_allclose(g, fd, atol=1e-6)
     assert est.jobs_log[0]["param_sets"] <= 2 * len(v) * 4  # all shifts in one task
+
+
+def test_random_state_continues_exactly_in_a_new_estimator(circ):
+    """What a training checkpoint keeps: a new estimator given the saved state draws the same
+    shots as the one that went on (issue 29, item 4)."""
+    qc, obs = circ
+    cfg = RunnerConfig(shots=500, seed=5, cache_dir="", mitigation="readout")
+    first = make_estimator(f"aer_noisy:{SMALL_FAKE}", cfg)
+    run_all(first, qc, obs, VALS)
+    state = first.rng_state()
+    went_on, _ = run_all(first, qc, obs, VALS)
+    resumed = make_estimator(f"aer_noisy:{SMALL_FAKE}", cfg)
+    resumed.set_rng_state(state)
+    again, _ = run_all(resumed, qc, obs, VALS)
+    np.testing.assert_array_equal(again, went_on)
+    fresh, _ = run_all(make_estimator(f"aer_noisy:{SMALL_FAKE}", cfg), qc, obs, VALS)
+    assert not np.array_equal(fresh, went_on)  # a re-seeded one would draw other shots

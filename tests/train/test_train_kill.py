@@ -52,6 +52,12 @@ CASES = {
         ),
     ),  # fmt: skip
     "stage 2": ((2, 1), dict(head="quantum", epochs=1, backend="aer", noisy_epochs=2)),
+    # shot noise and device noise: the runner's own random generator draws the shots, so a
+    # resume must restore it too (issue 29, item 4)
+    "stage 2 on aer_noisy": (
+        (2, 1),
+        dict(head="quantum", epochs=1, backend="aer_noisy", noisy_epochs=2, shots=256),
+    ),
 }
 
 

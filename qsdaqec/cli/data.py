@@ -225,8 +225,14 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive, frames
       qsdaqec data info data/angio --seed 3
       qsdaqec data info scans/ --skip-bad --image-size 128
     """
-    from ..data import describe, load_dataset, stratified_split  # torch: only when it runs
+    from ..data import (  # torch: only when it runs
+        describe,
+        grouped_split,
+        load_dataset,
+        stratified_split,
+    )
     from ..data.dicom import dicom_summary, parse_frame
+    from ..data.lesions import find_lesions
 
     if path is None:
         path = builtin_dataset_dir()
@@ -234,7 +240,14 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive, frames
     data_set = load_dataset(path, image_size, skip_bad=skip_bad, positive=positive, frame=frame)
     split = data_set.split
     how = "predefined (train/val/test folders)" if Path(path).is_dir() else "predefined"
-    if split is None:
+    lesions = find_lesions(path)
+    groups = lesions.groups(data_set.ids) if lesions is not None else []
+    if split is None and any(g is not None for g in groups):
+        split = grouped_split(
+            data_set.labels, groups, val_frac, test_frac, seed, positive=data_set.positive
+        )
+        how = f"by group (patient or video, from lesions.json), seed {seed}"
+    elif split is None:
         split = stratified_split(data_set.labels, val_frac, test_frac, seed)
         how = f"stratified, seed {seed}"
     click.echo(f"data set: {path}")

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import LabeledImages, Split, builtin_dataset_dir, load_dataset, stratified_split
+from ..data import (
+    LabeledImages,
+    Split,
+    builtin_dataset_dir,
+    grouped_split,
+    load_dataset,
+    stratified_split,
+)
 from ..data.dicom import parse_frame
 from ..data.lesions import LesionTable, check_ids, find_lesions
 from ..data.loaders import SPLIT_NAMES
@@ -25,6 +32,8 @@ class PreparedData:
     source: str  # the data path actually read
     lesions: LesionTable | None = None
     """The data folder's ``lesions.json`` (checked against its images), if it has one."""
+    split_method: str = "stratified"
+    """How ``split`` was made: stratified | by group (patient or video) | predefined."""
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         idx = np.asarray(getattr(self.split, name), dtype=np.int64)
@@ -107,10 +116,10 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
     lesions = find_lesions(path)
     if lesions is not None:
         check_ids(lesions, ds.ids)
-    split = ds.split
+    split, method = ds.split, "predefined"
     if split is None:
         _no_synthetic_to_split(ds, path)
-        split = stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed)
+        split, method = _split(ds, lesions, cfg)
     _synthetic_only_in_training(ds, split, path)
     for name in ("train", "val", "test"):
         if len(getattr(split, name)) == 0:
@@ -118,4 +127,16 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
                 f"{path}: the {name} split is empty ({len(ds.labels)} images); add images or "
                 "change --val-frac/--test-frac"
             )
-    return PreparedData(ds, split, str(path), lesions)
+    return PreparedData(ds, split, str(path), lesions, method)
+
+
+def _split(ds: LabeledImages, lesions: LesionTable | None, cfg: FitConfig) -> tuple[Split, str]:
+    """The run's split: by group when ``lesions.json`` names the patient or video of images
+    (their frames then never straddle train and test), else stratified by class."""
+    groups = lesions.groups(ds.ids) if lesions is not None else []
+    if any(g is not None for g in groups):
+        split = grouped_split(
+            ds.labels, groups, cfg.val_frac, cfg.test_frac, cfg.seed, positive=int(ds.positive)
+        )
+        return split, "by group (patient or video, from lesions.json)"
+    return stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed), "stratified"

@@ -72,7 +72,7 @@ class LoadedRun(NamedTuple):
                 return prep  # different data: the seeded split of that data
             parts[name] = np.array([pos[sid] for sid in ids], dtype=np.int64)
         split = Split(parts["train"], parts["val"], parts["test"])
-        return PreparedData(prep.data, split, prep.source, prep.lesions)
+        return PreparedData(prep.data, split, prep.source, prep.lesions, "saved (split.json)")
 
     def cached_features(self) -> dict[str, Any] | None:
         p = self.run_dir / FEATURES

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.lesion import STRIDE8_BLOCKS
 from ..io import atomic_write_bytes, atomic_write_text
+from ..models.lesion import STRIDE8_BLOCKS
 
 
 def cam_layer(model: nn.Module) -> nn.Module:

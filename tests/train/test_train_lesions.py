@@ -121,3 +121,25 @@ def test_fit_refuses_a_lesions_file_naming_unknown_images(tmp_path, tiny_data):
     with pytest.raises(DataError, match=r"lesions.json: image 'stenosis/nope.png' not in the"):
         fit(tiny_cfg(data, tmp_path / "run", head="classical", epochs=1))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_patient_never_straddles_train_and_test(tmp_path):
+    """lesions.json groups (patients): the run's split keeps each patient's images together."""
+    from train_helpers import make_folder
+
+    from qsdaqec.train.data import prepare_data
+
+    data = make_folder(tmp_path / "d", n_normal=30, n_stenosis=20)
+    entries = {}
+    for cls in ("normal", "stenosis"):
+        for k, f in enumerate(sorted((data / cls).glob("*.png"))):
+            entries[f"{cls}/{f.name}"] = ImageLesions(32, 32, group=f"{cls[0]}{k // 3}")
+    write_lesions(data / "lesions.json", LesionTable(entries))
+    prep = prepare_data(tiny_cfg(data, tmp_path / "run", val_frac=0.2, test_frac=0.2))
+    assert prep.split_method.startswith("by group")
+    groups = prep.lesions.groups(prep.data.ids)
+    parts = {
+        name: {groups[i] for i in getattr(prep.split, name)} for name in ("train", "val", "test")
+    }
+    assert not (parts["train"] & parts["test"] or parts["train"] & parts["val"])
+    assert not parts["val"] & parts["test"] and all(parts.values())

@@ -6,7 +6,6 @@ imports its implementation (torch) when it runs: ``qsdaqec --help`` must stay fa
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -242,7 +241,9 @@ def _with_default(help: str, field: str) -> str:
     "--resume",
     is_flag=True,
     default=False,
-    help="Continue an interrupted run in --out (its saved config is used).",
+    help="Continue an interrupted run in --out with its saved settings (--num-threads and "
+    "--device too, unless given again; the log says which). A run without checkpoint.pt "
+    "starts over with them, and says so.",
 )
 @click.option("--force", is_flag=True, default=False, help="Replace the run in --out.")
 @click.option(
@@ -439,8 +440,8 @@ def predict_cmd(
     if out:
         atomic_write_text(out, text)
         err(f"{len(rows)} prediction(s) -> {out}")
-    else:
-        sys.stdout.write(text)
+    else:  # a file name that is not UTF-8 goes out as the bytes it has on disk, like `ls`
+        click.echo(text.encode("utf-8", errors="surrogateescape"), nl=False)
 
 
 COMMANDS: list[click.Command] = [fit_cmd, evaluate_cmd, predict_cmd]

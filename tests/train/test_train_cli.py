@@ -146,3 +146,29 @@ def test_noise_injection_reaches_the_head_and_bad_values_are_one_line(tmp_path):
     assert model.head.train_noise == 0.05
     r = CliRunner().invoke(cli, ["fit", "--noise-injection", "1.5", "--out", str(tmp_path / "r")])
     handled_error(r, "noise_injection=1.5: must be in [0, 1)")
+
+
+def test_predict_names_a_file_whose_name_is_not_utf8(tmp_path, tiny_data):
+    """A file name is bytes: one that is not UTF-8 (an old Latin-1 archive, say) is written
+    into the CSV as the bytes it has on disk, to a file or to stdout (issue 29, item 7)."""
+    import os
+
+    from train_helpers import tiny_cfg
+
+    from qsdaqec.train import fit
+
+    run = fit(tiny_cfg(tiny_data, tmp_path / "run", head="classical", epochs=1), log=lambda m: None)
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    image = next((tiny_data / "stenosis").glob("*.png")).read_bytes()
+    with open(os.fsencode(cases) + b"/caso_\xe9.png", "wb") as f:  # Latin-1 'caso_é.png'
+        f.write(image)
+    out = tmp_path / "predictions.csv"
+    args = ["predict", "--run", str(run), str(cases), "--format", "csv"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = out.read_bytes().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(os.fsencode(cases) + b"/caso_\xe9.png,")
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes.splitlines() == rows

@@ -139,4 +139,6 @@ def read_json(path: str | os.PathLike) -> Any:
     except FileNotFoundError:
         raise RunError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:
-        raise RunError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise RunError(
+            f"{path}: not valid JSON ({e.msg}: line {e.lineno} column {e.colno})"
+        ) from None

@@ -20,7 +20,7 @@ from ..errors import RunError
 from ..io import read_json
 from ..quantum import HeadConfig, build_head_circuit
 from ..runner import make_estimator, parse_backend
-from ..runner.records import list_records
+from ..runner.records import scan_records
 from ..train import load_run, resolve_threshold
 from ..train.saliency import grad_cam, overlay_png
 
@@ -123,9 +123,19 @@ def _outputs(run: Path) -> dict[str, list[dict[str, Any]]]:
         for d in sorted((run / "eval").glob("*"))
         if (d / "metrics.json").is_file()
     ]
+    good, damaged = scan_records(run)
     jobs = [
         {"id": r.record_id, "backend": r.backend, "status": r.status, "link": f"jobs/{r.path.name}"}
-        for r in list_records(run)
+        for r in good
+    ]
+    jobs += [  # shown, never skipped: it may name jobs that ran
+        {
+            "id": d.record_id,
+            "backend": "?",
+            "status": f"DAMAGED ({d.reason})",
+            "link": f"jobs/{d.path.name}",
+        }
+        for d in damaged
     ]
     return {"evaluations": evals, "jobs": jobs}
 

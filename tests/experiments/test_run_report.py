@@ -35,6 +35,12 @@ def test_report_of_a_run_is_one_self_contained_page(tmp_path):
             im.load()
             assert im.size[0] > 10 and im.size[1] > 10
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing loaded from elsewhere
+    (run / "jobs").mkdir()
+    (run / "jobs" / "20260101T000000Z-ibm_fez-000000abcdef.json").write_text('{"sche')
+    r = CliRunner().invoke(cli, ["report", "--run", str(run)])
+    assert r.exit_code == 0, r.output
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert "job record 20260101T000000Z-ibm_fez-000000abcdef</a> (?, DAMAGED (not valid" in page
 
 
 def test_report_of_an_unfinished_run_is_one_line(tmp_path):

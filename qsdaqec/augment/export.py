@@ -6,6 +6,9 @@ Layout::
     OUT/val/<class>/*.png     the validation split, untouched
     OUT/test/<class>/*.png    the test split, untouched
     OUT/manifest.json         every file: split, class, synthetic?, source id, t, seed
+    OUT/lesions.json          the source's lesions.json under the new paths, when it has one
+                              (a synthetic image keeps its source's lesions: forward diffusion
+                              adds noise and moves nothing)
     OUT/preview.png           each source vs each t = 1..T (forward diffusion) or the reverse chain (DDPM)
 
 Everything is written into a temporary sibling folder that is renamed to ``OUT`` at the end, so an
@@ -14,6 +17,7 @@ interrupted run never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..data.lesions import LESIONS_FILE, ImageLesions, LesionTable, write_lesions
 from ..errors import ConfigError
 from ..io import atomic_write_json, make_dir
 
@@ -162,6 +167,33 @@ def _place_train(placer: _Placer, aug: Any, ids: Sequence[str]) -> None:
         k += 1
 
 
+def _resized(entry: ImageLesions, width: int, height: int) -> ImageLesions:
+    """``entry`` in pixels of the image as written (``--image-size`` resizes it)."""
+    if (entry.width, entry.height) == (width, height):
+        return entry
+    sx, sy = width / entry.width, height / entry.height
+    lesions = tuple(
+        dataclasses.replace(le, x=le.x * sx, y=le.y * sy, w=le.w * sx, h=le.h * sy)
+        for le in entry.lesions
+    )
+    return ImageLesions(width, height, lesions, entry.group)
+
+
+def carried_lesions(
+    table: LesionTable, files: Sequence[dict[str, Any]], size: tuple[int, int]
+) -> LesionTable:
+    """``table`` keyed by the written paths (``train/stenosis/x.png``): each file takes the
+    entry of the image it was made from (its own, or a synthetic image's source). ``size``:
+    the written images' ``(height, width)``."""
+    height, width = size
+    out: dict[str, ImageLesions] = {}
+    for f in files:
+        entry = table.get(f["source_id"] if f["synthetic"] else f["id"])
+        if entry is not None:
+            out[f["path"]] = _resized(entry, width, height)
+    return LesionTable(out, table.source)
+
+
 def write_augmented(
     out: str | os.PathLike,
     *,
@@ -174,8 +206,10 @@ def write_augmented(
     preview: Image.Image | None,
     manifest_extra: dict[str, Any],
     overwrite: bool = False,
+    lesions: LesionTable | None = None,
 ) -> Path:
-    """Write the layout above. ``train_aug`` is a :class:`~qsdaqec.augment.TrainAugmentation`."""
+    """Write the layout above. ``train_aug`` is a :class:`~qsdaqec.augment.TrainAugmentation`;
+    ``lesions``: the source data's ``lesions.json``, carried over to ``OUT/lesions.json``."""
     tmp, commit = atomic_dir(Path(out), overwrite)
     try:
         placer = _Placer(tmp, classes)
@@ -195,6 +229,9 @@ def write_augmented(
             "files": placer.files,
         }
         atomic_write_json(tmp / "manifest.json", manifest)
+        if lesions is not None:
+            size = tuple(images.shape[-2:])
+            write_lesions(tmp / LESIONS_FILE, carried_lesions(lesions, placer.files, size))
         return commit()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

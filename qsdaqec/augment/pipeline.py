@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import LabeledImages, Split, load_dataset, stratified_split
+from ..data import LabeledImages, Split, grouped_split, load_dataset, stratified_split
+from ..data.lesions import LesionTable, check_ids, find_lesions
 from ..errors import ConfigError
 from .diffusion import AugmentResult, TrainAugmentation, augment_training_split
 from .distance import compare, feature_network
@@ -75,21 +76,27 @@ def _minority_label(o: AugmentOptions, classes: list[str], train_labels: torch.T
     return int(np.argmin(counts))  # a class with 0 images is the minority -> clear DataError
 
 
-def _split(o: AugmentOptions, data: LabeledImages) -> tuple[Split, dict[str, Any]]:
-    """The data's predefined split, or a stratified one (``--val-frac``/``--test-frac`` given
-    override a predefined split); and how it was made, for the manifest."""
+def _split(
+    o: AugmentOptions, data: LabeledImages, lesions: LesionTable | None
+) -> tuple[Split, dict[str, Any]]:
+    """The data's predefined split, or one made here (``--val-frac``/``--test-frac`` given
+    override a predefined split): by group when ``lesions.json`` names the patient or video of
+    images, as ``fit`` splits (a patient's frames never straddle train and test), else
+    stratified; and how it was made, for the manifest."""
     split = data.split
     if split is not None and o.val_frac is None and o.test_frac is None:
         return split, {"kind": "predefined (from the data file)"}
     given = _given(val_frac=o.val_frac, test_frac=o.test_frac)
+    groups = lesions.groups(data.ids) if lesions is not None else []
+    grouped = any(g is not None for g in groups)
     how = {
-        "kind": "stratified",
+        "kind": "by group (patient or video, from lesions.json)" if grouped else "stratified",
         "seed": o.seed,
-        **{
-            k: given.get(k, "default of qsdaqec.data.stratified_split")
-            for k in ("val_frac", "test_frac")
-        },
+        **{k: given.get(k, "default of qsdaqec.data.split") for k in ("val_frac", "test_frac")},
     }
+    if grouped:
+        split = grouped_split(data.labels, groups, **given, seed=o.seed, positive=data.positive)
+        return split, how
     return stratified_split(data.labels, **given, seed=o.seed), how
 
 
@@ -128,8 +135,11 @@ def augment_dataset(o: AugmentOptions, echo: Callable[[str], None] = print) -> s
     if Path(o.out).exists() and not o.overwrite:
         raise ConfigError(f"--out: {o.out} already exists; choose a new folder or pass --force")
     data = load_dataset(o.data, **_given(image_size=o.image_size))
+    lesions = find_lesions(o.data)
+    if lesions is not None:
+        check_ids(lesions, data.ids)
     classes = list(data.classes)
-    split, split_how = _split(o, data)
+    split, split_how = _split(o, data, lesions)
     train_idx = torch.as_tensor(np.asarray(split.train, dtype=np.int64))
     minority = _minority_label(o, classes, data.labels[train_idx])
     echo(f"augmenting the training split ({len(train_idx)} images) with {o.augmentor}")
@@ -166,12 +176,18 @@ def augment_dataset(o: AugmentOptions, echo: Callable[[str], None] = print) -> s
         preview=preview,
         manifest_extra=extra,
         overwrite=o.overwrite,
+        lesions=lesions,
     )
-    return _summary(res, classes, split, dist, out)
+    return _summary(res, classes, split, dist, out, lesions is not None)
 
 
 def _summary(
-    res: AugmentResult, classes: list[str], split: Split, dist: dict | None, out: Path
+    res: AugmentResult,
+    classes: list[str],
+    split: Split,
+    dist: dict | None,
+    out: Path,
+    lesions: bool = False,
 ) -> str:
     lines = [res.reason if res.generated else f"nothing generated: {res.reason}"]
     counts = res.counts_after
@@ -194,7 +210,8 @@ def _summary(
                 else ""
             )
         )
-    lines.append(f"wrote {out}/ (manifest.json, preview.png)")
+    extra = ", lesions.json" if lesions else ""
+    lines.append(f"wrote {out}/ (manifest.json, preview.png{extra})")
     return "\n".join(lines)
 
 

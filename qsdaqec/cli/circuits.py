@@ -14,7 +14,9 @@ from ..quantum.circuits import HeadConfig, build_head_circuit
 from ..quantum.encodings import ENCODINGS
 from ..quantum.qasm import display_circuit, export_circuits, head_summary_lines, summarize
 from ..runner import RunnerConfig, make_estimator, parse_backend
+from ..runner.backends import DEFAULT_FAKE, BackendSpec
 from ..runner.transpile import active_circuit
+from ..train.config import FitConfig
 
 
 @click.group("circuits")
@@ -54,9 +56,9 @@ def export_cmd(out_dir: Path) -> None:
 @click.option(
     "--encoding",
     type=click.Choice(ENCODINGS.names()),
-    default="amplitude",
-    show_default=True,
-    help="Which head circuit.",
+    default=None,
+    help="Which head circuit [default: the one fit trains for --backend: schmidt on a device "
+    "(aer_noisy, fake_<name>, fake:, ibm:), amplitude (the paper's) otherwise].",
 )
 @click.option("--layers", type=int, default=None, help="Ansatz layers (default: the paper's 2).")
 @click.option(
@@ -72,8 +74,8 @@ def export_cmd(out_dir: Path) -> None:
 @click.option(
     "--backend",
     default=None,
-    help="Also transpile for this backend (e.g. fake_torino, fake:fake_fez, aer_noisy) and "
-    "print the ISA circuit's counts on the qubits it uses.",
+    help="Also transpile for this backend (e.g. fake_torino, the same as fake:fake_torino; "
+    "aer_noisy:fake_fez) and print the ISA circuit's counts on the qubits it uses.",
 )
 @click.option(
     "--optimization-level",
@@ -101,6 +103,10 @@ def show_cmd(
       qsdaqec circuits show --encoding angle --backend fake_fez --optimization-level 3
     """
     spec = parse_backend(backend) if backend is not None else None  # fail before any output
+    if encoding is None:
+        encoding = _encoding_for(spec)
+        if spec is not None:
+            click.echo(f"encoding: {encoding}, what fit trains for {spec} (--encoding to change)")
 
     kwargs = {"encoding": encoding}
     if layers is not None:
@@ -127,6 +133,16 @@ def show_cmd(
     if png is not None:
         _save_png(drawing, png)
         click.echo(f"wrote {png}")
+
+
+def _encoding_for(spec: BackendSpec | None) -> str:
+    """The head fit trains for ``spec``: a device's circuits must stay shallow enough for its
+    noise, so the device's rule is fit's own (``FitConfig.resolve_defaults``)."""
+    if spec is None:
+        return FitConfig().resolve_defaults().encoding
+    if spec.is_hardware:  # fit refuses ibm:, but the circuit sent there is fit's for a device
+        spec = BackendSpec("fake", DEFAULT_FAKE)
+    return FitConfig(backend=str(spec)).resolve_defaults().encoding
 
 
 def _save_png(circuit, path: Path) -> None:

@@ -32,7 +32,8 @@ def test_show_with_unknown_backend_fails_before_printing(tmp_path, monkeypatch):
 
 
 def test_a_device_too_small_for_the_encoding_says_what_fits():
-    r = CliRunner().invoke(cli, ["circuits", "show", "--backend", "fake_manila", "--no-draw"])
+    args = ["circuits", "show", "--encoding", "amplitude", "--backend", "fake_manila", "--no-draw"]
+    r = CliRunner().invoke(cli, args)
     assert r.exit_code == 2 and "internal error" not in r.output and r.output.count("Error") == 1
     assert r.output.splitlines()[-1] == (
         "Error: fake:fake_manila: the device has 5 qubits, the circuit needs 8 (the 8-qubit "
@@ -40,3 +41,17 @@ def test_a_device_too_small_for_the_encoding_says_what_fits():
         "devices); pick a larger device, e.g. fake:fake_fez or aer_noisy:fake_torino, or train "
         "with --encoding angle"
     )
+
+
+def test_a_bare_fake_name_shows_the_head_fit_trains_for_that_device(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSDAQEC_CACHE", str(tmp_path))
+    r = CliRunner().invoke(cli, ["circuits", "show", "--backend", "fake_torino", "--no-draw"])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0] == (
+        "encoding: schmidt, what fit trains for fake:fake_torino (--encoding to change)"
+    )
+    assert "after transpilation for fake:fake_torino" in r.output
+    logical, isa = _counts(r.output)
+    assert logical[0] == 4 and isa[0] == 4
+    plain = CliRunner().invoke(cli, ["circuits", "show", "--no-draw"])
+    assert "(amplitude encoding)" in plain.output and "encoding:" not in plain.output

@@ -26,6 +26,8 @@ from qsdaqec.runner import backends as B
         ("fake:FakeManilaV2", "fake", "fake_manila"),
         ("fake:torino", "fake", "fake_torino"),
         ("FakeFez", "fake", "fake_fez"),
+        ("fake_torino", "fake", "fake_torino"),  # a bare fake name means fake:<name>
+        ("Fake-Torino", "fake", "fake_torino"),
         ("ibm:ibm_torino", "ibm", "ibm_torino"),
     ],
 )

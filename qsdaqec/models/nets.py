@@ -81,7 +81,7 @@ class SDAQECModel(nn.Module):
         deep = self.backbone[STRIDE8_BLOCKS:](f8)
         logits = self.lesion(f8, deep)
         if self.pooling == "lesion":
-            z = lesion_pool(deep, logits.coarse)
+            z = lesion_pool(logits.features, logits.fine)
         else:
             z = self.pool(deep).flatten(1)
         return self.proj(z), logits

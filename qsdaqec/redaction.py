@@ -21,12 +21,14 @@ REDACTED = "<redacted>"
 
 _SECRETS: set[str] = set()
 
-# "Bearer abc", "apikey=abc", "token: abc", '"token": "abc"' ... (header and query forms)
+# "Bearer abc", "apikey=abc", "token: abc", '"token": "abc"' ... (header and query forms); a
+# placeholder such as token='<API key>' (the product's own hint) is no secret and stays readable
+_PLACEHOLDER = r"(?!<[A-Za-z][\w .-]*>)"
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]+"),
     re.compile(
         r"(?i)((?:api[_-]?key|apitoken|access[_-]?token|token|authorization|password)"
-        r"['\"]?\s*[:=]\s*['\"]?)[^'\"\s,;&}]+"
+        r"['\"]?\s*[:=]\s*['\"]?)" + _PLACEHOLDER + r"[^'\"\s,;&}]+"
     ),
 )
 

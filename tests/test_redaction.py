@@ -28,6 +28,17 @@ def test_redact_known_secrets_and_credential_looking_values(monkeypatch):
     assert redact("nothing secret here") == "nothing secret here"
 
 
+def test_placeholders_stay_readable_and_the_account_hint_is_not_garbled(monkeypatch):
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    assert redact("token='<API key>', instance='<CRN>'") == "token='<API key>', instance='<CRN>'"
+    assert redact(f"token=<{TOKEN}") == f"token={REDACTED}"  # no closing '>': not a placeholder
+    assert redact("token=<redacted>") == "token=<redacted>"
+    monkeypatch.setattr(backends, "has_credentials", lambda: False)
+    r = CliRunner().invoke(cli, ["jobs", "submit", "--run", ".", "--backend", "ibm:ibm_fez"])
+    line = r.output.strip().splitlines()[-1]
+    assert "token='<API key>', instance='<CRN>'" in line and REDACTED not in line, line
+
+
 def test_loggers_are_redacted(monkeypatch):
     monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
     install_log_redaction()

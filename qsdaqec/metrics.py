@@ -224,10 +224,11 @@ def operating_points(y_true, prob_pos, positive: int = 1) -> dict[str, float] | 
 
 def format_metrics(m: dict[str, Any]) -> str:
     """One line, e.g. ``acc 0.950  bacc 0.950  auc 0.981  f1 0.947  sens 0.930  spec 0.970
-    (n=60)``."""
+    (n=60)``; an undefined metric reads ``n/a``, and samples of one class say so."""
 
     def f(x: float) -> str:
-        return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
     cells = "  ".join(f"{metric.short} {f(m[name])}" for name, metric in METRICS.items())
-    return f"{cells}  (n={m['n']})"
+    one_class = m.get("n_positive") in (0, m["n"])
+    return f"{cells}  (n={m['n']}{', one class' if one_class else ''})"

@@ -48,7 +48,9 @@ def test_one_class_is_nan_not_crash():
     assert any("one class" in w for w in m["warnings"])
     m = classification_metrics([0, 0], [0.1, 0.2])
     assert math.isnan(m["sensitivity"]) and math.isnan(m["f1"]) and m["specificity"] == 1.0
-    assert "nan" in format_metrics(m)
+    line = format_metrics(m)
+    assert "nan" not in line and "sens n/a" in line and line.endswith("(n=2, one class)")
+    assert format_metrics(classification_metrics([0, 1], [0.2, 0.7])).endswith("(n=2)")
     fpr, tpr = roc_curve([0, 0], [0.1, 0.2])
     assert fpr.size == 0
 

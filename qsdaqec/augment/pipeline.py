@@ -95,9 +95,11 @@ def _split(
         **{k: given.get(k, "default of qsdaqec.data.split") for k in ("val_frac", "test_frac")},
     }
     if grouped:
-        split = grouped_split(data.labels, groups, **given, seed=o.seed, positive=data.positive)
+        split = grouped_split(
+            data.labels, groups, **given, seed=o.seed, positive=data.positive, classes=data.classes
+        )
         return split, how
-    return stratified_split(data.labels, **given, seed=o.seed), how
+    return stratified_split(data.labels, **given, seed=o.seed, classes=data.classes), how
 
 
 def _distances(

@@ -225,39 +225,84 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive, frames
       qsdaqec data info data/angio --seed 3
       qsdaqec data info scans/ --skip-bad --image-size 128
     """
-    from ..data import (  # torch: only when it runs
-        describe,
-        grouped_split,
-        load_dataset,
-        stratified_split,
-    )
+    from ..data import describe, load_dataset  # torch: only when it runs
     from ..data.dicom import dicom_summary, parse_frame
     from ..data.lesions import find_lesions
 
     if path is None:
         path = builtin_dataset_dir()
     frame = parse_frame(frames)
-    data_set = load_dataset(path, image_size, skip_bad=skip_bad, positive=positive, frame=frame)
-    split = data_set.split
-    how = "predefined (train/val/test folders)" if Path(path).is_dir() else "predefined"
-    lesions = find_lesions(path)
-    groups = lesions.groups(data_set.ids) if lesions is not None else []
-    if split is None and any(g is not None for g in groups):
-        split = grouped_split(
-            data_set.labels, groups, val_frac, test_frac, seed, positive=data_set.positive
-        )
-        how = f"by group (patient or video, from lesions.json), seed {seed}"
-    elif split is None:
-        split = stratified_split(data_set.labels, val_frac, test_frac, seed)
-        how = f"stratified, seed {seed}"
+    data_set = load_dataset(
+        path, image_size, skip_bad=skip_bad, positive=positive, frame=frame, min_classes=1
+    )
+    split, how = data_set.split, "predefined (train/val/test folders)"
+    if not Path(path).is_dir():
+        how = "predefined"
+    if split is None:
+        lesions = find_lesions(path)
+        split, how = _info_split(data_set, lesions, val_frac, test_frac, seed)
     click.echo(f"data set: {path}")
     click.echo(describe(data_set, split))
-    click.echo(f"split method: {how}")
+    click.echo(f"{'split method' if split is not None else 'split'}: {how}")
     if Path(path).is_dir():
-        root = Path(path)
-        dicom = dicom_summary([root / i for i in data_set.ids if (root / i).is_file()])
-        if dicom:
-            click.echo(dicom)
+        files = [Path(path) / i for i in data_set.ids if (Path(path) / i).is_file()]
+        for line in (_colour_note(files), dicom_summary(files)):
+            if line:
+                click.echo(line)
+
+
+def _info_split(data_set, lesions, val_frac, test_frac, seed):
+    """The split ``fit`` would make, and how; ``(None, why not)`` when it cannot make one (one
+    class, too few images of a class): the summary still shows the counts."""
+    from ..data import grouped_split, stratified_split
+    from ..errors import DataError
+
+    counts = data_set.labels.bincount(minlength=len(data_set.classes)).tolist()
+    present = [c for c, k in zip(data_set.classes, counts, strict=True) if k]
+    if len(present) < 2:
+        return None, (
+            f"none: only one class ({present[0]}); fit needs images of two classes, e.g. "
+            "normal/ and stenosis/"
+        )
+    groups = lesions.groups(data_set.ids) if lesions is not None else []
+    try:
+        if any(g is not None for g in groups):
+            split = grouped_split(
+                data_set.labels,
+                groups,
+                val_frac,
+                test_frac,
+                seed,
+                positive=data_set.positive,
+                classes=data_set.classes,
+            )
+            return split, f"by group (patient or video, from lesions.json), seed {seed}"
+        split = stratified_split(
+            data_set.labels, val_frac, test_frac, seed, classes=data_set.classes
+        )
+        return split, f"stratified, seed {seed}"
+    except DataError as e:
+        return None, f"not possible: {e}"
+
+
+def _colour_note(files: list[Path]) -> str | None:
+    """A line when some image files are in colour: the loader reads them as grey (ITU-R 601
+    luma), as the model sees them."""
+    from PIL import Image  # header reads only
+
+    colour = 0
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                colour += im.mode not in ("1", "L", "LA", "I", "I;16", "F")
+        except OSError:
+            continue  # DICOM and unreadable files are reported elsewhere
+    if not colour:
+        return None
+    return (
+        f"colour: {colour} image(s) stored in colour, converted to grey as fit and predict "
+        "read them"
+    )
 
 
 COMMANDS: list[click.Command] = [data]

@@ -229,6 +229,7 @@ def _load_folder(
     skip_bad: bool,
     channels: int,
     frame: str | int = DEFAULT_FRAME,
+    min_classes: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[tuple[str, str]]]:
     entries = [e for e in sorted(root.iterdir()) if _visible(e)]
     class_dirs = [e for e in entries if e.is_dir()]
@@ -240,7 +241,7 @@ def _load_folder(
         raise DataError(
             f"{root}: no class subfolders (found {len(stray)} file(s) at the top level); {layout}"
         )
-    if len(class_dirs) == 1:
+    if len(class_dirs) < min_classes:
         raise DataError(
             f"{root}: only one class folder ('{class_dirs[0].name}'); a classifier needs at least "
             f"two, {layout}"
@@ -292,10 +293,15 @@ def is_split_folder(root: Path) -> bool:
     return all((root / name).is_dir() for name in SPLIT_NAMES)
 
 
-def _load_split_folder(root: Path, size, skip_bad: bool, channels: int, frame=DEFAULT_FRAME):
+def _load_split_folder(
+    root: Path, size, skip_bad: bool, channels: int, frame=DEFAULT_FRAME, min_classes: int = 2
+):
     """The three parts of a split folder as one set whose split is predefined (ids keep the
     part: ``train/stenosis/a.png``)."""
-    parts = [_load_folder(root / name, size, skip_bad, channels, frame) for name in SPLIT_NAMES]
+    parts = [
+        _load_folder(root / name, size, skip_bad, channels, frame, min_classes)
+        for name in SPLIT_NAMES
+    ]
     classes = parts[0][2]
     for name, part in zip(SPLIT_NAMES[1:], parts[1:], strict=True):
         if part[2] != classes:
@@ -503,6 +509,7 @@ def load_dataset(
     channels: int = 1,
     positive: str | None = None,
     frame: str | int = DEFAULT_FRAME,
+    min_classes: int = 2,
 ) -> LabeledImages:
     """Load an ImageFolder tree or a ``.npz`` as :class:`LabeledImages`.
 
@@ -510,7 +517,8 @@ def load_dataset(
     keeps the native size, which must then be the same for all images. ``skip_bad``: list
     unreadable files in ``skipped`` instead of failing on the first. ``positive``: the name of
     the diagnosis class; default ``stenosis`` if present, else the smallest class. ``frame``:
-    which frame of a multi-frame DICOM file (:mod:`qsdaqec.data.dicom`).
+    which frame of a multi-frame DICOM file (:mod:`qsdaqec.data.dicom`). ``min_classes``: 1
+    lets a summary (``qsdaqec data info``) read a folder of one class; training needs 2.
     """
     if channels not in (1, 3):
         raise DataError(f"channels={channels}: must be 1 (grayscale) or 3 (RGB)")
@@ -522,10 +530,12 @@ def load_dataset(
     skipped: list[tuple[str, str]] = []
     if root.is_dir() and is_split_folder(root):
         images, labels, classes, ids, skipped, split = _load_split_folder(
-            root, size, skip_bad, channels, frame
+            root, size, skip_bad, channels, frame, min_classes
         )
     elif root.is_dir():
-        images, labels, classes, ids, skipped = _load_folder(root, size, skip_bad, channels, frame)
+        images, labels, classes, ids, skipped = _load_folder(
+            root, size, skip_bad, channels, frame, min_classes
+        )
     elif root.suffix.lower() == ".npz":
         images, labels, classes, ids, split = _load_npz(root, size, channels)
     else:
@@ -534,7 +544,7 @@ def load_dataset(
             "or a MedMNIST-style .npz"
         )
     counts = np.bincount(labels, minlength=len(classes))
-    if np.count_nonzero(counts) < 2:
+    if np.count_nonzero(counts) < min(2, min_classes):
         raise DataError(
             f"{root}: only one class present ({classes[int(np.argmax(counts))]}); a classifier "
             "needs images of at least two classes"

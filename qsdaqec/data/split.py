@@ -45,13 +45,18 @@ def _as_labels(labels) -> np.ndarray:
 
 
 def stratified_split(
-    labels, val_frac: float = 0.15, test_frac: float = 0.15, seed: int = 0
+    labels,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+    *,
+    classes: Sequence[str] | None = None,
 ) -> Split:
     """Split per class so each split keeps the class proportions; deterministic in ``seed``.
 
     Per class, ``round(n * frac)`` samples go to val and test, but at least one to every split
     whose fraction is non-zero, and at least one stays in train. A class too small for that is
-    an error (add images, or set the fraction to 0).
+    an error (add images, or set the fraction to 0) naming the class (``classes``: the names).
     """
     _check_fractions(val_frac, test_frac)
     y = _as_labels(labels)
@@ -68,8 +73,9 @@ def stratified_split(
                 k for k, f in (("train", 1), ("val", val_frac), ("test", test_frac)) if f > 0
             )
             raise DataError(
-                f"class {int(c)} has only {n} sample(s); need at least {need} to put one in each "
-                f"of {names}: add images of that class or lower the split fractions to 0"
+                f"class {_name(c, classes)} has only {n} image(s); need at least {need} to put "
+                f"one in each of {names}: add images of that class or lower the split fractions "
+                "to 0"
             )
         n_val = max(int(round(n * val_frac)), 1) if val_frac > 0 else 0
         n_test = max(int(round(n * test_frac)), 1) if test_frac > 0 else 0
@@ -97,6 +103,7 @@ def grouped_split(
     seed: int = 0,
     *,
     positive: int = 1,
+    classes: Sequence[str] | None = None,
 ) -> Split:
     """Split whole groups (e.g. patients: ``lesions.json``'s ``group``) so that no group's
     images straddle two parts; deterministic in ``seed``.
@@ -119,15 +126,16 @@ def grouped_split(
         members.setdefault(("image", i) if g is None else ("group", g), []).append(i)
     strata: dict[int, list[Hashable]] = {}
     for key, idx in members.items():
-        classes = Counter(y[idx].tolist())
-        stratum = positive if positive in classes else min(classes, key=lambda c: (-classes[c], c))
+        seen = Counter(y[idx].tolist())
+        stratum = positive if positive in seen else min(seen, key=lambda c: (-seen[c], c))
         strata.setdefault(stratum, []).append(key)
     rng = np.random.default_rng([seed, 0x6B0F5])
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for stratum in sorted(strata):
         keys = sorted(strata[stratum], key=repr)  # a fixed order before the seeded shuffle
         order = [keys[i] for i in rng.permutation(len(keys))]
-        dealt = _deal([len(members[k]) for k in order], val_frac, test_frac, stratum)
+        sizes = [len(members[k]) for k in order]
+        dealt = _deal(sizes, val_frac, test_frac, _name(stratum, classes))
         for key, part in zip(order, dealt, strict=True):
             parts[part].extend(members[key])
 
@@ -137,7 +145,13 @@ def grouped_split(
     return Split(train=arr(parts["train"]), val=arr(parts["val"]), test=arr(parts["test"]))
 
 
-def _deal(sizes: list[int], val_frac: float, test_frac: float, stratum: int) -> list[str]:
+def _name(label, classes: Sequence[str] | None) -> str:
+    """A class as messages name it: ``'stenosis'`` when the names are known, else its index."""
+    label = int(label)
+    return repr(classes[label]) if classes is not None and label < len(classes) else str(label)
+
+
+def _deal(sizes: list[int], val_frac: float, test_frac: float, stratum: str) -> list[str]:
     """The part of each group (in the shuffled order ``sizes``): every evaluation part with a
     non-zero fraction gets a group first, then a group joins the part furthest below its target
     image count while that brings it closer; the last group always trains."""
@@ -187,12 +201,14 @@ def describe(data: LabeledImages, split: Split | None = None) -> str:
     counts = class_counts(data.labels, len(data.classes))
     n = int(counts.sum())
     h, w = data.images.shape[-2:]
-    lines = [f"images: {n} ({data.images.shape[1]} channel(s), {h}x{w})"]
+    colour = {1: "grey", 3: "RGB"}.get(data.images.shape[1], f"{data.images.shape[1]} channels")
+    lines = [f"images: {n} ({colour}, {h}x{w})"]
     width = max(len(c) for c in data.classes)
     for i, (name, k) in enumerate(zip(data.classes, counts, strict=True)):
         mark = "  (positive)" if i == data.positive else ""
         lines.append(f"  {name:<{width}}  {int(k):>6}  {100.0 * k / max(n, 1):5.1f}%{mark}")
-    lines.append(f"imbalance ratio (minority/majority): {imbalance_ratio(counts):.3f}")
+    ratio = f"{imbalance_ratio(counts):.3f}" if np.count_nonzero(counts) > 1 else "n/a (one class)"
+    lines.append(f"imbalance ratio (minority/majority): {ratio}")
     if split is not None:
         sizes = split.sizes()
         per = []

@@ -136,7 +136,14 @@ def _split(ds: LabeledImages, lesions: LesionTable | None, cfg: FitConfig) -> tu
     groups = lesions.groups(ds.ids) if lesions is not None else []
     if any(g is not None for g in groups):
         split = grouped_split(
-            ds.labels, groups, cfg.val_frac, cfg.test_frac, cfg.seed, positive=int(ds.positive)
+            ds.labels,
+            groups,
+            cfg.val_frac,
+            cfg.test_frac,
+            cfg.seed,
+            positive=int(ds.positive),
+            classes=ds.classes,
         )
         return split, "by group (patient or video, from lesions.json)"
-    return stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed), "stratified"
+    split = stratified_split(ds.labels, cfg.val_frac, cfg.test_frac, cfg.seed, classes=ds.classes)
+    return split, "stratified"

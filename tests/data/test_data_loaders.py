@@ -224,9 +224,43 @@ def test_bad_input_is_one_line_exit_2_naming_the_file(tmp_path, case):
     with pytest.raises(DataError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         load_dataset(path)
     result = CliRunner().invoke(cli, ["data", "info", str(path)])
+    if case in ("one-class", "npz-one-class"):  # fit refuses it; a summary shows it
+        assert result.exit_code == 0, result.output
+        assert "split: none: only one class (" in result.output
+        return
     out = handled_error(result, name, fragment)
     if case in ("corrupt", "zero-byte", "non-image", "non-image-png"):
         assert "--skip-bad" in out
+
+
+def test_info_summarises_what_fit_would_refuse_naming_classes(tmp_path):
+    one = make_folder(tmp_path / "one", {"stenosis": 2})
+    r = CliRunner().invoke(cli, ["data", "info", str(one)])
+    assert r.exit_code == 0, r.output
+    assert "stenosis       2  100.0%  (positive)" in r.output
+    assert "imbalance ratio (minority/majority): n/a (one class)" in r.output
+    assert r.output.strip().endswith(
+        "split: none: only one class (stenosis); fit needs images of two classes, e.g. "
+        "normal/ and stenosis/"
+    )
+    small = make_folder(tmp_path / "small", {"normal": 5, "stenosis": 2})
+    r = CliRunner().invoke(cli, ["data", "info", str(small)])
+    assert r.exit_code == 0, r.output
+    assert "split: not possible: class 'stenosis' has only 2 image(s); need at least 3" in r.output
+
+
+def test_info_says_colour_images_are_read_as_grey(tmp_path):
+    from PIL import Image
+
+    root = make_folder(tmp_path / "rgb", {"normal": 3, "stenosis": 3})
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(root / "normal" / "red.png")
+    r = CliRunner().invoke(cli, ["data", "info", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "images: 7 (grey, 16x16)" in r.output
+    assert (
+        "colour: 1 image(s) stored in colour, converted to grey as fit and predict read them"
+        in (r.output)
+    )
 
 
 def test_skip_bad_lists_and_skips(tmp_path):

@@ -42,8 +42,10 @@ def test_every_class_in_every_split_when_possible():
 
 
 def test_too_small_class_is_a_clear_error():
-    with pytest.raises(DataError, match="class 1 has only 2 sample"):
+    with pytest.raises(DataError, match="class 1 has only 2 image"):
         stratified_split(np.array([0] * 20 + [1] * 2), 0.15, 0.15)
+    with pytest.raises(DataError, match="class 'stenosis' has only 2 image"):
+        stratified_split(np.array([0] * 20 + [1] * 2), classes=["normal", "stenosis"])
     # without a val split two samples are enough
     s = stratified_split(np.array([0] * 20 + [1] * 2), 0.0, 0.2)
     assert len(s.val) == 0 and 1 in np.array([0] * 20 + [1] * 2)[s.test]
@@ -131,6 +133,8 @@ def test_grouped_split_too_few_groups_is_a_clear_error():
     groups = ["a", "b", "c", "c", "d", "d", "e", "e"]
     with pytest.raises(DataError, match=r"class 1 has only 2 group\(s\); need at least 3"):
         grouped_split(labels, groups, 0.15, 0.15)
+    with pytest.raises(DataError, match=r"class 'stenosis' has only 2 group\(s\)"):
+        grouped_split(labels, groups, classes=["normal", "stenosis"])
     s = grouped_split(labels, groups, 0.0, 0.3)  # without val, two positive patients suffice
     assert len(s.val) == 0 and 1 in labels[s.test] and 1 in labels[s.train]
     with pytest.raises(DataError, match="one group per image"):

@@ -399,23 +399,31 @@ def evaluate_cmd(
     "--frames",
     default=None,
     help="Which frame of a DICOM cine loop [default: the run's choice]: max-contrast | middle | "
-    "an index | all (one prediction per frame, named PATH#FRAME).",
+    "an index | all (one prediction per frame, named PATH#FRAME). Each DICOM row names its frame.",
+)
+@click.option(
+    "--exclude-train/--include-train",
+    "exclude_train",
+    default=True,
+    show_default=True,
+    help="Leave out the images the run trained on (its split.json names them), or score them "
+    "too, marked trained_on and left out of the metrics.",
 )
 def predict_cmd(
-    run_dir, images, fmt, out, backend, shots, threshold, device, explain, frames
+    run_dir, images, fmt, out, backend, shots, threshold, device, explain, frames, exclude_train
 ) -> None:
     """Class probabilities and predicted label for each image (files or folders).
 
     Images inside folders named like the run's classes (e.g. an ImageFolder's normal/ and
-    stenosis/) carry their label, and the metrics of the whole set are printed on stderr. A
-    data set's contact_sheet.png and preview.png are skipped.
+    stenosis/) carry their label, and the metrics of those the run did not train on are printed
+    on stderr. A data set's contact_sheet.png and preview.png are skipped.
 
     \b
     Examples:
-      qsdaqec predict --run runs/default data/angio/stenosis/stenosis_0007.png
-      qsdaqec predict --run runs/default data/angio --format csv --out predictions.csv
-      qsdaqec predict --run runs/default data/angio --threshold youden
-      qsdaqec predict --run runs/default data/angio/stenosis --explain explain/
+      qsdaqec predict --run runs/tour data/aug/test/stenosis/stenosis_img_0002.png
+      qsdaqec predict --run runs/tour data/aug/test --format csv --out predictions.csv
+      qsdaqec predict --run runs/tour data/angio --threshold youden
+      qsdaqec predict --run runs/tour data/aug/test/stenosis --explain explain/
     """
     from ..train import format_predictions, labelled_metrics, predict
 
@@ -430,9 +438,13 @@ def predict_cmd(
         threshold=threshold,
         explain=explain,
         frames=frames,
+        exclude_train=exclude_train,
+        log=err,
     )
     if explain is not None:
         err(f"Grad-CAM overlays: {explain / 'index.html'}")
+    for line in _label_notes(rows, read_json(Path(run_dir) / "run.json")["data"]["classes"]):
+        err(line)
     m = labelled_metrics(rows, run_dir, threshold)
     if m is not None:
         err(f"labelled images: {format_metrics(m)}")
@@ -442,6 +454,21 @@ def predict_cmd(
         err(f"{len(rows)} prediction(s) -> {out}")
     else:  # a file name that is not UTF-8 goes out as the bytes it has on disk, like `ls`
         click.echo(text.encode("utf-8", errors="surrogateescape"), nl=False)
+
+
+def _label_notes(rows: list[dict], classes: list[str]) -> list[str]:
+    """Why some images have no label: their folders are not named like the run's classes (a
+    user's pos/ and neg/ would otherwise pass silently as unlabelled)."""
+    loose = [r for r in rows if "label" not in r]
+    folders = sorted({Path(str(r["image"]).split("#")[0]).parent.name for r in loose})
+    if not loose or (len(loose) == len(rows) and len(folders) < 2):
+        return []  # a folder of unlabelled images: nothing to say
+    named = ", ".join(f"{f}/" for f in folders[:4]) + (" ..." if len(folders) > 4 else "")
+    return [
+        f"{len(loose)} image(s) in {named} have no label and are left out of the metrics: only "
+        f"folders named like the run's classes ({', '.join(c + '/' for c in classes)}) label "
+        "their images"
+    ]
 
 
 COMMANDS: list[click.Command] = [fit_cmd, evaluate_cmd, predict_cmd]

@@ -174,14 +174,24 @@ def read_dicom(path: Path, frame: str | int = DEFAULT_FRAME) -> np.ndarray:
     float32 display image in [0, 1]."""
     choice = parse_frame(frame)
     shown = read_dicom_frames(path)
+    return shown[_pick(shown, choice)]
+
+
+def frame_index(path: Path, frame: str | int = DEFAULT_FRAME) -> int:
+    """Which frame :func:`read_dicom` reads for ``frame`` (``predict`` names it)."""
+    choice = parse_frame(frame)
+    return _pick(read_dicom_frames(path), choice)
+
+
+def _pick(shown: np.ndarray, choice: str | int) -> int:
     n = shown.shape[0]
     if isinstance(choice, int):
         if choice >= n:
             raise DicomError(f"frame {choice} out of range: the file has {n} frame(s) (0..{n - 1})")
-        return shown[choice]
+        return choice
     if choice == "middle":
-        return shown[n // 2]
-    return shown[int(np.argmax([opacification(f) for f in shown]))]  # max-contrast
+        return n // 2
+    return int(np.argmax([opacification(f) for f in shown]))  # max-contrast
 
 
 def dicom_summary(paths: list[Path]) -> str | None:

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import expand_image_paths, load_image
-from ..data.dicom import ALL_FRAMES, parse_frame
+from ..data.dicom import ALL_FRAMES, frame_index, is_dicom, parse_frame
 from ..data.images import load_frames, native_size
 from ..errors import BackendError, ConfigError, DataError
 from ..io import atomic_write_json, read_json
@@ -27,6 +27,7 @@ from .outputs import write_scored
 from .run import LoadedRun, load_run
 from .saliency import cam_layer, grad_cam, write_explanations
 from .scoring import head_logits
+from .trained_images import trained_files
 
 
 def balanced_subset(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -173,6 +174,8 @@ def predict(
     threshold: float | str = 0.5,
     explain: str | Path | None = None,
     frames: str | None = None,
+    exclude_train: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Per-image class probabilities and the predicted label (``threshold`` on the positive
     class: a probability or a saved operating point); the backbone runs on ``device``. An
@@ -183,14 +186,18 @@ def predict(
     folder), Grad-CAM overlays of the predicted class, the lesions circled, and their
     ``index.html`` go there (:mod:`qsdaqec.train.saliency`). ``frames``: which frame of a
     DICOM cine loop (default: the run's choice), or ``all``: a row per frame, ``image``
-    ``path#frame``."""
+    ``path#frame``; a DICOM row names its ``frame``. Images the run trained on
+    (:mod:`qsdaqec.train.trained_images`) are left out with ``exclude_train``, else marked
+    ``trained_on``; ``log`` says how many."""
+    log = log or (lambda m: None)
     run = load_run(run_dir, device)
     _check_backend(run, backend, lambda m: None)
     cut = resolve_threshold(run.run_dir, threshold)
     if explain is not None:
         cam_layer(run.model)  # a backbone without one fails before any image is read
     frame = parse_frame(frames if frames is not None else run.cfg.frames, allow_all=True)
-    files, sources, x = _images(expand_image_paths(images), run.cfg.image_size, frame)
+    paths, trained = _unseen(run, expand_image_paths(images), exclude_train, log)
+    files, sources, frame_of, x = _images(paths, run.cfg.image_size, frame)
     logits, _ = head_logits(run.cfg, run.model.head, run.features(x), backend, shots=shots)
     prob = torch.softmax(logits, 1)
     found = _lesions(run, x)
@@ -199,17 +206,51 @@ def predict(
     for k, (f, p) in enumerate(zip(files, prob, strict=False)):
         pred = pos if float(p[pos]) >= cut else 1 - pos
         row: dict[str, Any] = {"image": str(f)}
-        if f.parent.name in classes:
-            row["label"] = f.parent.name
+        if sources[k].parent.name in classes:
+            row["label"] = sources[k].parent.name
+        if frame_of[k] is not None:
+            row["frame"] = frame_of[k]
         row.update({f"p_{c}": round(float(p[i]), 6) for i, c in enumerate(classes)})
         row["predicted"] = classes[pred]
         if found is not None:
             row.update(_lesion_columns(found[k], native_size(sources[k]), run.cfg.image_size))
+        if trained:
+            row["trained_on"] = sources[k].resolve() in trained
         rows.append(row)
     if explain is not None:
         marks = [[(q.x, q.y) for q in f] for f in found] if found is not None else None
         _explain(run, x, rows, Path(explain), marks)
     return rows
+
+
+def _unseen(
+    run: LoadedRun, paths: list[Path], exclude: bool, log: Callable[[str], None]
+) -> tuple[list[Path], set[Path]]:
+    """``paths`` without the run's training images (``exclude``), or all of them and the set
+    of those to mark: a score on a training image says how well the run remembers it."""
+    known = trained_files(run.run_dir, run.info)
+    trained = {p.resolve() for p in paths} & known
+    if not trained:
+        return paths, set()
+    n, k = len(paths), len(trained)
+    if not exclude:
+        log(
+            f"{k} of {n} image(s) trained the run (its split.json): marked trained_on and left "
+            "out of the metrics"
+        )
+        return paths, trained
+    if k == n:
+        raise DataError(
+            f"all {n} image(s) given trained the run (its split.json), so their scores would "
+            "say how well it remembers them; predict on images it did not train on (e.g. the "
+            "test/ part of a folder from `qsdaqec augment`), or pass --include-train to score "
+            "them anyway"
+        )
+    log(
+        f"left out {k} of {n} image(s) the run trained on (its split.json); --include-train "
+        "scores them too, marked trained_on"
+    )
+    return [p for p in paths if p.resolve() not in trained], set()
 
 
 LESION_PEAKS = 3
@@ -239,16 +280,20 @@ def _lesion_columns(found: list[Peak], size: tuple[int, int], model_size: int) -
 
 def _images(paths: list[Path], size: int, frame: str | int):
     """The images to score: one per file, or with ``all`` one per frame of a DICOM loop (named
-    ``path#frame``): ``(names, source files, images)``."""
+    ``path#frame``): ``(names, source files, DICOM frame of each or None, images)``."""
     if frame != ALL_FRAMES:
-        return paths, paths, torch.stack([load_image(f, size, frame) for f in paths])
-    files, sources, parts = [], [], []
+        x = torch.stack([load_image(f, size, frame) for f in paths])
+        frames = [frame_index(f, frame) if is_dicom(f) else None for f in paths]
+        return paths, paths, frames, x
+    files, sources, frames, parts = [], [], [], []
     for f in paths:
         stack = load_frames(f, size)
+        dicom = is_dicom(f)
         files += [f] if len(stack) == 1 else [Path(f"{f}#{k}") for k in range(len(stack))]
         sources += [f] * len(stack)
+        frames += list(range(len(stack))) if dicom else [None]
         parts.append(stack)
-    return files, sources, torch.cat(parts)
+    return files, sources, frames, torch.cat(parts)
 
 
 def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path, marks=None) -> Path:
@@ -273,8 +318,10 @@ def _explain(run, x: torch.Tensor, rows: list[dict[str, Any]], out: Path, marks=
 def labelled_metrics(
     rows: list[dict[str, Any]], run_dir: str | Path, threshold: float | str = 0.5
 ) -> dict[str, Any] | None:
-    """Metrics of :func:`predict`'s rows when every image has a known label, else ``None``."""
-    if not rows or not all("label" in r for r in rows):
+    """Metrics of :func:`predict`'s rows that have a label and did not train the run (``None``
+    when there are none)."""
+    rows = [r for r in rows if "label" in r and not r.get("trained_on")]
+    if not rows:
         return None
     data = read_json(Path(run_dir) / "run.json")["data"]
     classes, positive = list(data["classes"]), int(data["positive"])

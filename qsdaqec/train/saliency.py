@@ -113,32 +113,59 @@ def write_explanations(
     marks: Sequence[Sequence[tuple[float, float]]] | None = None,
     layer: str = "the backbone's last convolutional layer",
 ) -> Path:
-    """``out_dir/<n>_<name>.png`` per image and ``out_dir/index.html``; returns the index.
-    ``marks``: per image, the likely lesions to circle (pixels of ``images``)."""
+    """``out_dir/<n>_<name>[_frame<k>].png`` per image and ``out_dir/index.html``; returns the
+    index. ``marks``: per image, the likely lesions to circle (pixels of ``images``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = []
     marks = marks if marks is not None else [()] * len(rows)
     for i, (img, cam, row) in enumerate(zip(images, cams, rows, strict=True)):
-        name = f"{i:04d}_{Path(str(row['image'])).stem}.png"
+        frame = f"_frame{row['frame']}" if "frame" in row else ""
+        name = f"{i:04d}_{Path(str(row['image']).split('#')[0]).stem}{frame}.png"
         png = overlay_png(img[0].numpy(), cam.numpy(), marks=marks[i])
         atomic_write_bytes(out_dir / name, png)
-        label = f" (label {html.escape(str(row['label']))})" if "label" in row else ""
-        cells.append(
-            f'<figure><img src="{html.escape(name)}" width="192"><figcaption>'
-            f"{html.escape(str(row['image']))}<br>{html.escape(str(row['predicted']))}"
-            f"{label}</figcaption></figure>"
-        )
+        cells.append(_figure(name, row))
+    wrong = sum("label" in r and r["label"] != r["predicted"] for r in rows)
     page = (
         "<!doctype html><meta charset='utf-8'><title>qsdaqec Grad-CAM</title>"
-        "<style>body{font-family:sans-serif}figure{display:inline-block;margin:6px}"
-        "figcaption{font-size:12px;max-width:192px;word-wrap:break-word}</style>"
+        f"<style>{_STYLE}</style>"
         "<h1>Grad-CAM of the predicted class</h1><p>"
         + html.escape(f"Layer: {layer}; red: what the diagnosis depends on most.")
         + (
-            " Circles: the lesion map's likeliest lesions (white: the likeliest).</p>"
+            " Circles: the lesion map's likeliest lesions (white: the likeliest)."
             if any(marks)
-            else "</p>"
+            else ""
         )
+        + (f" Red frame: one of {wrong} wrong prediction(s) (its label differs)." if wrong else "")
+        + "</p>"
         + "".join(cells)
     )
     return atomic_write_text(out_dir / "index.html", page)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1360px;margin:16px auto;padding:0 12px}"
+    "figure{display:inline-block;margin:6px;padding:4px;border:3px solid transparent;"
+    "vertical-align:top}figure.wrong{border-color:#d62728}"
+    "figcaption{font-size:12px;max-width:192px;overflow-wrap:anywhere}"
+    "b.wrong{color:#d62728}"
+)
+
+
+def _figure(name: str, row: dict) -> str:
+    """One overlay with its caption: the file (and frame), the predicted class and its
+    probability, and the label, marked when it differs."""
+    predicted = str(row["predicted"])
+    p = row.get(f"p_{predicted}")
+    text = html.escape(predicted) + (f" (p {p:.2f})" if isinstance(p, float) else "")
+    wrong = "label" in row and row["label"] != predicted
+    if "label" in row:
+        label = html.escape(str(row["label"]))
+        text += f"<br><b class='wrong'>wrong: label {label}</b>" if wrong else f", label {label}"
+    where = html.escape(str(row["image"]).split("#")[0])
+    if "frame" in row:
+        where += f"<br>frame {int(row['frame'])}"
+    klass = ' class="wrong"' if wrong else ""
+    return (
+        f'<figure{klass}><img src="{html.escape(name)}" width="192">'
+        f"<figcaption>{where}<br>{text}</figcaption></figure>"
+    )

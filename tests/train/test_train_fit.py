@@ -92,7 +92,7 @@ def test_load_run_evaluate_predict(quantum_run, tiny_data, tmp_path):
     assert rows[0]["label"] == "stenosis" and {r["label"] for r in rows[1:]} == {"normal"}
     header = format_predictions(rows, "csv").splitlines()[0]
     lesion = "lesion_x,lesion_y,lesion_score,lesions"  # the lesion map's likeliest lesions
-    assert header == f"image,label,p_normal,p_stenosis,predicted,{lesion}"
+    assert header == f"image,label,p_normal,p_stenosis,predicted,{lesion},trained_on"
 
 
 def test_refuses_to_overwrite_finished_run(quantum_run, tiny_data):

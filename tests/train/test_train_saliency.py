@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 import torch
 from cli_helpers import handled_error
@@ -43,15 +46,22 @@ def test_predict_explain_writes_overlays_and_an_index(tmp_path, tiny_data):
     run = fit(tiny_cfg(tiny_data, tmp_path / "run", backend="statevector"), log=lambda m: None)
     out = tmp_path / "explain"
     images = tiny_data / "stenosis"
-    r = CliRunner().invoke(
-        cli, ["predict", "--run", str(run), str(images), "--explain", str(out), "--format", "csv"]
-    )
+    args = ["predict", "--run", str(run), str(images), "--explain", str(out), "--format", "csv"]
+    r = CliRunner().invoke(cli, [*args, "--include-train"])  # the tiny set: mostly training
     assert r.exit_code == 0, r.output
     pngs = sorted(out.glob("*.png"))
     n = len(list(images.glob("*.png")))
     assert len(pngs) == n and all(p.stat().st_size > 100 for p in pngs)
     index = (out / "index.html").read_text()
     assert index.count("<img ") == n and "Grad-CAM" in index
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    for row in rows:  # each caption: the predicted class with its probability, the label
+        p = float(row[f"p_{row['predicted']}"])
+        assert f"{row['predicted']} (p {p:.2f})" in index
+    wrong = [row for row in rows if row["label"] != row["predicted"]]
+    assert index.count('<figure class="wrong">') == len(wrong)
+    assert index.count("wrong: label stenosis") == len(wrong)
+    assert ("Red frame: one of" in index) == bool(wrong)
 
 
 def test_explain_needs_a_convolutional_layer():

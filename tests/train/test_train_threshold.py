@@ -88,13 +88,54 @@ def test_predict_on_a_labelled_folder_scores_it_and_skips_sheets(run, tiny_data,
 
 
 def test_csv_of_labelled_and_unlabelled_images_has_one_header(run, tiny_data, tmp_path):
-    loose = tmp_path / "loose.png"
-    loose.write_bytes((tiny_data / "normal" / "000.png").read_bytes())
-    labelled = tiny_data / "stenosis" / "000.png"
+    loose = tmp_path / "loose" / "a.png"
+    labelled = tmp_path / "stenosis" / "b.png"
+    for path in (loose, labelled):
+        path.parent.mkdir()
+        path.write_bytes((tiny_data / "stenosis" / "000.png").read_bytes())
     r = CliRunner().invoke(
         cli, ["predict", "--run", str(run), str(loose), str(labelled), "--format", "csv"]
     )
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [row["label"] for row in rows] == ["", "stenosis"]
-    assert "labelled images" not in r.stderr  # not every image is labelled: no metrics
+    assert "labelled images: acc" in r.stderr and "(n=1, one class)" in r.stderr
+    assert (
+        "1 image(s) in loose/ have no label and are left out of the metrics: only folders "
+        "named like the run's classes (normal/, stenosis/) label their images"
+    ) in r.stderr
+
+
+def test_class_folders_unlike_the_run_s_are_named(run, tiny_data, tmp_path):
+    for folder in ("pos", "neg"):
+        (tmp_path / "cases" / folder).mkdir(parents=True)
+        shutil.copy(tiny_data / "normal" / "000.png", tmp_path / "cases" / folder / "a.png")
+    r = CliRunner().invoke(cli, ["predict", "--run", str(run), str(tmp_path / "cases")])
+    assert r.exit_code == 0, r.output
+    assert "2 image(s) in neg/, pos/ have no label" in r.stderr
+    assert "labelled images" not in r.stderr
+
+
+def test_predict_leaves_out_or_marks_the_images_the_run_trained_on(run, tiny_data):
+    split = json.loads((run / "split.json").read_text())
+    n_train, n_all = len(split["train"]["ids"]), sum(len(p["ids"]) for p in split.values())
+    r = CliRunner().invoke(cli, ["predict", "--run", str(run), str(tiny_data), "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    held_out = {f"{tiny_data}/{i}" for p in ("val", "test") for i in split[p]["ids"]}
+    assert {row["image"] for row in rows} == held_out and "trained_on" not in rows[0]
+    assert (
+        f"left out {n_train} of {n_all} image(s) the run trained on (its split.json); "
+        "--include-train scores them too, marked trained_on"
+    ) in r.stderr
+    assert f"(n={n_all - n_train})" in r.stderr
+    r = CliRunner().invoke(
+        cli, ["predict", "--run", str(run), str(tiny_data), "--format", "csv", "--include-train"]
+    )
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == n_all and sum(row["trained_on"] == "True" for row in rows) == n_train
+    assert f"{n_train} of {n_all} image(s) trained the run (its split.json): marked" in r.stderr
+    assert f"(n={n_all - n_train})" in r.stderr  # the metrics leave training images out
+    train_only = [str(tiny_data / i) for i in split["train"]["ids"][:2]]
+    r = CliRunner().invoke(cli, ["predict", "--run", str(run), *train_only])
+    handled_error(r, "all 2 image(s) given trained the run (its split.json)")

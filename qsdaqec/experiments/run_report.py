@@ -23,6 +23,7 @@ from ..runner import make_estimator, parse_backend
 from ..runner.records import scan_records
 from ..train import load_run, resolve_threshold
 from ..train.saliency import grad_cam, overlay_png
+from .noise.runlinks import noise_reports
 
 EXAMPLES_PER_CLASS = 3
 CALIBRATION_BINS = 10
@@ -113,7 +114,8 @@ def _isa(cfg: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _outputs(run: Path) -> dict[str, list[dict[str, Any]]]:
-    """The run's evaluations (``RUN/eval/*``) and job records, as relative links."""
+    """The run's evaluations (``RUN/eval/*``), job records and noise reports, as links relative
+    to the run folder."""
     evals = [
         {
             "name": d.name,
@@ -137,7 +139,7 @@ def _outputs(run: Path) -> dict[str, list[dict[str, Any]]]:
         }
         for d in damaged
     ]
-    return {"evaluations": evals, "jobs": jobs}
+    return {"evaluations": evals, "jobs": jobs, "noise_reports": noise_reports(run)}
 
 
 def collect(

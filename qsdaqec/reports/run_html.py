@@ -138,10 +138,14 @@ def render(d: dict[str, Any]) -> str:
         f"<li><a href='{esc(j['link'])}'>job record {esc(j['id'])}</a> ({esc(j['backend'])}, {esc(j['status'])})</li>"
         for j in d.get("jobs", [])
     ]
+    links += [
+        f"<li><a href='{esc(n['link'])}'>noise report {esc(n['link'])}</a> "
+        f"(made {esc(n.get('created', '?'))})</li>"
+        for n in d.get("noise_reports", [])
+    ]
     parts += [
-        "<h2>Evaluations and hardware jobs of this run</h2>",
+        "<h2>Evaluations, hardware jobs and noise reports of this run</h2>",
         f"<ul>{''.join(links)}</ul>" if links else "<p class='note'>None yet.</p>",
-        "<p class='note'>Noise reports are written where --out pointed; open their report.html.</p>",
         "<h2>Configuration</h2>",
         _config_table(cfg),
         "<h2>Environment</h2>",

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from qsdaqec.cli import cli
+from qsdaqec.experiments.noise.runlinks import register
 from qsdaqec.train import fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
@@ -41,6 +42,20 @@ def test_report_of_a_run_is_one_self_contained_page(tmp_path):
     assert r.exit_code == 0, r.output
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "job record 20260101T000000Z-ibm_fez-000000abcdef</a> (?, DAMAGED (not valid" in page
+    # noise reports of the run are linked, wherever their --out put them
+    html = tmp_path / "reports" / "noise" / "report.html"
+    html.parent.mkdir(parents=True)
+    html.write_text("<!DOCTYPE html>")
+    register(run, html, "2026-12-05T10:00:00+00:00")
+    register(run, tmp_path / "gone" / "report.html", "2026-12-05T11:00:00+00:00")
+    register(run, html, "2026-12-05T12:00:00+00:00")  # the same report again: one entry
+    r = CliRunner().invoke(cli, ["report", "--run", str(run)])
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert page.count("noise report ") == 1  # the deleted one is not linked
+    assert (
+        "<a href='../reports/noise/report.html'>noise report ../reports/noise/report.html</a> "
+        "(made 2026-12-05T12:00:00+00:00)"
+    ) in page
 
 
 def test_report_of_an_unfinished_run_is_one_line(tmp_path):

@@ -42,6 +42,7 @@ from .conclude import collapsed, conclude
 from .config import NoiseReportConfig, parse_backends
 from .jobpoints import job_points
 from .plan import PointSpec, plan_points
+from .runlinks import register
 from .sources import HeadSource, check_sources, classical_reference, load_source
 
 SCHEMA = "qsdaqec.noise-report/1"
@@ -148,6 +149,8 @@ def build_noise_report(
         "points": [clean({k: v for k, v in r.items() if k != "evs"}) for r in all_rows],
     }
     paths = _write(Path(cfg.out), payload, all_rows, cfg)
+    for src in by_enc.values():  # the run's own page links it (qsdaqec report)
+        register(src.run_dir, paths[0], payload["created"])
     return ReportResult(
         Path(cfg.out), *paths, computed, len(keyed) - computed, all_rows, conclusion
     )

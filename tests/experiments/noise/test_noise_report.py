@@ -141,6 +141,8 @@ def test_report_contains_every_point(tiny_report, amp_run):
     assert any("noise scale" in s for s in data["conclusion"])
     for name in ("noise", "shots", "mitigation"):
         assert (out / "plots" / f"{name}.png").is_file()
+    linked = read_json(amp_run / "noise_reports.json")["reports"]  # for `qsdaqec report`
+    assert str(res.html.resolve()) in [e["html"] for e in linked]
 
 
 def test_noise_scale_zero_and_damping(tiny_report):

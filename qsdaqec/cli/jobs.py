@@ -389,8 +389,9 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
     rec = _one(record, run)
     summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=err)
     _show(summary.record)
-    if summary.predictions:
-        _echo(f"predictions: {summary.predictions}")
+    if summary.predictions:  # the table a user opens; the .json beside it holds the same
+        csv_path = Path(summary.predictions).with_suffix(".csv")
+        _echo(f"predictions: {csv_path} (and {csv_path.with_suffix('.json').name})")
     if summary.metrics:
         m = {k: (float("nan") if v is None else v) for k, v in summary.metrics.items()}
         _echo(

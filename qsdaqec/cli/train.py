@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..augment.registry import AUGMENTORS
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
 from ..io import atomic_write_text, read_json
 from ..metrics import format_metrics
 from ..quantum.encodings import ENCODINGS
@@ -275,7 +275,15 @@ def fit_cmd(**opts) -> None:
     values = {k: v for k, v in opts.items() if v is not None}
     cfg = preset_config(preset, **values)
     cfg.progress = progress
-    run = fit(cfg, log=err)
+    if not cfg.out:  # named here, so that an interruption can say which run to resume
+        cfg.out = str(Path("runs") / cfg.validate().auto_name())
+    try:
+        run = fit(cfg, log=err)
+    except KeyboardInterrupt:
+        raise RunError(
+            f"interrupted; continue with `qsdaqec fit --out {cfg.out} --resume` (the epochs "
+            "finished so far are checkpointed; files already written are complete)"
+        ) from None
     _print_summary(run)
 
 

@@ -49,9 +49,9 @@ def prepare_run_dir(
             saved = resumed_config(cfg, out, log)
             return out, saved, _resumable_info(out, log)
         else:
-            state = "finished" if is_finished(out) else "interrupted"
+            state = "a finished" if is_finished(out) else "an interrupted"
             raise RunError(
-                f"{out}: a {state} run is already there; pass --resume to continue it, --force "
+                f"{out}: {state} run is already there; pass --resume to continue it, --force "
                 "to replace it, or choose another --out"
             )
     elif cfg.resume:

@@ -59,7 +59,9 @@ def test_status_fetch_list_idempotent(tmp_path, svc):
 
     result = invoke("fetch", rec.path, "--wait", "--poll", "0")
     assert result.exit_code == 0, result.output
-    assert "complete" in result.output and "predictions:" in result.output
+    assert "complete" in result.output
+    assert f"predictions: {rec.folder / 'predictions.csv'} (and predictions.json)" in result.output
+    assert (rec.folder / "predictions.csv").is_file()
     assert "metrics: acc" in result.output
     files = {p: p.read_bytes() for p in rec.folder.rglob("*") if p.is_file()}
     downloads = svc.downloads

@@ -102,3 +102,29 @@ def test_resume_without_a_checkpoint_starts_over_and_says_so(tiny_data, tmp_path
     assert _read(cut, "metrics.json")["test"] == _read(full, "metrics.json")["test"]
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert strip(_read(cut, "history.json")) == strip(_read(full, "history.json"))
+
+
+def test_ctrl_c_names_the_resume_and_a_rerun_reads_an_interrupted(tiny_data, tmp_path):
+    from qsdaqec.train import fitting
+
+    out = tmp_path / "cut"
+
+    def ctrl_c(stage, epoch, row):
+        raise KeyboardInterrupt
+
+    def fit_then_ctrl_c(cfg, log=None):
+        return fitting.fit(cfg, log=log, on_epoch_end=ctrl_c)
+
+    args = ["fit", "--data", str(tiny_data), "--out", str(out), "--head", "classical"]
+    args += ["--epochs", "1", "--image-size", "32", "--no-progress"]
+    with pytest.MonkeyPatch.context() as mp:  # Ctrl-C after the first epoch
+        mp.setattr("qsdaqec.train.fit", fit_then_ctrl_c)
+        r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines()[-1] == (
+        f"Error: interrupted; continue with `qsdaqec fit --out {out} --resume` (the epochs "
+        "finished so far are checkpointed; files already written are complete)"
+    )
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2
+    assert f"{out}: an interrupted run is already there; pass --resume" in r.output

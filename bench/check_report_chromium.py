@@ -1,7 +1,10 @@
 """Render a run report (or any self-contained page) in headless Chromium and screenshot it.
 
-    pip install playwright && playwright install chromium     # once, needs the internet
-    python bench/check_report_chromium.py runs/default/report.html --png report.png
+    apt-get install -y chromium && pip install playwright      # the system's Chromium
+    python bench/check_report_chromium.py runs/tour/report.html --png report.png
+
+bench/check_pages_chromium.py checks more (layout at a desktop width, text sizes) and takes
+several pages; this one stays for the run report's load check.
 
 Checks that the page loads with no request leaving the file (no network), that every <img> has
 decoded (naturalWidth > 0), and writes a full-page screenshot. Exit 1 on a failed check. Not run
@@ -13,6 +16,7 @@ the same page's structure and that every embedded PNG decodes
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
 
     outside: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch()
+        browser = pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium"
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on(
             "request",

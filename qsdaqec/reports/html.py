@@ -59,15 +59,25 @@ def table(
     rows: Iterable[dict[str, Any]],
     *,
     row_class: Any = None,
+    row_id: Any = None,
+    wrap: Sequence[str] = (),
     cls: str = "grid",
 ) -> str:
-    """An HTML table; ``columns`` = ``[(key, header), ...]``; ``row_class(row)`` -> css class."""
+    """An HTML table; ``columns`` = ``[(key, header), ...]``; ``row_class(row)`` -> css class;
+    ``row_id(row)`` -> the row's id (a link target); ``wrap``: columns whose text may wrap
+    (long labels and notes), so that a wide table still fits the page."""
     head = "".join(f"<th>{esc(h)}</th>" for _, h in columns)
     body = []
     for r in rows:
         klass = row_class(r) if row_class else None
         attr = f' class="{esc(klass)}"' if klass else ""
-        cells = "".join(f"<td>{esc(fmt(r.get(k)))}</td>" for k, _ in columns)
+        attr += f' id="{esc(row_id(r))}"' if row_id else ""
+        cells = "".join(
+            f'<td class="wrap">{esc(fmt(r.get(k)))}</td>'
+            if k in wrap
+            else f"<td>{esc(fmt(r.get(k)))}</td>"
+            for k, _ in columns
+        )
         body.append(f"<tr{attr}>{cells}</tr>")
     return (
         f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
@@ -83,7 +93,8 @@ h1{font-size:1.5em;margin-bottom:0.2em} h2{font-size:1.2em;margin-top:1.6em;bord
 .conclusion li{margin:4px 0}
 table.grid{border-collapse:collapse;font-size:0.82em;margin:8px 0}
 table.grid th,table.grid td{border:1px solid #ccd;padding:3px 6px;text-align:right;white-space:nowrap}
-table.grid th{background:#f0f2f7;position:sticky;top:0}
+table.grid th{background:#f0f2f7;position:sticky;top:0;white-space:normal;vertical-align:bottom}
+table.grid td.wrap{white-space:normal;text-align:left;min-width:8em;overflow-wrap:break-word}
 table.grid td:first-child,table.grid td:nth-child(2){text-align:left}
 tr.ref td{background:#f7f7e8} tr.job td{background:#eef9ee} tr.bad td{color:#999}
 .figs img{max-width:100%;margin:6px 0;border:1px solid #eee}

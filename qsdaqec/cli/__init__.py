@@ -69,11 +69,11 @@ def cli() -> None:
     """SDA-QEC: diffusion-augmented medical image classification with a quantum head.
 
     \b
-    Examples:
-      qsdaqec data synth --out data/angio --n 200
-      qsdaqec fit --backend aer_noisy
-      qsdaqec circuits show --encoding amplitude --backend fake_torino
-      qsdaqec jobs submit --run runs/default --backend fake:fake_fez
+    Examples (the README's tour makes data/angio, data/aug and runs/tour):
+      qsdaqec data synth --out data/angio-200 --n 200
+      qsdaqec fit --data data/aug --out runs/quick --epochs 2 --image-size 64
+      qsdaqec circuits show --encoding amplitude --backend fake_torino --no-draw
+      qsdaqec jobs submit --run runs/tour --backend fake:fake_torino --limit 8
     """
     install_log_redaction()  # no logger of ours or of qiskit-ibm-runtime prints a token
 

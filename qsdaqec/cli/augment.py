@@ -18,9 +18,9 @@ COMMANDS: list[click.Command] = []
     epilog="""\b
 Examples:
   qsdaqec augment --data data/angio --out data/angio-aug
-  qsdaqec augment --data data/angio --out data/angio-aug --rho-target 1.0 --t 3 --seed 1
-  qsdaqec augment --data data/angio --out data/angio-ddpm --augmentor ddpm
-  qsdaqec augment --data data/angio --out data/angio-aug --beta-end 0.2   # warns: low SNR
+  qsdaqec augment --data data/angio --out data/angio-balanced --rho-target 1.0 --t 3 --seed 1
+  qsdaqec augment --data data/angio --out data/angio-ddpm --augmentor ddpm --ddpm-train-steps 100
+  qsdaqec augment --data data/angio --out data/angio-noisy --beta-end 0.2   # warns: low SNR
 """,
 )
 @click.option(

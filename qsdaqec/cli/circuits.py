@@ -29,6 +29,7 @@ def circuits() -> None:
       qsdaqec circuits show --encoding angle
       qsdaqec circuits show --encoding amplitude --png head.png
       qsdaqec circuits show --backend fake_torino --no-draw
+      qsdaqec circuits show --encoding amplitude --backend fake_torino --no-draw
     """
 
 

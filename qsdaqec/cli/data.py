@@ -23,10 +23,10 @@ def data() -> None:
 
     \b
     Examples:
-      qsdaqec data synth --out data/angio --n 400 --seed 1
+      qsdaqec data synth --out data/angio-seed1 --n 400 --seed 1
       qsdaqec data import cadica downloads/CADICA --out data/cadica
       qsdaqec data info data/angio
-      qsdaqec data info pneumoniamnist.npz
+      qsdaqec data info data/aug
     """
 
 
@@ -100,7 +100,7 @@ def synth(
 
     \b
     Examples:
-      qsdaqec data synth --out data/angio
+      qsdaqec data synth --out data/angio-1000
       qsdaqec data synth --out data/heldout --preset heldout
       qsdaqec data synth --out data/hard --n 1000 --severity 0.4 0.6 --noise 1.5
     """
@@ -223,7 +223,7 @@ def info(path, skip_bad, seed, val_frac, test_frac, image_size, positive, frames
     Examples:
       qsdaqec data info
       qsdaqec data info data/angio --seed 3
-      qsdaqec data info scans/ --skip-bad --image-size 128
+      qsdaqec data info data/angio --skip-bad --image-size 64
     """
     from ..data import describe, load_dataset  # torch: only when it runs
     from ..data.dicom import dicom_summary, parse_frame

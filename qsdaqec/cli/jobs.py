@@ -257,9 +257,9 @@ def submit_cmd(
 
     \b
     Examples:
-      qsdaqec jobs submit --run runs/default --backend fake:fake_fez --limit 8
-      qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --limit 32 --dry-run
-      qsdaqec jobs submit --run runs/default --backend ibm:ibm_fez --shots 4096 --mitigation readout
+      qsdaqec jobs submit --run runs/tour --backend fake:fake_torino --limit 8
+      qsdaqec jobs submit --run runs/tour --backend ibm:ibm_fez --limit 32 --dry-run
+      qsdaqec jobs submit --run runs/tour --backend ibm:ibm_fez --shots 4096 --mitigation readout
     """
     from ..hardware import plan_trained_run, submit_trained_run  # torch: only when it runs
 
@@ -302,7 +302,7 @@ def list_cmd(run) -> None:
 
     \b
     Examples:
-      qsdaqec jobs list --run runs/default
+      qsdaqec jobs list --run runs/tour
       qsdaqec jobs list
     """
     runs = (
@@ -346,9 +346,9 @@ def status_cmd(record, run, all_records) -> None:
 
     \b
     Examples:
-      qsdaqec jobs status runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
-      qsdaqec jobs status --run runs/default
-      qsdaqec jobs status --run runs/default --all
+      qsdaqec jobs status runs/tour/jobs/<id>.json
+      qsdaqec jobs status --run runs/tour
+      qsdaqec jobs status --run runs/tour --all
     """
     recs = _find(record, run) if all_records else [_one(record, run)]
     for rec in recs:
@@ -382,9 +382,9 @@ def fetch_cmd(record, run, wait, timeout, poll) -> None:
 
     \b
     Examples:
-      qsdaqec jobs fetch --run runs/default
-      qsdaqec jobs fetch runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
-      qsdaqec jobs fetch 20260101T120000Z --run runs/default --wait --timeout 3600
+      qsdaqec jobs fetch --run runs/tour
+      qsdaqec jobs fetch runs/tour/jobs/<id>.json
+      qsdaqec jobs fetch <id> --run runs/tour --wait --timeout 3600
     """
     rec = _one(record, run)
     summary = J.fetch(rec, wait=wait, timeout=timeout, poll_interval=poll, echo=err)
@@ -421,7 +421,7 @@ def cancel_cmd(record, run) -> None:
 
     \b
     Examples:
-      qsdaqec jobs cancel runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
+      qsdaqec jobs cancel runs/tour/jobs/<id>.json
     """
     rec = _one(record, run)
     done = J.cancel(rec, echo=err)
@@ -451,8 +451,8 @@ def retry_cmd(record, run, resubmit_unknown, max_qpu_seconds, yes) -> None:
 
     \b
     Examples:
-      qsdaqec jobs retry runs/default/jobs/20260101T120000Z-ibm_fez-0421873f2a1c.json
-      qsdaqec jobs retry 20260101T120000Z --run runs/default --resubmit-unknown
+      qsdaqec jobs retry runs/tour/jobs/<id>.json
+      qsdaqec jobs retry <id> --run runs/tour --resubmit-unknown
     """
     rec = _one(record, run)
     parts = J.retry(
@@ -472,9 +472,9 @@ def jobs_group() -> None:
 
     \b
     Examples:
-      qsdaqec jobs submit --run runs/default --backend fake:fake_fez --limit 8
-      qsdaqec jobs status --run runs/default
-      qsdaqec jobs fetch --run runs/default --wait
+      qsdaqec jobs submit --run runs/tour --backend fake:fake_torino --limit 8
+      qsdaqec jobs status --run runs/tour
+      qsdaqec jobs fetch --run runs/tour --wait
     """
 
 

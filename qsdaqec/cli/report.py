@@ -198,9 +198,10 @@ def noise_report_cmd(
 
     \b
     Examples:
-      qsdaqec noise-report --run runs/amp --out reports/noise
-      qsdaqec noise-report --run runs/amp --run runs/angle --classical-run runs/dense \\
-          --backends aer_noisy:fake_torino,fake:fake_fez --mitigation none,readout,zne --out reports/noise
+      qsdaqec noise-report --run runs/tour --out reports/noise-default
+      qsdaqec noise-report --run runs/tour --run runs/angle --classical-run runs/dense \\
+          --backends aer_noisy:fake_torino,fake:fake_torino --shots 1024 \\
+          --mitigation none,readout,zne --out reports/noise-compare
     """
     from ..experiments.noise import build_noise_report  # torch: only when the command runs
 
@@ -268,8 +269,8 @@ def report_cmd(run_dir: Path, out: Path | None, threshold: str, device: str) -> 
 
     \b
     Examples:
-      qsdaqec report --run runs/default
-      qsdaqec report --run runs/default --threshold youden --out report.html
+      qsdaqec report --run runs/tour
+      qsdaqec report --run runs/tour --threshold youden --out report.html
     """
     from ..experiments.run_report import collect  # torch: only when it runs
     from ..reports.run_html import render

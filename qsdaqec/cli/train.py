@@ -263,9 +263,9 @@ def fit_cmd(**opts) -> None:
     Examples:
       qsdaqec fit --backend aer_noisy
       qsdaqec fit --preset paper --device cuda --out runs/paper
-      qsdaqec fit --backend statevector --encoding angle --out runs/angle
-      qsdaqec fit --head classical --no-augment --epochs 10
-      qsdaqec fit --model resnet18 --data data/angio --image-size 96
+      qsdaqec fit --data data/aug --encoding angle --out runs/angle --epochs 2 --image-size 64
+      qsdaqec fit --data data/aug --head classical --no-augment --epochs 2 --out runs/dense
+      qsdaqec fit --model resnet18 --data data/angio --image-size 64 --epochs 2 --out runs/resnet
       qsdaqec fit --out runs/angle --resume
     """
     from ..train import fit
@@ -358,9 +358,9 @@ def evaluate_cmd(
 
     \b
     Examples:
-      qsdaqec evaluate --run runs/default --backend statevector
-      qsdaqec evaluate --run runs/default --backend aer_noisy:fake_torino --balanced-test
-      qsdaqec evaluate --run runs/default --threshold sens90
+      qsdaqec evaluate --run runs/tour --backend statevector
+      qsdaqec evaluate --run runs/tour --backend aer_noisy:fake_torino --balanced-test
+      qsdaqec evaluate --run runs/tour --threshold sens90
     """
     from ..train import evaluate
 
@@ -428,7 +428,7 @@ def predict_cmd(
 
     \b
     Examples:
-      qsdaqec predict --run runs/tour data/aug/test/stenosis/stenosis_img_0002.png
+      qsdaqec predict --run runs/tour data/aug/test/stenosis/stenosis_img_0030.png
       qsdaqec predict --run runs/tour data/aug/test --format csv --out predictions.csv
       qsdaqec predict --run runs/tour data/angio --threshold youden
       qsdaqec predict --run runs/tour data/aug/test/stenosis --explain explain/

@@ -68,8 +68,10 @@ def _refused_write(e: Exception) -> QsdaqecError | None:
 def cli() -> None:
     """SDA-QEC: diffusion-augmented medical image classification with a quantum head.
 
+    Every command's examples read what the README's tour makes (data/angio, data/aug, runs/tour).
+
     \b
-    Examples (the README's tour makes data/angio, data/aug and runs/tour):
+    Examples:
       qsdaqec data synth --out data/angio-200 --n 200
       qsdaqec fit --data data/aug --out runs/quick --epochs 2 --image-size 64
       qsdaqec circuits show --encoding amplitude --backend fake_torino --no-draw

@@ -228,7 +228,8 @@ def test_help_examples_run_after_the_tour(tmp_path, monkeypatch):
     tour made (``<id>``: the job record the examples' submit wrote)."""
     monkeypatch.setenv("QSDAQEC_CACHE", str(tmp_path / "cache"))  # the built-in data: here
     for line in _tour():
-        line = line.split("  #")[0] + (QUICK_FIT if " fit " in f" {line} " else "")
+        line = line.split("  #")[0].strip()
+        line += QUICK_FIT if line.split()[1] == "fit" else ""
         r = _shell(line, tmp_path)
         assert r.returncode == 0, f"{line}\n{r.stderr[-2000:]}"
     for where, example in help_examples():

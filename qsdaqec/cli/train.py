@@ -428,7 +428,7 @@ def predict_cmd(
 
     \b
     Examples:
-      qsdaqec predict --run runs/tour data/aug/test/stenosis/stenosis_img_0030.png
+      qsdaqec predict --run runs/tour data/aug/test/stenosis/stenosis_img_0069.png
       qsdaqec predict --run runs/tour data/aug/test --format csv --out predictions.csv
       qsdaqec predict --run runs/tour data/angio --threshold youden
       qsdaqec predict --run runs/tour data/aug/test/stenosis --explain explain/

@@ -200,7 +200,7 @@ def noise_report_cmd(
     Examples:
       qsdaqec noise-report --run runs/tour --out reports/noise-default
       qsdaqec noise-report --run runs/tour --run runs/angle --classical-run runs/dense \\
-          --backends aer_noisy:fake_torino,fake:fake_torino --shots 1024 \\
+          --backends aer_noisy:fake_torino,aer_noisy:fake_fez --shots 1024 \\
           --mitigation none,readout,zne --out reports/noise-compare
     """
     from ..experiments.noise import build_noise_report  # torch: only when the command runs

@@ -263,13 +263,15 @@ def submit_cmd(
     """
     from ..hardware import plan_trained_run, submit_trained_run  # torch: only when it runs
 
+    spec = J.job_backend(backend)  # parsed once, here; the layers below get the spec
     options = J.JobOptions(
         shots=shots, mitigation=mitigation, optimization_level=optimization_level
     )
     limits = J.JobLimits(max_samples_per_job=max_samples_per_job)
-    how = {"data": data, "limit": limit, "options": options, "limits": limits, "device": device}
+    plan_how = J.PlanOptions(job=options, limits=limits, echo=err)
+    how = {"data": data, "limit": limit, "device": device, "how": plan_how}
     if dry_run:
-        plan = plan_trained_run(run, backend, echo=err, **how)
+        plan = plan_trained_run(run, spec, **how)
         for line in plan.cost.lines():
             _echo(line)
         try:
@@ -281,11 +283,10 @@ def submit_cmd(
         return
     rec = submit_trained_run(
         run,
-        backend,
+        spec,
         max_qpu_seconds=max_qpu_seconds,
         max_two_qubit_gates=max_two_qubit_gates,
         yes=yes,
-        echo=err,
         **how,
     )
     _echo(f"record: {rec.path}")

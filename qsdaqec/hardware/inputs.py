@@ -13,6 +13,7 @@ from ..data import expand_image_paths, load_dataset, load_image
 from ..data.dicom import DEFAULT_FRAME, parse_frame
 from ..errors import ConfigError, DataError, RunError
 from ..quantum import HeadProblem, head_problem
+from ..runner.jobs import Samples
 from ..train import load_run
 
 
@@ -21,11 +22,11 @@ class InferenceInputs:
     """The head's problem on ``N`` samples, and what the samples are."""
 
     problem: HeadProblem
-    sample_ids: list[str]
-    labels: list[int] | None
-    classes: list[str]
-    positive: int
-    source: dict[str, Any]
+    samples: Samples
+
+    @property
+    def labels(self) -> list[int] | None:
+        return None if self.samples.labels is None else list(self.samples.labels)
 
     @property
     def output_layer(self) -> dict[str, Any]:
@@ -110,9 +111,5 @@ def inference_inputs(
         raise ConfigError("no samples to run")
     return InferenceInputs(
         problem=head_problem(run.model.head, feats),
-        sample_ids=[str(s) for s in ids],
-        labels=labels,
-        classes=run.classes,
-        positive=run.positive,
-        source=source,
+        samples=Samples([str(s) for s in ids], labels, list(run.classes), run.positive, source),
     )

@@ -134,9 +134,18 @@ def _canonical_fake(name: str, spec: str) -> str:
 
 
 def parse_backend(spec: str | BackendSpec) -> BackendSpec:
-    """Parse ``statevector | aer | aer_noisy[:<fake>] | fake:<fake> | ibm:<device>``."""
+    """Parse ``statevector | aer | aer_noisy[:<fake>] | fake:<fake> | ibm:<device>``.
+
+    A command parses its backend string once, where it enters (the CLI option, or a library
+    function given a string), and hands the :class:`BackendSpec` down; a spec passed here is
+    returned as it is."""
     if isinstance(spec, BackendSpec):
         return spec
+    return _parse(spec)
+
+
+def _parse(spec: str) -> BackendSpec:
+    """The parse itself (a string); tests count its calls."""
     if not isinstance(spec, str) or not spec.strip():
         raise BackendError(f"backend {spec!r}: empty; valid: {_valid_forms()}")
     text = spec.strip()

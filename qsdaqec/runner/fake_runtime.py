@@ -36,8 +36,9 @@ from qiskit_ibm_runtime.exceptions import (
 
 from ..errors import BackendError
 from ..quantum.circuits import HeadConfig, build_head_circuit
+from ..quantum.problem import HeadProblem
 from .backends import fake_backend
-from .jobs import submit_inference
+from .jobs import PlanOptions, Samples, job_backend, submit_inference
 
 
 def dropped(msg: str = "Connection aborted: RemoteDisconnected") -> ConnectionError:
@@ -232,14 +233,38 @@ class TinyProblem:
     output_layer: dict[str, Any]
     exact_evs: np.ndarray
 
+    @property
+    def problem(self) -> HeadProblem:
+        """The head's problem, as ``quantum.head_problem`` gives a trained head's (the values
+        in the circuit's parameter order)."""
+        w, b = self.output_layer["weight"], self.output_layer["bias"]
+        order = [self.parameters.index(p) for p in self.circuit.parameters]
+        return HeadProblem(
+            self.circuit,
+            self.observables,
+            list(self.circuit.parameters),
+            self.values[:, order],
+            np.asarray(w, dtype=np.float64),
+            np.asarray(b, dtype=np.float64),
+            self.exact_evs,
+        )
+
+    @property
+    def samples(self) -> Samples:
+        return Samples(self.sample_ids, self.labels, self.classes)
+
     def submit(self, backend: str, run_dir: Any, **kw: Any) -> Any:
         """Send every sample as inference jobs (``jobs.submit_inference``) with this problem's
-        labels, classes and output layer; ``kw`` goes to ``submit_inference`` (service, sleep,
-        options, limits, ...) and may override those three."""
-        for name in ("labels", "classes", "output_layer"):
-            kw.setdefault(name, getattr(self, name))
-        args = (self.circuit, self.observables, self.parameters, self.values, self.sample_ids)
-        return submit_inference(*args, backend=backend, run_dir=run_dir, **kw)
+        labels, classes and output layer. ``kw``: the fields of :class:`~.jobs.PlanOptions`
+        (``options`` for its ``job``) and the budget keywords of ``submit_inference``."""
+        budget = {
+            k: kw.pop(k) for k in ("max_qpu_seconds", "max_two_qubit_gates", "yes") if k in kw
+        }
+        if "options" in kw:
+            kw["job"] = kw.pop("options")
+        spec = job_backend(backend)
+        how = PlanOptions(**kw)
+        return submit_inference(self.problem, self.samples, spec, how, run_dir=run_dir, **budget)
 
 
 def tiny_problem(n: int = 6, seed: int = 0) -> TinyProblem:

@@ -261,6 +261,19 @@ def test_submit_bad_backend_is_one_line(angle_run):
     assert "unknown fake backend" in line and "fake_manila" in line
 
 
+def test_one_submit_parses_its_backend_once(angle_run, monkeypatch):
+    """The backend string is parsed where the command starts; every layer below gets the
+    parsed spec (the run's own training backend is another string, read from its config)."""
+    from qsdaqec.runner import backends
+
+    parsed, real = [], backends._parse
+    monkeypatch.setattr(backends, "_parse", lambda text: parsed.append(text) or real(text))
+    run, _ = angle_run
+    result = invoke("submit", "--run", run, "--backend", "fake:fake_torino", "--limit", 2)
+    assert result.exit_code == 0, result.output
+    assert parsed.count("fake:fake_torino") == 1, parsed
+
+
 def test_inference_inputs_reproduce_the_runs_exact_values(angle_run):
     """The parameter rows sent to the device give the trained head's own expectation values."""
     from qiskit.primitives import StatevectorEstimator

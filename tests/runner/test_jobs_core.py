@@ -9,7 +9,7 @@ import pytest
 
 from qsdaqec.errors import BackendError, ConfigError, JobError
 from qsdaqec.quantum.readout import readout_probabilities
-from qsdaqec.runner import ServiceLimits
+from qsdaqec.runner import ServiceLimits, parse_backend
 from qsdaqec.runner import jobs as J
 from qsdaqec.runner import records as R
 from qsdaqec.runner.fake_runtime import FakeRuntimeService, tiny_problem
@@ -179,51 +179,23 @@ def test_wait_times_out_with_injected_clock(prob, tmp_path):
 
 
 def test_bad_inputs(prob, tmp_path):
+    import dataclasses
+
     svc = FakeRuntimeService()
+    spec = J.job_backend(BACKEND)
+    how = J.PlanOptions(service=svc)
+
+    def send(problem=prob.problem, samples=prob.samples, backend=spec):
+        return J.submit_inference(problem, samples, backend, how, run_dir=tmp_path)
+
     with pytest.raises(ConfigError, match="sample ids"):
-        J.submit_inference(
-            prob.circuit,
-            prob.observables,
-            prob.parameters,
-            prob.values,
-            prob.sample_ids[:2],
-            backend=BACKEND,
-            run_dir=tmp_path,
-            service=svc,
-        )
+        send(samples=J.Samples(prob.sample_ids[:2]))
     with pytest.raises(ConfigError, match="columns"):
-        J.submit_inference(
-            prob.circuit,
-            prob.observables,
-            prob.parameters[:3],
-            prob.values,
-            prob.sample_ids,
-            backend=BACKEND,
-            run_dir=tmp_path,
-            service=svc,
-        )
+        send(problem=dataclasses.replace(prob.problem, parameters=prob.problem.parameters[:3]))
     with pytest.raises(BackendError, match="ibm:<device>"):
-        J.submit_inference(
-            prob.circuit,
-            prob.observables,
-            prob.parameters,
-            prob.values,
-            prob.sample_ids,
-            backend="aer",
-            run_dir=tmp_path,
-            service=svc,
-        )
+        send(backend=parse_backend("aer"))  # the jobs layer checks a spec it is given
     with pytest.raises(BackendError, match="not available"):
-        J.submit_inference(
-            prob.circuit,
-            prob.observables,
-            prob.parameters,
-            prob.values,
-            prob.sample_ids,
-            backend="ibm:no_such_device",
-            run_dir=tmp_path,
-            service=svc,
-        )
+        send(backend=J.job_backend("ibm:no_such_device"))
     assert svc.submit_calls == 0
     assert not (tmp_path / "jobs").exists() or not list((tmp_path / "jobs").glob("*.json"))
 
@@ -238,15 +210,12 @@ def test_record_lock_blocks_a_second_writer(prob, tmp_path):
         assert J.status(R.load_record(rec.path), service=svc).status == R.QUEUED
 
 
-def test_submit_head_convenience(tmp_path):
-    from qsdaqec.quantum.circuits import HeadConfig, build_head_circuit
-
-    head = build_head_circuit(HeadConfig(encoding="angle"))
-    prob = tiny_problem(n=2, seed=9)  # same head layout: inputs then weights
+def test_a_head_circuits_problem_is_sent_as_it_is(tmp_path):
+    """A problem of the head's own circuit (``build_head_circuit``): every sample's exact
+    expectation values come back from the service."""
+    prob = tiny_problem(n=2, seed=9)
     svc = FakeRuntimeService(steps=0)
-    rec = J.submit_head(
-        head, prob.values, ["a", "b"], backend=BACKEND, run_dir=tmp_path, service=svc
-    )
+    rec = prob.submit(BACKEND, tmp_path, service=svc)
     s = J.fetch(rec, service=svc)
     evs = [
         [r[f"ev_{j}"] for j in range(4)]

@@ -18,8 +18,8 @@ def prob():
 
 
 def plan(prob, svc, **kw):
-    args = (prob.circuit, prob.observables, prob.parameters, prob.values, prob.sample_ids)
-    return J.plan_inference(*args, backend=BACKEND, service=svc, sleep=lambda s: None, **kw)
+    how = J.PlanOptions(service=svc, sleep=lambda s: None, **kw)
+    return J.plan_inference(prob.problem, prob.samples, J.job_backend(BACKEND), how)
 
 
 def test_plan_counts_and_the_time_model(prob):
@@ -39,9 +39,9 @@ def test_plan_counts_and_the_time_model(prob):
 def test_mitigation_and_shots_scale_the_estimate(prob):
     svc = FakeRuntimeService()
     base = plan(prob, svc).cost
-    half = plan(prob, svc, options=J.JobOptions(shots=2048)).cost
-    zne = plan(prob, svc, options=J.JobOptions(mitigation="zne")).cost
-    trex = plan(prob, svc, options=J.JobOptions(mitigation="readout")).cost
+    half = plan(prob, svc, job=J.JobOptions(shots=2048)).cost
+    zne = plan(prob, svc, job=J.JobOptions(mitigation="zne")).cost
+    trex = plan(prob, svc, job=J.JobOptions(mitigation="readout")).cost
     work = base.qpu_seconds - JOB_OVERHEAD_S
     assert half.qpu_seconds - JOB_OVERHEAD_S == pytest.approx(work / 2, abs=0.1)
     assert zne.executions == 3 * base.executions
@@ -66,14 +66,7 @@ def test_budget_refuses_unless_confirmed(prob, tmp_path):
 
 
 def test_local_testing_mode_has_no_default_budget(prob, tmp_path):
-    cost = J.plan_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend="fake:fake_torino",
-    ).cost
+    cost = J.plan_inference(prob.problem, prob.samples, J.job_backend("fake:fake_torino")).cost
     assert cost.local and check_budget(cost, None) is None
     assert any("no QPU time is used" in line for line in cost.lines())
     with pytest.raises(ConfigError, match="over the budget"):  # an explicit one still applies

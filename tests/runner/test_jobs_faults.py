@@ -245,17 +245,8 @@ def test_failed_result_marks_part_failed(prob, tmp_path):
 
 def test_local_mode_job_from_another_process_is_lost_then_retried(prob, tmp_path):
     local = J.connect("fake:fake_manila")
-    rec = J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values[:2],
-        prob.sample_ids[:2],
-        backend="fake:fake_manila",
-        run_dir=tmp_path,
-        service=local,
-        options=J.JobOptions(shots=200),
-    )
+    two = tiny_problem(n=2, seed=1)
+    rec = two.submit("fake:fake_manila", tmp_path, service=local, options=J.JobOptions(shots=200))
     assert rec.status == "complete"  # local mode: stored before returning
     # pretend a later process: a part marked queued whose job is not in this process
     rec.parts[0].state = R.QUEUED
@@ -385,10 +376,9 @@ class CrashAfterSubmit:
         return job
 
 prob = tiny_problem(n=4, seed=8)
-J.submit_inference(prob.circuit, prob.observables, prob.parameters, prob.values,
-                   prob.sample_ids, backend="fake:fake_manila", run_dir=sys.argv[1],
-                   service=CrashAfterSubmit(J.connect("fake:fake_manila")),
-                   options=J.JobOptions(shots=100), limits=J.JobLimits(max_samples_per_job=2))
+prob.submit("fake:fake_manila", sys.argv[1],
+            service=CrashAfterSubmit(J.connect("fake:fake_manila")),
+            options=J.JobOptions(shots=100), limits=J.JobLimits(max_samples_per_job=2))
 """
 
 

@@ -58,7 +58,6 @@ def test_fake_backend_end_to_end_local_testing_mode(tmp_path):
     rec = prob.submit(
         "fake:manila",
         tmp_path,
-        reference_evs=prob.exact_evs,
         options=J.JobOptions(shots=shots, mitigation="readout"),
         limits=J.JobLimits(max_samples_per_job=3),
     )
@@ -92,16 +91,7 @@ def test_fake_backend_end_to_end_local_testing_mode(tmp_path):
 def test_fake_heron_device_end_to_end(tmp_path):
     """The same on a 156-qubit Heron fake device (FakeFez): slow (~50 s on 2 cores)."""
     prob = tiny_problem(n=2, seed=6)
-    rec = J.submit_inference(
-        prob.circuit,
-        prob.observables,
-        prob.parameters,
-        prob.values,
-        prob.sample_ids,
-        backend="fake:fake_fez",
-        run_dir=tmp_path,
-        options=J.JobOptions(shots=2000),
-    )
+    rec = prob.submit("fake:fake_fez", tmp_path, options=J.JobOptions(shots=2000))
     assert rec.status == "complete" and rec.circuit["isa_num_qubits"] == 156
     evs, stds = R.load_result(rec, rec.parts[0])
     assert np.max(np.abs(evs - prob.exact_evs)) < 0.3

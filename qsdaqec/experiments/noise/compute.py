@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import BackendError, ConfigError
 from ...io import atomic_write_json
-from ...runner import RunnerConfig, make_estimator, parse_backend, problems
+from ...runner import BackendSpec, RunnerConfig, make_estimator, parse_backend, problems
 from ..executors import Log
 from .config import NoiseReportConfig
 from .plan import PointSpec
@@ -25,9 +25,9 @@ EstimatorFactory = Callable[[Any, Any], Any]
 """``(BackendSpec, RunnerConfig) -> BaseEstimatorV2``; the default is ``runner.make_estimator``."""
 
 
-def runner_config(point: PointSpec, cfg: NoiseReportConfig) -> RunnerConfig:
-    """The ``RunnerConfig`` of a point."""
-    scalable = parse_backend(point.backend).noise_knob == "scalable"
+def runner_config(point: PointSpec, cfg: NoiseReportConfig, spec: BackendSpec) -> RunnerConfig:
+    """The ``RunnerConfig`` of a point on ``spec`` (its backend, parsed)."""
+    scalable = spec.noise_knob == "scalable"
     return RunnerConfig(
         shots=point.shots,
         noise_scale=float(point.noise_scale) if scalable else 1.0,
@@ -54,7 +54,7 @@ def estimate(
             "options, so mitigation is not applied on fake: backends; compare mitigation on "
             "aer_noisy or on hardware (ibm:, through qsdaqec jobs)"
         )
-    est = factory(spec, runner_config(point, cfg))
+    est = factory(spec, runner_config(point, cfg, spec))
     return problems.estimate(src.problem, est, exact=point.shots is None, on_chunk=on_chunk)
 
 
@@ -144,11 +144,15 @@ def clean(v: Any) -> Any:
 
 
 def transpile_info(
-    backend: str, src: HeadSource, cfg: NoiseReportConfig, factory: EstimatorFactory | None = None
+    backend: str | BackendSpec,
+    src: HeadSource,
+    cfg: NoiseReportConfig,
+    factory: EstimatorFactory | None = None,
 ) -> dict[str, Any]:
     """Width (qubits the ISA circuit acts on), depth and two-qubit gates of the head on
     ``backend``: the runner's own (cached) transpilation, the one the points run."""
     spec = parse_backend(backend)
+    backend = str(spec)
     rcfg = RunnerConfig(optimization_level=cfg.optimization_level, seed=cfg.seed)
     est = (factory or make_estimator)(spec, rcfg)
     prepare = getattr(est, "prepare", None)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...runner.backends import parse_backend
+from ...runner.backends import BackendSpec, parse_backend
 from .config import NoiseReportConfig
 
 SWEEPS = ("noise", "shots", "mitigation")
@@ -76,8 +76,7 @@ class _Axes:
     scalable: bool
 
 
-def _axes(cfg: NoiseReportConfig, backend: str) -> _Axes:
-    spec = parse_backend(backend)
+def _axes(cfg: NoiseReportConfig, spec: BackendSpec) -> _Axes:
     knob = spec.noise_knob
     scalable = knob == "scalable"
     scales = list(cfg.noise_scales) if scalable else [1.0 if knob == "device" else 0.0]
@@ -156,7 +155,8 @@ def plan_points(cfg: NoiseReportConfig, encodings: Sequence[str]) -> list[PointS
     """The grid of ``cfg`` for ``encodings`` (see :mod:`qsdaqec.experiments.noise`); duplicates
     merged."""
     grid = _Grid()
+    axes = {b: _axes(cfg, parse_backend(b)) for b in cfg.backends}  # each backend parsed once
     for enc in encodings:
         for b in cfg.backends:
-            (_full if cfg.design == "full" else _sweep)(grid, enc, b, _axes(cfg, b))
+            (_full if cfg.design == "full" else _sweep)(grid, enc, b, axes[b])
     return grid.points()

@@ -4,7 +4,8 @@ The same code serves ``ibm:<device>`` (``QiskitRuntimeService`` + real hardware)
 ``fake:<fake backend>`` (qiskit-ibm-runtime's *local testing mode*: ``Batch`` and
 ``EstimatorV2`` given a fake backend from ``qiskit_ibm_runtime.fake_provider`` run locally).
 
-Flow of :func:`submit_inference`:
+Flow of :func:`submit_inference` (a trained head's :class:`~qsdaqec.quantum.HeadProblem`, the
+:class:`Samples` its rows are, a parsed ``fake:``/``ibm:`` backend and :class:`PlanOptions`):
 
 1. the head circuit is transpiled **once** for the backend (ISA circuit, observables mapped to
    the layout); the ISA circuit and the parameter array are stored beside the record;
@@ -53,9 +54,10 @@ from .options import JobLimits, JobOptions, estimator_options, mitigation_names
 from .predictions import write_predictions
 from .submit import (
     InferencePlan,
+    PlanOptions,
+    Samples,
     collect_local,
     plan_inference,
-    submit_head,
     submit_inference,
     submit_plan,
 )
@@ -71,8 +73,10 @@ __all__ = [
     "JobLimits",
     "JobNotFoundError",
     "JobOptions",
+    "PlanOptions",
     "QiskitRuntimeGateway",
     "RuntimeGateway",
+    "Samples",
     "as_gateway",
     "SubmitCost",
     "cancel",
@@ -95,7 +99,6 @@ __all__ = [
     "refresh",
     "retry",
     "status",
-    "submit_head",
     "submit_inference",
     "submit_plan",
     "transpile_head",

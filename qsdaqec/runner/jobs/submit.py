@@ -8,22 +8,25 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...errors import ConfigError, JobError
 from ...io import atomic_write
 from .. import records as R
-from ..backends import BackendSpec, parse_backend
+from ..backends import BackendSpec
 from ..faults import RetryPolicy, describe, submit_outcome
 from ..records import JobRecord, Part
 from .cost import SubmitCost, check_budget, check_gate_budget, estimate_cost
 from .gateway import Context, JobNotFoundError, get_backend, job_backend, make_context
 from .isa import IsaHead, circuit_hash, plan_parts, pubs_for, qpy_bytes, transpile_head
 from .options import JobLimits, JobOptions, estimator_options
+
+if TYPE_CHECKING:  # a type only: quantum.problem imports torch, and `qsdaqec --help` imports us
+    from ...quantum.problem import HeadProblem
 
 
 @dataclass
@@ -65,73 +68,86 @@ class InferencePlan:
         return check_budget(self.cost, max_qpu_seconds, yes=yes)
 
 
+@dataclass(frozen=True)
+class Samples:
+    """What the rows of a problem are, for the record: one id per row, the labels when known
+    (``metrics.json`` scores them at fetch time), the class names, which one is the diagnosis,
+    and where the samples came from (``source``: run, data, split, limit)."""
+
+    ids: Sequence[str]
+    labels: Sequence[int] | None = None
+    classes: Sequence[str] = ("0", "1")
+    positive: int = 1
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlanOptions:
+    """How a submission is planned and sent: what its jobs run with (``job``), how the samples
+    are cut into jobs (``limits``), and the service: a :class:`RuntimeGateway`, a
+    ``QiskitRuntimeService``-like object, or ``None`` to connect for the backend (its target
+    is needed to transpile), with how to retry, wait and report (tests inject ``sleep`` and
+    ``clock``; ``echo`` gets the progress lines)."""
+
+    job: JobOptions = field(default_factory=JobOptions)
+    limits: JobLimits = field(default_factory=JobLimits)
+    service: Any = None
+    retry_policy: RetryPolicy | None = None
+    sleep: Callable[[float], None] | None = None
+    clock: Callable[[], float] | None = None
+    echo: Callable[[str], None] | None = None
+
+
 def plan_inference(
-    circuit: Any,
-    observables: Sequence[Any],
-    parameters: Sequence[Any],
-    values: np.ndarray,
-    sample_ids: Sequence[str],
-    *,
-    backend: str,
-    labels: Sequence[int] | None = None,
-    classes: Sequence[str] | None = None,
-    positive: int = 1,
-    output_layer: dict[str, Any] | None = None,
-    reference_evs: np.ndarray | None = None,
-    options: JobOptions | None = None,
-    limits: JobLimits | None = None,
-    source: dict[str, Any] | None = None,
-    service: Any = None,
-    retry_policy: RetryPolicy | None = None,
-    sleep: Callable[[float], None] | None = None,
-    clock: Callable[[], float] | None = None,
-    echo: Callable[[str], None] | None = None,
+    problem: HeadProblem,
+    samples: Samples,
+    backend: BackendSpec,
+    how: PlanOptions | None = None,
 ) -> InferencePlan:
     """Check the inputs, transpile the head once for the backend, cut the samples into jobs and
     estimate their QPU time; nothing is written or sent (``jobs submit --dry-run`` stops here).
 
-    ``parameters`` names the columns of ``values`` (the circuit's input then weight
-    parameters, as :class:`qiskit.circuit.Parameter` or names). ``output_layer``
-    (``{"weight": (2, k), "bias": (2,)}``) turns expectation values into class probabilities at
-    fetch time. ``reference_evs`` (``N x k``, e.g. the exact simulator's values) are stored and
-    compared with the hardware values in ``metrics.json``. ``service``: a
-    :class:`RuntimeGateway`, a ``QiskitRuntimeService``-like object, or ``None`` to connect for
-    ``backend`` (the backend's target is needed to transpile)."""
-    options = options or JobOptions()
-    limits = limits or JobLimits()
+    ``problem`` (:func:`qsdaqec.quantum.head_problem`) gives the circuit, its observables, the
+    parameter values of every sample (columns named by ``problem.parameters``), the output
+    layer that turns expectation values into class probabilities at fetch time, and the exact
+    expectation values, stored and compared with the backend's in ``metrics.json``.
+    ``samples`` says what its rows are. ``backend``: ``fake:<fake>`` or ``ibm:<device>``,
+    parsed once by the caller (:func:`~.gateway.job_backend`)."""
+    how = how or PlanOptions()
     spec = job_backend(backend)
-    values = np.asarray(values, dtype=np.float64)
-    names = [getattr(p, "name", p) for p in parameters]
-    _validate_inputs(values, names, sample_ids, labels, classes)
-    reference_evs = _checked_reference(reference_evs, len(values), len(observables))
-    ctx = make_context(service, spec, retry_policy, sleep, clock, echo)
+    values = np.asarray(problem.values, dtype=np.float64)
+    names = [getattr(p, "name", p) for p in problem.parameters]
+    _validate_inputs(values, names, samples)
+    reference_evs = _checked_reference(problem.exact_evs, len(values), len(problem.observables))
+    ctx = make_context(how.service, spec, how.retry_policy, how.sleep, how.clock, how.echo)
     backend_obj = get_backend(ctx, spec)
-    isa = transpile_head(circuit, observables, backend_obj, options, spec)
-    parts = plan_parts(len(values), len(isa.observables), options.shots, limits)
+    isa = transpile_head(problem.circuit, problem.observables, backend_obj, how.job, spec)
+    parts = plan_parts(len(values), len(isa.observables), how.job.shots, how.limits)
     local = bool(ctx.gateway.is_local)
+    output_layer = {"weight": problem.readout_weight, "bias": problem.readout_bias}
     return InferencePlan(
         ctx=ctx,
         spec=spec,
         backend_obj=backend_obj,
-        circuit=circuit,
-        observables=list(observables),
+        circuit=problem.circuit,
+        observables=list(problem.observables),
         isa=isa,
         qpy=qpy_bytes(isa.circuit),
         params=_isa_columns(values, names, isa),
         parts=parts,
-        options=options,
-        limits=limits,
-        cost=estimate_cost(isa, parts, options, backend_obj, str(spec), local=local),
+        options=how.job,
+        limits=how.limits,
+        cost=estimate_cost(isa, parts, how.job, backend_obj, str(spec), local=local),
         fields={
             "samples": {
                 "count": len(values),
-                "ids": [str(s) for s in sample_ids],
-                "labels": None if labels is None else [int(v) for v in labels],
-                "classes": list(classes) if classes is not None else ["0", "1"],
-                "positive": int(positive),
+                "ids": [str(s) for s in samples.ids],
+                "labels": None if samples.labels is None else [int(v) for v in samples.labels],
+                "classes": list(samples.classes),
+                "positive": int(samples.positive),
             },
             "output_layer": _output_layer_json(output_layer),
-            "source": dict(source or {}),
+            "source": dict(samples.source),
         },
         reference_evs=reference_evs,
     )
@@ -195,25 +211,25 @@ def _send(plan: InferencePlan, run_dir: Path, budget: float | None, yes: bool) -
             R.save_array(record.folder / "reference_evs.npy", plan.reference_evs)
         atomic_write(record.isa_path, lambda f: f.write(plan.qpy))
         record.save()
-        submit_parts(record, plan.ctx, plan.backend_obj, isa, plan.params, record.parts, options)
+        submit_parts(
+            record, plan.ctx, spec, plan.backend_obj, isa, plan.params, record.parts, options
+        )
     return record
 
 
 def submit_inference(
-    circuit: Any,
-    observables: Sequence[Any],
-    parameters: Sequence[Any],
-    values: np.ndarray,
-    sample_ids: Sequence[str],
+    problem: HeadProblem,
+    samples: Samples,
+    backend: BackendSpec,
+    how: PlanOptions | None = None,
     *,
     run_dir: str | Path,
     max_qpu_seconds: float | None = None,
     max_two_qubit_gates: int | None = None,
     yes: bool = False,
-    **kw: Any,
 ) -> JobRecord:
-    """:func:`plan_inference` then :func:`submit_plan` (the keywords of both)."""
-    plan = plan_inference(circuit, observables, parameters, values, sample_ids, **kw)
+    """:func:`plan_inference` then :func:`submit_plan`."""
+    plan = plan_inference(problem, samples, backend, how)
     return submit_plan(
         plan,
         run_dir,
@@ -292,19 +308,6 @@ def _new_record(
     )
 
 
-def submit_head(head: Any, values: np.ndarray, sample_ids: Sequence[str], **kw: Any) -> JobRecord:
-    """:func:`submit_inference` for a ``HeadCircuit`` (``qsdaqec.quantum.build_head_circuit``):
-    ``values`` columns are the head's input parameters, then its weight parameters."""
-    return submit_inference(
-        head.circuit,
-        list(head.observables),
-        list(head.input_params) + list(head.weight_params),
-        values,
-        sample_ids,
-        **kw,
-    )
-
-
 def _c(c: complex) -> float | list[float]:
     c = complex(c)
     return c.real if c.imag == 0 else [c.real, c.imag]
@@ -320,7 +323,8 @@ def _output_layer_json(layer: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"weight": w.tolist(), "bias": b.tolist()}
 
 
-def _validate_inputs(values, names, sample_ids, labels, classes) -> None:
+def _validate_inputs(values, names, samples: Samples) -> None:
+    sample_ids, labels, classes = samples.ids, samples.labels, samples.classes
     if values.ndim != 2 or values.shape[0] == 0:
         raise ConfigError(f"parameter values: expected (samples, parameters), got {values.shape}")
     if values.shape[1] != len(names):
@@ -335,20 +339,22 @@ def _validate_inputs(values, names, sample_ids, labels, classes) -> None:
         raise ConfigError("sample ids are not unique")
     if labels is not None and len(labels) != len(values):
         raise ConfigError(f"{len(labels)} labels for {len(values)} samples")
-    if classes is not None and len(classes) < 2:
+    if len(classes) < 2:
         raise ConfigError("classes: need at least two class names")
 
 
 def submit_parts(
     record: JobRecord,
     ctx: Context,
+    spec: BackendSpec,
     backend_obj: Any,
     isa: IsaHead,
     params: np.ndarray,
     parts: list[Part],
     options: JobOptions,
 ) -> None:
-    """Submit ``parts`` in one Batch. Record before and after each submit; never resubmit."""
+    """Submit ``parts`` in one Batch to ``spec`` (the record's backend, parsed once by the
+    caller). Record before and after each submit; never resubmit."""
     problem: str | None = None
     submitted: list[Part] = []
     try:
@@ -366,9 +372,7 @@ def submit_parts(
         for part in parts:
             tag = f"qsdaqec-{record.record_id}-p{part.index}-a{part.attempt + 1}"
             pubs = pubs_for(part, isa, params)
-            opts = estimator_options(
-                options, tags=["qsdaqec", tag], backend=parse_backend(record.backend)
-            )
+            opts = estimator_options(options, tags=["qsdaqec", tag], backend=spec)
             part.attempt += 1
             part.tag = tag
             part.state = R.SUBMITTING

@@ -14,7 +14,7 @@ from .. import records as R
 from ..faults import RetryPolicy, describe
 from ..records import JobRecord, Part
 from .cost import check_budget, estimate_cost
-from .gateway import Context, JobNotFoundError, get_backend, make_context
+from .gateway import Context, JobNotFoundError, get_backend, job_backend, make_context
 from .isa import load_isa
 from .options import JobOptions
 from .predictions import write_predictions
@@ -55,7 +55,7 @@ def _needs_service(record: JobRecord) -> bool:
 def _context_for(record: JobRecord, service, retry_policy, sleep, clock, echo) -> Context | None:
     if not _needs_service(record) and service is None:
         return None
-    return make_context(service, record.backend, retry_policy, sleep, clock, echo)
+    return make_context(service, job_backend(record.backend), retry_policy, sleep, clock, echo)
 
 
 def refresh(record: JobRecord, ctx: Context | None) -> JobRecord:
@@ -338,7 +338,8 @@ def retry(
     without ``yes``: ``ConfigError``, the record unchanged). Returns the resubmitted indices.
     """
     with R.locked(record):
-        ctx = make_context(service, record.backend, retry_policy, sleep, clock, echo)
+        spec = job_backend(record.backend)  # the record's backend string, parsed once
+        ctx = make_context(service, spec, retry_policy, sleep, clock, echo)
         refresh(record, ctx)
         allowed = set(R.RESUBMITTABLE) | ({R.UNKNOWN} if resubmit_unknown else set())
         parts = [p for p in record.parts if p.state in allowed]
@@ -354,7 +355,7 @@ def retry(
         isa = load_isa(record)
         params = R.load_array(record.params_path)
         options = JobOptions.from_record(record.options)
-        backend_obj = get_backend(ctx, record.backend)
+        backend_obj = get_backend(ctx, spec)
         cost = estimate_cost(
             isa, parts, options, backend_obj, record.backend, local=record.local_mode
         )
@@ -364,7 +365,7 @@ def retry(
             record.log(f"part {part.index}: resubmitting (was {part.state})")
             part.archive()
         record.save()
-        submit_parts(record, ctx, backend_obj, isa, params, parts, options)
+        submit_parts(record, ctx, spec, backend_obj, isa, params, parts, options)
         if unknown:
             ctx.echo(
                 f"part(s) {unknown} have an unknown submit outcome and were left alone "

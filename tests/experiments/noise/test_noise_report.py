@@ -347,7 +347,8 @@ def test_fetched_job_records_become_points(angle_run, tmp_path):
 
     shutil.copytree(angle_run, run)
     svc = FakeRuntimeService(steps=0)
-    rec = submit_trained_run(run, "fake:fake_manila", service=svc, options=J.JobOptions(shots=1000))
+    how = J.PlanOptions(job=J.JobOptions(shots=1000), service=svc)
+    rec = submit_trained_run(run, "fake:fake_manila", how=how)
     # before fetching: no results, no point
     res = build_noise_report(
         _cfg([run], tmp_path / "o", noise_scales=(1.0,), shots=(512,), mitigation=("none",)),

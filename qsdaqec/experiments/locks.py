@@ -1,102 +1,68 @@
 """Per-fit locks in a fit store shared by processes, possibly on several machines, and the
 lock of a results folder (:func:`results_lock`).
 
-``.<fit>.lock`` beside the fit folder, created with ``O_CREAT | O_EXCL`` (atomic on local
-filesystems and NFSv3+), holds ``<pid> <host>``. While held, a thread touches it every
-``HEARTBEAT_S`` seconds. A lock is taken over when its holder is gone: on this host, its
-process no longer exists; on another host (a Slurm node, a Ray worker), it has not been
-touched for ``STALE_AFTER_S`` seconds. Two takeovers racing for one stale lock are not
-excluded (both could fit; the fit's own writes are atomic, so the store stays readable).
+Both are ``filelock.FileLock``: an OS lock (``flock`` on POSIX, ``msvcrt`` on Windows) on a
+file beside the fit folder (``.<fit>.lock``) or in the results folder (``.results.lock``). The
+OS drops a lock whose holder is gone: at once on one machine, and on a network filesystem when
+the server's lease of the dead client's locks runs out (about a minute on NFSv4). So a lock is
+never stale, and two processes can never both take over one left by a crash.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-HEARTBEAT_S = 30.0
-STALE_AFTER_S = 600.0
+from filelock import FileLock, Timeout
+
+from ..errors import RunError
 
 
 def lock_path(run_dir: Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.lock"
 
 
-def _pid_alive(pid: int) -> bool:
+def _acquire(lock: FileLock, timeout: float) -> bool:
+    """Take ``lock``, waiting up to ``timeout`` seconds (-1: for as long as it takes); False
+    when another holds it past that. A filesystem without locks is one clear error."""
+    Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        lock.acquire(timeout=timeout)
+    except Timeout:
         return False
-    except PermissionError:
-        return True
+    except NotImplementedError:  # an older filelock on a filesystem without flock
+        raise RunError(
+            f"{lock.lock_file}: this filesystem has no file locks; put the fit store and the "
+            "results folder on one that has (a local disk, NFS), or mount it with locks "
+            "(Lustre: -o flock)"
+        ) from None
     return True
 
 
-def holder(lock: Path) -> tuple[int, str]:
-    """``(pid, host)`` of a lock file (``host`` empty in locks written before hosts were kept,
-    meaning this host); ``(0, "")`` when unreadable."""
-    try:
-        parts = lock.read_text().split()
-        return int(parts[0]), (parts[1] if len(parts) > 1 else "")
-    except (OSError, ValueError, IndexError):
-        return 0, ""
-
-
 def held(lock: Path) -> bool:
-    """Whether a live process holds ``lock``."""
-    pid, host = holder(lock)
-    if not pid:
+    """Whether a live process holds ``lock`` (probed by taking it without waiting)."""
+    if not lock.exists():
         return False
-    if host in ("", socket.gethostname()):
-        return _pid_alive(pid)
-    try:
-        return time.time() - lock.stat().st_mtime < STALE_AFTER_S
-    except OSError:
-        return False
+    probe = FileLock(lock)
+    if not _acquire(probe, 0):
+        return True
+    probe.release()
+    return False
 
 
 @contextmanager
 def fit_lock(run_dir: Path) -> Iterator[bool]:
     """Hold the fit's lock while fitting: yields False when a live process holds it (then
-    nothing is held); a lock whose holder is gone is taken over."""
-    lock = lock_path(run_dir)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = None
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if held(lock):
-                break
-            lock.unlink(missing_ok=True)
-    if fd is None:
+    nothing is held); a lock whose holder is gone is free again."""
+    lock = FileLock(lock_path(run_dir))
+    if not _acquire(lock, 0):
         yield False
         return
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()} {socket.gethostname()}")
-    stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(lock, stop), daemon=True)
-    beat.start()
     try:
         yield True
     finally:
-        stop.set()
-        beat.join()
-        lock.unlink(missing_ok=True)
-
-
-def _heartbeat(lock: Path, stop: threading.Event) -> None:
-    while not stop.wait(HEARTBEAT_S):
-        try:
-            os.utime(lock)
-        except OSError:
-            return  # removed under us: nothing left to keep fresh
+        lock.release()
 
 
 RESULTS_LOCK = ".results.lock"
@@ -105,17 +71,11 @@ RESULTS_LOCK = ".results.lock"
 @contextmanager
 def results_lock(out: Path) -> Iterator[None]:
     """Hold the results folder's lock while its tables are read from the store and written:
-    a second writer waits (seconds) instead of interleaving with an older view of the store.
-    ``flock``: released by the kernel when its holder dies, so it is never stale."""
+    a second writer waits (seconds) instead of interleaving with an older view of the store."""
     out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / RESULTS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(out / RESULTS_LOCK)
+    _acquire(lock, -1)
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - non-POSIX: no locking
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        lock.release()

@@ -3,7 +3,7 @@
 A record lives under the run directory::
 
     RUN/jobs/<record-id>.json          the record (JSON, written atomically after every change)
-    RUN/jobs/<record-id>.lock          held while a command changes the record (fcntl lock)
+    RUN/jobs/<record-id>.lock          held while a command changes the record (a file lock)
     RUN/jobs/<record-id>/params.npy    the parameter array sent (N samples x circuit parameters)
     RUN/jobs/<record-id>/isa.qpy       the transpiled (ISA) circuit, so a retry sends the same one
     RUN/jobs/<record-id>/results/      one .npz per finished job, written as soon as it is fetched
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from ..errors import JobError, RunError
 from ..io import atomic_write, atomic_write_bytes, atomic_write_json, read_json
@@ -350,65 +351,70 @@ def find_record(ref: str | os.PathLike, run_dir: str | os.PathLike | None = None
 
 
 # ---- locking ------------------------------------------------------------------------------
+# filelock's FileLock: flock on POSIX, msvcrt on Windows; the OS drops a lock whose holder died,
+# so a crash never leaves a record locked.
+
+
+def _lock_of(record: JobRecord | Path) -> tuple[Path, FileLock]:
+    path = record.path if isinstance(record, JobRecord) else Path(record)
+    assert path is not None
+    return path, FileLock(path.with_suffix(".lock"))
 
 
 @contextlib.contextmanager
-def locked(record: JobRecord | Path) -> Iterator[None]:
+def _hold(lock: FileLock, busy: str) -> Iterator[None]:
+    """Hold ``lock`` without waiting; ``JobError(busy)`` while another holds it."""
+    Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise JobError(busy) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _held_elsewhere(lock: FileLock) -> bool:
+    """True while another holder has ``lock`` (probed by taking it without waiting)."""
+    if not Path(lock.lock_file).exists():
+        return False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def locked(record: JobRecord | Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on a record while changing it (one submitter/fetcher at a time).
 
     A second process gets a clear error instead of racing (two retries at once would submit
     the same part twice).
     """
-    path = record.path if isinstance(record, JobRecord) else Path(record)
-    assert path is not None
-    lock_path = path.with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - non-POSIX: no locking
-            pass
-        except OSError:
-            raise JobError(
-                f"{path}: another qsdaqec command is working on this record; wait for it to end"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+    path, lock = _lock_of(record)
+    busy = f"{path}: another qsdaqec command is working on this record; wait for it to end"
+    return _hold(lock, busy)
 
 
 SUBMIT_LOCK = ".submit.lock"
 
 
-@contextlib.contextmanager
-def submit_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+def _submit_lock(run_dir: str | os.PathLike) -> FileLock:
+    return FileLock(jobs_dir(run_dir) / SUBMIT_LOCK)
+
+
+def submit_lock(run_dir: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
     """Held while a new submission of the run is written and sent: a second ``jobs submit`` on
     the same run refuses (``JobError``) instead of sending the samples twice."""
-    path = jobs_dir(run_dir) / SUBMIT_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if not _try_flock(fd):
-            raise JobError(_busy_submit(run_dir))
-        yield
-    finally:
-        os.close(fd)
+    return _hold(_submit_lock(run_dir), _busy_submit(run_dir))
 
 
 def check_no_submit(run_dir: str | os.PathLike) -> None:
     """Refuse early (before features are computed) while another submit on the run is on."""
-    path = jobs_dir(run_dir) / SUBMIT_LOCK
-    if not path.exists():
-        return
-    fd = os.open(path, os.O_RDWR)
-    try:
-        if not _try_flock(fd):
-            raise JobError(_busy_submit(run_dir))
-    finally:
-        os.close(fd)  # closing drops the probe's own lock
+    if _held_elsewhere(_submit_lock(run_dir)):
+        raise JobError(_busy_submit(run_dir))
 
 
 def _busy_submit(run_dir: str | os.PathLike) -> str:
@@ -419,39 +425,9 @@ def _busy_submit(run_dir: str | os.PathLike) -> str:
     )
 
 
-def _try_flock(fd: int) -> bool:
-    """Take an exclusive lock on ``fd`` without waiting; False when another holds it."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX: no locking
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
 def is_locked(record: JobRecord) -> bool:
     """True while another process holds the record's lock (e.g. is submitting right now)."""
-    assert record.path is not None
-    lock_path = record.path.with_suffix(".lock")
-    if not lock_path.exists():
-        return False
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        return False
-    fd = os.open(lock_path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return _held_elsewhere(_lock_of(record)[1])
 
 
 # ---- arrays and results -------------------------------------------------------------------

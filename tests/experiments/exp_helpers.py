@@ -167,3 +167,40 @@ def kill_when_training(log, seen, timeout=120.0):
             seen.append(int(pid.group(1)))
             return
         time.sleep(0.05)
+
+
+_HOLD = (
+    "import sys, time, filelock\n"
+    "lock = filelock.FileLock(sys.argv[1])\n"
+    "lock.acquire()\n"
+    "print('held', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+class LockHolder:
+    """Another process holding the file lock at ``path`` (``filelock.FileLock``, as a fit or a
+    ``qsdaqec run`` does) until :meth:`kill` ends it the way a crash would: SIGKILL, no
+    clean-up, the lock file left behind."""
+
+    def __init__(self, path: Path):
+        import subprocess
+        import sys
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+    def __enter__(self) -> LockHolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.kill()

@@ -16,7 +16,7 @@ import pytest
 from cli_helpers import handled_error
 from click.testing import CliRunner
 from executor_helpers import InlineRemote, use_inline
-from exp_helpers import SPEC, FakeFit, write_spec
+from exp_helpers import SPEC, FakeFit, LockHolder, write_spec
 
 import qsdaqec.train
 from qsdaqec.cli import cli
@@ -262,29 +262,18 @@ def test_interrupting_the_wait_cancels_what_runs(tmp_path):
 # ----------------------------------------------------------------------------- locks
 
 
-def test_lock_of_another_host_counts_until_its_heartbeat_stops(tmp_path):
+def test_lock_of_another_process_counts_until_it_dies(tmp_path):
     run_dir = tmp_path / "fits" / "f"
     lock = locks.lock_path(run_dir)
-    lock.parent.mkdir(parents=True)
-    lock.write_text("12345 another-node")
-    with locks.fit_lock(run_dir) as mine:
-        assert not mine  # fresh: its holder is alive as far as we can tell
-    old = time.time() - locks.STALE_AFTER_S - 5
-    os.utime(lock, (old, old))
-    with locks.fit_lock(run_dir) as mine:
-        assert mine and locks.holder(lock) == (os.getpid(), socket.gethostname())
-    assert not lock.exists()
-
-
-def test_held_lock_is_kept_fresh(tmp_path, monkeypatch):
-    monkeypatch.setattr(locks, "HEARTBEAT_S", 0.05)
-    run_dir = tmp_path / "f"
-    with locks.fit_lock(run_dir) as mine:
-        assert mine
-        lock = locks.lock_path(run_dir)
-        os.utime(lock, (0, 0))
-        time.sleep(0.3)
-        assert time.time() - lock.stat().st_mtime < 5
+    with LockHolder(lock) as other:
+        assert locks.held(lock)
+        with locks.fit_lock(run_dir) as mine:
+            assert not mine  # alive: left to it
+        other.kill()  # a crash: no clean-up, the file stays
+        assert lock.exists() and not locks.held(lock)
+        with locks.fit_lock(run_dir) as mine:
+            assert mine and locks.held(lock)  # held by us: a probe finds it taken
+    assert not locks.held(lock)
 
 
 def test_local_ray_cluster_without_the_gpus_asked_for_is_one_line(tmp_path, monkeypatch, fake_fit):
@@ -341,18 +330,30 @@ def test_slurm_jobs_ask_for_what_the_options_say(tmp_path, monkeypatch):
     assert "the job of fit-2 was refused" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_lock_of_another_users_process_and_unreadable_locks(tmp_path, monkeypatch):
+def test_left_over_lock_files_are_free_and_the_store_is_made(tmp_path):
     lock = tmp_path / ".f.lock"
-    lock.write_text("4242")  # an old pid-only lock of this host
-
-    def kill(pid, sig):
-        raise PermissionError  # the process exists but belongs to someone else
-
-    monkeypatch.setattr(locks.os, "kill", kill)
-    assert locks.held(lock)
-    lock.write_text("not a pid")  # damaged: nobody holds it
-    assert not locks.held(lock)
-    with locks.fit_lock(tmp_path / "f") as mine:
-        assert mine
+    for text in ("4242", "12345 another-node", "not a pid"):  # left by an older qsdaqec
+        lock.write_text(text)
+        assert not locks.held(lock)
+        with locks.fit_lock(tmp_path / "f") as mine:
+            assert mine
     with locks.fit_lock(tmp_path / "new" / "store" / "f") as mine:  # the store is made
         assert mine and (tmp_path / "new" / "store" / ".f.lock").is_file()
+
+
+def test_a_second_results_writer_waits_for_the_first(tmp_path):
+    import threading
+
+    order = []
+
+    def second():
+        with locks.results_lock(tmp_path / "res"):
+            order.append("second")
+
+    with locks.results_lock(tmp_path / "res"):
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first done")
+    t.join(10)
+    assert order == ["first done", "second"]

@@ -11,7 +11,7 @@ import time
 import pytest
 from cli_helpers import handled_error
 from click.testing import CliRunner
-from exp_helpers import SPEC, FakeFit, write_spec
+from exp_helpers import SPEC, FakeFit, LockHolder, write_spec
 
 import qsdaqec.train
 from qsdaqec.cli import cli
@@ -120,24 +120,21 @@ def test_interrupted_fit_is_resumed(tmp_path, monkeypatch):
 
 
 def test_fit_locked_by_a_live_process_is_left_out_stale_lock_taken_over(tmp_path, fake_fit):
-    import os
-
     spec = load_spec(write_spec(tmp_path)).only(["quantum"])
     dirs = [o.run_dir for o in plan_fits(spec, tmp_path / "fits")]
-    (tmp_path / "fits").mkdir()
     live = dirs[0].parent / f".{dirs[0].name}.lock"
-    live.write_text(str(os.getpid()))  # a live process holds seed 0
     stale = dirs[1].parent / f".{dirs[1].name}.lock"
-    stale.write_text("999999999")  # no such process
-    res = execute_experiment(spec, out=tmp_path / "res")
-    assert res.counts == {"busy": 1, "ran": 1}
-    assert [c.seed for c in fake_fit.calls] == [1]
-    assert live.exists() and not stale.exists()  # ours released after the fit
-    assert (
-        "Not in the table (fit not finished): quantum seed 0"
-        in (tmp_path / "res" / "results.md").read_text()
-    )
-    live.unlink()
+    with LockHolder(stale) as gone:
+        gone.kill()  # its holder crashed: the file is there, the lock is not
+    assert stale.exists()
+    with LockHolder(live):  # a live process holds seed 0
+        res = execute_experiment(spec, out=tmp_path / "res")
+        assert res.counts == {"busy": 1, "ran": 1}
+        assert [c.seed for c in fake_fit.calls] == [1]
+        assert (
+            "Not in the table (fit not finished): quantum seed 0"
+            in (tmp_path / "res" / "results.md").read_text()
+        )
     assert execute_experiment(spec, out=tmp_path / "res").counts == {"ran": 1, "skipped": 1}
 
 
@@ -225,9 +222,11 @@ def test_fit_state(tmp_path):
     (d / "config.json").write_text("{}")
     assert fit_state(d) == "interrupted"
     (d / "run.json").write_text('{"status": "finished"}')
-    assert fit_state(d) == "interrupted"  # no metrics.json yet
-    (d / "metrics.json").write_text("{}")
+    assert fit_state(d) == "interrupted"  # no model.pt yet
+    (d / "model.pt").write_bytes(b"")
     assert fit_state(d) == "finished"
+    (d / "run.json").write_text('{"status": "running"}')
+    assert fit_state(d) == "interrupted"  # model.pt written, the status not yet
 
 
 def test_balanced_test_set_uses_evaluate(tmp_path, fake_fit, monkeypatch):
@@ -406,16 +405,13 @@ def test_with_wait_the_first_command_waits_for_the_fits_the_other_holds(tmp_path
 def test_cli_leaving_fits_to_another_command_exits_2_and_wait_takes_them(
     tmp_path, fake_fit, monkeypatch
 ):
-    import os
-
     from qsdaqec.experiments import execute
 
     p = write_spec(tmp_path)
     spec = load_spec(p).only(["quantum"])
     run_dir = plan_fits(spec, tmp_path / "fits")[0].run_dir
-    (tmp_path / "fits").mkdir()
     lock = run_dir.parent / f".{run_dir.name}.lock"
-    lock.write_text(str(os.getpid()))  # another command is fitting seed 0
+    other = LockHolder(lock)  # another command is fitting seed 0
     args = ["run", str(p), "--out", str(tmp_path / "res"), "--only", "quantum", "--quiet"]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 2, r.output
@@ -423,7 +419,7 @@ def test_cli_leaving_fits_to_another_command_exits_2_and_wait_takes_them(
     last = r.output.strip().splitlines()[-1]
     assert last.startswith("Error: 1 fit(s) are being fitted by another command")
     assert run_dir.name in last and last.endswith("run this command again with --wait")
-    threading.Timer(0.3, lock.unlink).start()  # the other command dies without finishing
+    threading.Timer(0.3, other.kill).start()  # the other command dies without finishing
     monkeypatch.setattr(execute, "WAIT_POLL_SECONDS", 0.05)
     r = CliRunner().invoke(cli, [*args, "--wait"])
     assert r.exit_code == 0, r.output

@@ -1,7 +1,9 @@
-"""The paper's experiment specs, installed with the package: ``paper:<name>`` names one.
+"""The shipped experiment specs: ``paper:<name>`` names one.
 
-``qsdaqec run paper:head_ablation`` works from any folder; ``qsdaqec run --list`` shows them.
-A spec file of your own is given by its path, as before.
+They live in one place, the repository's top-level ``jobs/`` folder. A wheel carries a copy
+made at build time (``_build_jobs.py``: ``qsdaqec/experiments/specs/``); an editable install or
+a source checkout reads ``jobs/`` itself. ``qsdaqec run paper:head_ablation`` works from any
+folder; ``qsdaqec run --list`` shows them. A spec file of your own is given by its path.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-SPECS_DIR = Path(__file__).parent / "specs"
+PACKAGED_DIR = Path(__file__).parent / "specs"
+"""Where a wheel holds the specs (copied from ``jobs/`` when it was built)."""
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "jobs"
+"""The specs themselves, in a source checkout (an editable install)."""
+SPECS_DIR = PACKAGED_DIR if PACKAGED_DIR.is_dir() else SOURCE_DIR
 PREFIX = "paper:"
 
 

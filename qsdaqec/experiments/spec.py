@@ -214,9 +214,11 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
     plus the built-in data set's identity when ``data`` is unset. Two spellings of one fit
     (a field set to its default or left out) give the same dict, and a field added to
     ``FitConfig`` later (with a default) does not change it. The defaults compared against are
-    those of the config's backend (``FitConfig.resolve_defaults``)."""
+    those of the config's backend (``FitConfig.resolve_defaults``); the backend itself counts
+    when it is not the default one."""
     backend = config.get("backend", FitConfig.backend)
     defaults = FitConfig(backend=backend).resolve_defaults().to_dict()
+    defaults["backend"] = FitConfig.backend  # else every backend at its defaults would share a key
     unused = unused_fields(config)
     d = {
         k: v

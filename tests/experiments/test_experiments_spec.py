@@ -374,3 +374,19 @@ def test_backend_dependent_defaults_are_resolved_like_fit_saves_them():
         canonical_config(fit_fields({"backend": "aer_noisy", "encoding": "amplitude"}))["encoding"]
         == "amplitude"
     )
+
+
+def test_fits_on_two_backends_at_their_defaults_are_two_fits():
+    """The exact head and the same head at a device's defaults (schmidt, 4096 shots) differ in
+    their backend only: their keys must differ, or one would be taken for the other."""
+    spec = load_spec("paper:hardware_inference")
+    exact, device = (f for f in spec.fits() if f.seed == 0)
+    assert (exact.config["backend"], device.config["backend"]) == (
+        "statevector",
+        "fake:fake_torino",
+    )
+    assert {exact.config["encoding"], device.config["encoding"]} == {"schmidt"}
+    assert device.config["shots"] == 4096 and exact.config["shots"] is None
+    assert exact.key != device.key
+    plain = load_spec("paper:head_ablation").fits()[0]
+    assert plain.key != device.key  # amplitude on statevector: all defaults too

@@ -342,11 +342,20 @@ class DDPMAugmentor:
         self.ddpm: DDPM | None = None
 
     def augment(
-        self, images: torch.Tensor, labels: torch.Tensor, minority: int | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        minority: int | None = None,
+        *,
+        counts: dict[int, int] | None = None,
     ) -> AugmentResult:
+        """Originals, then the DDPM's minority samples; ``counts`` as in
+        :meth:`qsdaqec.augment.diffusion.SimpleDiffusionAugmentor.augment`."""
         cfg = self.cfg
         check_images(images, labels, cfg.range)
-        minority, majority, counts, ratio, k, reason = plan(labels, minority, cfg.rho_target)
+        minority, majority, counts, ratio, k, reason = plan(
+            labels, minority, cfg.rho_target, counts
+        )
         if k == 0:
             return _nothing_result(
                 images, labels, minority, majority, counts, ratio, reason, self.name

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.stream import StreamedImages
 from ..errors import DataError
 from .config import VALUE_RANGES, DiffusionConfig  # noqa: F401  (re-exported)
 
@@ -209,11 +210,15 @@ def check_images(
             )
 
 
-def class_balance(labels: torch.Tensor, minority: int | None) -> tuple[int, int, dict[int, int]]:
-    """(minority, majority, counts). Raises DataError for a minority class without images."""
-    counts = {
-        int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True), strict=False)
-    }
+def class_balance(
+    labels: torch.Tensor, minority: int | None, counts: dict[int, int] | None = None
+) -> tuple[int, int, dict[int, int]]:
+    """(minority, majority, counts). Raises DataError for a minority class without images.
+    ``counts``: the class counts to balance, when ``labels`` are only part of the set."""
+    if counts is None:
+        counts = {
+            int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True), strict=False)
+        }
     if minority is None:
         if len(counts) < 2:
             present = ", ".join(str(c) for c in counts) or "none"
@@ -270,10 +275,14 @@ def _nothing_result(
 
 
 def plan(
-    labels: torch.Tensor, minority: int | None, rho_target: float
+    labels: torch.Tensor,
+    minority: int | None,
+    rho_target: float,
+    counts: dict[int, int] | None = None,
 ) -> tuple[int, int, dict[int, int], float, int, str]:
-    """(minority, majority, counts, ratio_before, n_generate, reason-if-zero)."""
-    minority, majority, counts = class_balance(labels, minority)
+    """(minority, majority, counts, ratio_before, n_generate, reason-if-zero); ``counts`` as in
+    :func:`class_balance`."""
+    minority, majority, counts = class_balance(labels, minority, counts)
     ratio = counts[minority] / counts[majority]
     k = n_to_generate(counts[minority], counts[majority], rho_target)
     reason = ""
@@ -321,11 +330,21 @@ class SimpleDiffusionAugmentor:
         return table
 
     def augment(
-        self, images: torch.Tensor, labels: torch.Tensor, minority: int | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        minority: int | None = None,
+        *,
+        counts: dict[int, int] | None = None,
     ) -> AugmentResult:
+        """Originals, then the synthetic minority samples. ``counts``: the class counts of the
+        whole training split when ``images`` holds only its minority images (a streamed fit:
+        only they are read); the number generated comes from them."""
         cfg = self.cfg
         check_images(images, labels, cfg.range)
-        minority, majority, counts, ratio, k, reason = plan(labels, minority, cfg.rho_target)
+        minority, majority, counts, ratio, k, reason = plan(
+            labels, minority, cfg.rho_target, counts
+        )
         if k == 0:
             return _nothing_result(
                 images, labels, minority, majority, counts, ratio, reason, self.name
@@ -504,6 +523,8 @@ def augment_training_split(
     if train.numel() and (int(train.min()) < 0 or int(train.max()) >= images.shape[0]):
         raise DataError(f"split.train: indices outside 0..{images.shape[0] - 1}")
     aug = augmentor if augmentor is not None else SimpleDiffusionAugmentor(cfg)
+    if isinstance(images, StreamedImages):
+        return _augment_streamed(images, labels, train, aug, minority)
     res = aug.augment(images[train], labels[train], minority)
     src_local = res.source_index
     src_global = torch.where(
@@ -519,6 +540,33 @@ def augment_training_split(
         t=res.t,
         seed=res.seed,
         synthetic=res.synthetic,
+        result=res,
+    )
+
+
+def _augment_streamed(
+    images: StreamedImages, labels: torch.Tensor, train: torch.Tensor, aug: Any, minority
+) -> TrainAugmentation:
+    """:func:`augment_training_split` of streamed images: the augmentor reads only the minority
+    images of the split (read into memory here) and is given the split's class counts; the
+    result's ``images`` are the split's rows, still streamed, then the synthetic images, held in
+    memory. Row for row what the in-memory augmentation gives."""
+    y = labels[train]
+    minority, _, counts = class_balance(y, minority)
+    rows = train[y == minority]
+    res = aug.augment(images[rows], labels[rows], minority, counts=counts)
+    m, n = rows.numel(), train.numel()
+    k = res.images.shape[0] - m
+    src = res.source_index[m:]
+    src = torch.where(src >= 0, rows[src.clamp(min=0)], torch.full_like(src, -1))
+    return TrainAugmentation(
+        images=images.take(train).with_rows(res.images[m:].clone()),  # not a view of the rest
+        labels=torch.cat([y, res.labels[m:]]),
+        index=torch.cat([train, torch.full((k,), -1, dtype=torch.int64)]),
+        source_index=torch.cat([train, src]),
+        t=torch.cat([torch.zeros(n, dtype=torch.int64), res.t[m:]]),
+        seed=torch.cat([torch.full((n,), -1, dtype=torch.int64), res.seed[m:]]),
+        synthetic=torch.cat([torch.zeros(n, dtype=torch.bool), res.synthetic[m:]]),
         result=res,
     )
 

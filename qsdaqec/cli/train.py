@@ -236,6 +236,20 @@ def _with_default(help: str, field: str) -> str:
     help="Where the backbone trains: auto (CUDA when available) | cpu | cuda[:N] | mps. On CUDA: "
     "bf16 autocast, channels-last. The quantum head and stage 2 run on the CPU.",
 )
+@_opt(
+    "--data-loading",
+    field="data_loading",
+    type=str,
+    help="auto | memory | stream: hold the images in memory, or read them from their files "
+    "batch by batch (image folders); auto streams a folder whose images would take over 2 GiB "
+    "(n x 1 x size x size x 4 bytes). The results are the same.",
+)
+@_opt(
+    "--workers",
+    field="workers",
+    type=int,
+    help="Processes reading streamed images ahead of training (0 = none).",
+)
 @_opt("--out", field="out", type=str, help="Run directory.")
 @click.option(
     "--resume",

@@ -1,5 +1,6 @@
-"""Data: the built-in synthetic angiograms, ImageFolder / ``.npz`` loaders, stratified and
-grouped splits, single images by path, importers of the public stenosis data sets.
+"""Data: the built-in synthetic angiograms, ImageFolder / ``.npz`` loaders (in memory, or
+streamed from the files), stratified and grouped splits, single images by path, importers of
+the public stenosis data sets.
 
 Names are imported lazily so that ``qsdaqec.data.synth`` (numpy/scipy/PIL only) does not pull
 in torch.
@@ -16,6 +17,9 @@ _EXPORTS = {
     "load_image": "images",
     "LabeledImages": "loaders",
     "load_dataset": "loaders",
+    "StreamedImages": "stream",
+    "estimate_bytes": "stream",
+    "stream_dataset": "stream",
     "Split": "split",
     "class_counts": "split",
     "describe": "split",
@@ -35,10 +39,12 @@ __all__ = [
     "ImportOptions",
     "LabeledImages",
     "Split",
+    "StreamedImages",
     "SynthConfig",
     "builtin_dataset_dir",
     "class_counts",
     "describe",
+    "estimate_bytes",
     "expand_image_paths",
     "generate_synthetic",
     "grouped_split",
@@ -47,6 +53,7 @@ __all__ = [
     "load_dataset",
     "load_image",
     "stratified_split",
+    "stream_dataset",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
         imbalance_ratio,
         stratified_split,
     )
+    from .stream import StreamedImages, estimate_bytes, stream_dataset
     from .synth import SynthConfig, builtin_dataset_dir, generate_synthetic
 
 

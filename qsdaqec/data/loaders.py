@@ -46,7 +46,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 class LabeledImages:
     """A labelled image set, ready for torch. ``labels[i]`` indexes ``classes``."""
 
-    images: torch.Tensor  # float32 (N, C, H, W) in [0, 1]
+    images: torch.Tensor  # float32 (N, C, H, W) in [0, 1]; streamed: a StreamedImages
     labels: torch.Tensor  # int64 (N,)
     classes: list[str]
     ids: list[str]  # stable per-sample ids: relative path, or "<split>/<index>" for .npz
@@ -69,9 +69,10 @@ class LabeledImages:
     def subset(self, index) -> LabeledImages:
         """The samples at ``index`` (an index array); no predefined split, nothing skipped."""
         idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        streamed = not isinstance(self.images, torch.Tensor)  # rows stay on disk
         return replace(
             self,
-            images=self.images[idx],
+            images=self.images.take(idx) if streamed else self.images[idx],
             labels=self.labels[idx],
             ids=[self.ids[i] for i in idx.tolist()],
             skipped=[],
@@ -230,7 +231,11 @@ def _load_folder(
     channels: int,
     frame: str | int = DEFAULT_FRAME,
     min_classes: int = 2,
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[tuple[str, str]]]:
+    keep: bool = True,
+) -> tuple[np.ndarray | list[Path], np.ndarray, list[str], list[str], list[tuple[str, str]]]:
+    """The images of the class folders of ``root`` (label = index of the sorted class names),
+    with labels, classes, ids and the skipped files. ``keep=False`` checks every file as it
+    would be loaded but returns the file paths instead of the pixels (a streamed data set)."""
     entries = [e for e in sorted(root.iterdir()) if _visible(e)]
     class_dirs = [e for e in entries if e.is_dir()]
     stray = [e for e in entries if not e.is_dir() and e.name not in IGNORED_TOP_LEVEL]
@@ -247,7 +252,7 @@ def _load_folder(
             f"two, {layout}"
         )
     classes = [d.name for d in class_dirs]
-    arrays: list[np.ndarray] = []
+    arrays: list = []
     labels: list[int] = []
     ids: list[str] = []
     skipped: list[tuple[str, str]] = []
@@ -265,7 +270,8 @@ def _load_folder(
                 skipped.append((str(f), str(e)))
                 continue
             if size is not None:
-                arr = _resize(arr[None], size)[0]
+                if keep:  # a streamed row is resized when it is read
+                    arr = _resize(arr[None], size)[0]
             elif native is None:
                 native = (arr.shape[-2:], f)
             elif arr.shape[-2:] != native[0]:
@@ -274,7 +280,7 @@ def _load_folder(
                     f"{f}: size {arr.shape[2]}x{arr.shape[1]} differs from {f0} ({w0}x{h0}); "
                     "pass an image size (--image-size) to resize every image"
                 )
-            arrays.append(arr)
+            arrays.append(arr if keep else f)
             labels.append(label)
             ids.append(f.relative_to(root).as_posix())
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
@@ -284,7 +290,8 @@ def _load_folder(
             f"{root / empty[0]}: no usable images left after skipping {len(skipped)} bad file(s); "
             "fix or replace the bad files"
         )
-    return np.stack(arrays), np.asarray(labels, dtype=np.int64), classes, ids, skipped
+    images = np.stack(arrays) if keep else arrays
+    return images, np.asarray(labels, dtype=np.int64), classes, ids, skipped
 
 
 def is_split_folder(root: Path) -> bool:
@@ -294,12 +301,18 @@ def is_split_folder(root: Path) -> bool:
 
 
 def _load_split_folder(
-    root: Path, size, skip_bad: bool, channels: int, frame=DEFAULT_FRAME, min_classes: int = 2
+    root: Path,
+    size,
+    skip_bad: bool,
+    channels: int,
+    frame=DEFAULT_FRAME,
+    min_classes: int = 2,
+    keep: bool = True,
 ):
     """The three parts of a split folder as one set whose split is predefined (ids keep the
     part: ``train/stenosis/a.png``)."""
     parts = [
-        _load_folder(root / name, size, skip_bad, channels, frame, min_classes)
+        _load_folder(root / name, size, skip_bad, channels, frame, min_classes, keep)
         for name in SPLIT_NAMES
     ]
     classes = parts[0][2]
@@ -309,7 +322,7 @@ def _load_split_folder(
                 f"{root / name}: classes {part[2]} differ from {root / 'train'}'s {classes}; "
                 "every part needs the same class folders"
             )
-    images = np.concatenate([p[0] for p in parts])
+    images = np.concatenate([p[0] for p in parts]) if keep else [f for p in parts for f in p[0]]
     labels = np.concatenate([p[1] for p in parts])
     ids = [f"{name}/{i}" for name, p in zip(SPLIT_NAMES, parts, strict=True) for i in p[3]]
     skipped = [s for p in parts for s in p[4]]
@@ -520,6 +533,26 @@ def load_dataset(
     which frame of a multi-frame DICOM file (:mod:`qsdaqec.data.dicom`). ``min_classes``: 1
     lets a summary (``qsdaqec data info``) read a folder of one class; training needs 2.
     """
+    ds, images = read_labeled(
+        path, image_size, skip_bad, channels, positive, frame, min_classes, keep=True
+    )
+    ds.images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return ds
+
+
+def read_labeled(
+    path: str | os.PathLike,
+    image_size,
+    skip_bad: bool,
+    channels: int,
+    positive: str | None,
+    frame: str | int,
+    min_classes: int,
+    keep: bool,
+) -> tuple[LabeledImages, np.ndarray | list[Path]]:
+    """:func:`load_dataset`'s reading and checks: the :class:`LabeledImages` without its
+    ``images`` (an empty tensor), and the pixels, or with ``keep=False`` the file of each row
+    (each file read and checked all the same; :func:`qsdaqec.data.stream.stream_dataset`)."""
     if channels not in (1, 3):
         raise DataError(f"channels={channels}: must be 1 (grayscale) or 3 (RGB)")
     size = _norm_size(image_size)
@@ -530,14 +563,19 @@ def load_dataset(
     skipped: list[tuple[str, str]] = []
     if root.is_dir() and is_split_folder(root):
         images, labels, classes, ids, skipped, split = _load_split_folder(
-            root, size, skip_bad, channels, frame, min_classes
+            root, size, skip_bad, channels, frame, min_classes, keep
         )
     elif root.is_dir():
         images, labels, classes, ids, skipped = _load_folder(
-            root, size, skip_bad, channels, frame, min_classes
+            root, size, skip_bad, channels, frame, min_classes, keep
         )
-    elif root.suffix.lower() == ".npz":
+    elif root.suffix.lower() == ".npz" and keep:
         images, labels, classes, ids, split = _load_npz(root, size, channels)
+    elif root.suffix.lower() == ".npz":
+        raise DataError(
+            f"{root}: a .npz file is read whole; only image folders are read file by file "
+            "(--data-loading memory, or auto)"
+        )
     else:
         raise DataError(
             f"{root}: not a folder or .npz file; pass an ImageFolder tree (DIR/<class>/*.png) "
@@ -560,8 +598,8 @@ def load_dataset(
     else:  # the minority class; on a tie the last (label 1 of a balanced binary set)
         present = np.where(counts > 0, counts, np.iinfo(np.int64).max)
         pos = int(len(present) - 1 - np.argmin(present[::-1]))
-    return LabeledImages(
-        images=torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
+    ds = LabeledImages(
+        images=torch.zeros(0),
         labels=torch.from_numpy(labels.astype(np.int64)),
         classes=list(classes),
         ids=ids,
@@ -571,3 +609,4 @@ def load_dataset(
         source=str(root),
         synthetic=_synthetic(root, ids),
     )
+    return ds, images

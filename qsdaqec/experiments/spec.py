@@ -205,7 +205,17 @@ def builtin_data_key() -> str:
 
 #: Fields that never change what a fit computes (run control), or record what was used rather
 #: than what was asked (``weights`` falls back to ``none`` without cached ImageNet weights).
-KEY_IGNORED = ("out", "resume", "force", "progress", "extra", "num_threads", "device")
+KEY_IGNORED = (
+    "out",
+    "resume",
+    "force",
+    "progress",
+    "extra",
+    "num_threads",
+    "device",
+    "data_loading",
+    "workers",
+)
 COMPARE_IGNORED = (*KEY_IGNORED, "weights")
 
 

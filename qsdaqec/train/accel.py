@@ -82,8 +82,9 @@ class Accel:
         return model
 
     def resident(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` kept on the device when it is small enough, else in pinned host memory."""
-        if self.is_cpu:
+        """``x`` kept on the device when it is small enough, else in pinned host memory
+        (streamed images stay where they are: their loader pins each batch)."""
+        if self.is_cpu or not isinstance(x, torch.Tensor):
             return x
         if x.numel() * x.element_size() <= RESIDENT_BYTES:
             return x.to(self.device)

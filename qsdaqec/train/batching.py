@@ -1,8 +1,12 @@
-"""Batches, batched inference and class weights."""
+"""Batches, batched inference and class weights.
+
+Images are a tensor, or a :class:`qsdaqec.data.StreamedImages` read from their files batch by
+batch through its ``DataLoader``; :func:`rows_of` and :func:`chunks` read either.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -23,6 +27,25 @@ def batches(
         yield b
 
 
+def rows_of(x: Any, index_batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """The rows of ``x`` of each index batch: a tensor indexed, streamed images read (ahead,
+    by their loader's workers)."""
+    if isinstance(x, torch.Tensor):
+        for b in index_batches:
+            yield x[b]
+    else:
+        yield from x.batches(index_batches)
+
+
+def chunks(x: Any, batch_size: int) -> Iterator[torch.Tensor]:
+    """``x`` in consecutive batches of ``batch_size`` rows (the last one shorter)."""
+    if isinstance(x, torch.Tensor):
+        for i in range(0, x.shape[0], batch_size):
+            yield x[i : i + batch_size]
+    else:
+        yield from x.batches(torch.arange(x.shape[0]).split(batch_size))
+
+
 @torch.no_grad()
 def predict_logits(
     fn: Callable[[torch.Tensor], torch.Tensor],
@@ -34,12 +57,12 @@ def predict_logits(
     """``fn`` on ``x`` in batches (on ``accel``'s device, under its autocast); float32, on the
     CPU."""
     out = []
-    for b in batches(x.shape[0], batch_size):
+    for xb in rows_of(x, batches(x.shape[0], batch_size)):
         if accel is None:
-            out.append(fn(x[b]).detach().float())
+            out.append(fn(xb).detach().float())
         else:
             with accel.autocast():
-                out.append(fn(accel.batch(x[b])).detach().float().cpu())
+                out.append(fn(accel.batch(xb)).detach().float().cpu())
         if progress is not None:
             progress.update(1)
     return torch.cat(out) if out else torch.zeros(0, 2)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .accel import Accel
+from .batching import chunks
 
 #: The cache holds 3 float32 channels per image (1000 images at 128 px: 200 MB).
 CACHE_BYTES = 2 << 30
@@ -54,5 +55,5 @@ def cache_channels(model, x: torch.Tensor, x_val: torch.Tensor, accel: Accel):
 
 @torch.no_grad()
 def _channels(prep, x: torch.Tensor, accel: Accel, batch: int = 64) -> torch.Tensor:
-    parts = [prep.channels(accel.batch(x[i : i + batch])) for i in range(0, x.shape[0], batch)]
+    parts = [prep.channels(accel.batch(xb)) for xb in chunks(x, batch)]
     return torch.cat(parts).contiguous()

@@ -22,6 +22,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "onecycle")
 DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DEVICE_HELP = "auto | cpu | cuda[:N] | mps"
+DATA_LOADINGS = ("auto", "memory", "stream")
 HEADS = ("quantum", "classical")
 """``quantum``: the paper's 18-parameter quantum head; ``classical``: the Dense(256->2) control."""
 
@@ -30,7 +31,16 @@ NOISY_SHOTS = 4096
 a standard error of 1/64 per expectation value."""
 
 #: Fields that steer *how* a run executes, not *what* it computes; they may differ on --resume.
-RUN_CONTROL_FIELDS = ("out", "resume", "force", "progress", "num_threads", "device")
+RUN_CONTROL_FIELDS = (
+    "out",
+    "resume",
+    "force",
+    "progress",
+    "num_threads",
+    "device",
+    "data_loading",
+    "workers",
+)
 
 
 LEGACY_VALUES: dict[str, Any] = {
@@ -195,6 +205,14 @@ class FitConfig:
     """auto | cpu | cuda[:N] | mps: where the backbone trains and computes features (``auto`` =
     CUDA when available). On CUDA: bf16 autocast and channels-last. The quantum head and
     stage 2 always run on the CPU (circuits are simulated in numpy/Aer)."""
+    data_loading: str = "auto"
+    """auto | memory | stream: hold the images in memory, or read them from their files batch
+    by batch (image folders only; ``qsdaqec.data.stream``). auto streams a folder whose images
+    would take more than ``qsdaqec.train.data.STREAM_BYTES`` (2 GiB: n x 1 x size x size x 4
+    bytes). Either way the fit computes the same numbers."""
+    workers: int = 2
+    """Processes that read streamed images ahead of the training loop (0 = none: the loop
+    reads them itself); pinned memory on CUDA. Not used in memory."""
 
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes carried into config.json (e.g. by job specs)."""
@@ -290,6 +308,13 @@ class FitConfig:
             raise bad(f"shots={self.shots}: must be a positive number of shots")
         if self.num_threads is not None and self.num_threads < 1:
             raise bad(f"num_threads={self.num_threads}: must be >= 1")
+        if self.data_loading not in DATA_LOADINGS:
+            raise bad(
+                f"unknown data_loading {self.data_loading!r}; choose one of "
+                f"{', '.join(DATA_LOADINGS)}"
+            )
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise bad(f"workers={self.workers}: must be a whole number >= 0 (0 = no processes)")
         check_device(self.device)
         try:
             parse_frame(self.frames)

@@ -1,4 +1,8 @@
-"""A run's data: the loaded dataset and its train/val/test split."""
+"""A run's data: the loaded dataset and its train/val/test split.
+
+The images are held in memory, or streamed from their files batch by batch
+(:mod:`qsdaqec.data.stream`) when the data set would not fit: ``FitConfig.data_loading``.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,14 @@ from ..data import (
 from ..data.dicom import parse_frame
 from ..data.lesions import LesionTable, check_ids, find_lesions
 from ..data.loaders import SPLIT_NAMES
+from ..data.stream import estimate_bytes, stream_dataset
 from ..errors import DataError
 from .config import FitConfig
+
+STREAM_BYTES = 2 << 30
+"""``data_loading = "auto"`` streams an image folder whose images would take more than this in
+memory (n x 1 x size x size x 4 bytes): a fit holds them, then copies of the splits, so a set
+of this size already needs several times it."""
 
 
 @dataclass
@@ -34,11 +44,19 @@ class PreparedData:
     """The data folder's ``lesions.json`` (checked against its images), if it has one."""
     split_method: str = "stratified"
     """How ``split`` was made: stratified | by group (patient or video) | predefined."""
+    loading: str = "memory"
+    """How the images are read: memory | stream (and why), as run.json records it."""
+
+    @property
+    def streamed(self) -> bool:
+        return not isinstance(self.data.images, torch.Tensor)
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(images, labels, ids) of a split; streamed images stay a view of their files."""
         idx = np.asarray(getattr(self.split, name), dtype=np.int64)
         t = torch.as_tensor(idx)
-        return self.data.images[t], self.data.labels[t], [self.data.ids[i] for i in idx]
+        images = self.data.images.take(idx) if self.streamed else self.data.images[t]
+        return images, self.data.labels[t], [self.data.ids[i] for i in idx]
 
     def sizes(self) -> dict[str, int]:
         return {k: len(getattr(self.split, k)) for k in ("train", "val", "test")}
@@ -108,10 +126,42 @@ def _synthetic_only_in_training(ds: LabeledImages, split: Split, path: Path) -> 
             )
 
 
+def loading_mode(cfg: FitConfig, path: Path) -> tuple[bool, str]:
+    """(stream?, why) for ``cfg.data_loading`` on the data at ``path``."""
+    need = estimate_bytes(path, cfg.image_size)
+    size = f"{need / 2**30:.2f} GiB at {cfg.image_size} px" if need is not None else ""
+    if cfg.data_loading == "memory":
+        return False, "memory (--data-loading memory)"
+    if cfg.data_loading == "stream":
+        if need is None:
+            raise DataError(
+                f"{path}: --data-loading stream reads image folders file by file; a .npz file "
+                "is read whole (use --data-loading memory or auto)"
+            )
+        return True, f"stream (--data-loading stream; {size} in memory)"
+    if need is not None and need > STREAM_BYTES:
+        return True, f"stream (auto: {size} > {STREAM_BYTES / 2**30:g} GiB)"
+    return False, "memory (auto" + (f": {size})" if size else ")")
+
+
 def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
-    """Load the data and make (or take) the run's stratified split. ``data`` overrides ``cfg.data``."""
+    """Load (or stream) the data and make (or take) the run's split. ``data`` overrides
+    ``cfg.data``."""
     path = data_path(cfg.data if data is None else data)
-    ds = load_dataset(path, cfg.image_size, skip_bad=cfg.skip_bad, frame=parse_frame(cfg.frames))
+    streamed, loading = loading_mode(cfg, path)
+    if streamed:
+        ds = stream_dataset(
+            path,
+            cfg.image_size,
+            skip_bad=cfg.skip_bad,
+            frame=parse_frame(cfg.frames),
+            workers=cfg.workers,
+            pin_memory=torch.cuda.is_available() and cfg.device.startswith(("auto", "cuda")),
+        )
+    else:
+        ds = load_dataset(
+            path, cfg.image_size, skip_bad=cfg.skip_bad, frame=parse_frame(cfg.frames)
+        )
     check_binary(ds, str(path))
     lesions = find_lesions(path)
     if lesions is not None:
@@ -127,7 +177,7 @@ def prepare_data(cfg: FitConfig, *, data: str | None = None) -> PreparedData:
                 f"{path}: the {name} split is empty ({len(ds.labels)} images); add images or "
                 "change --val-frac/--test-frac"
             )
-    return PreparedData(ds, split, str(path), lesions, method)
+    return PreparedData(ds, split, str(path), lesions, method, loading)
 
 
 def _split(ds: LabeledImages, lesions: LesionTable | None, cfg: FitConfig) -> tuple[Split, str]:

@@ -94,6 +94,11 @@ def fit(
         f"augmentation, val {data.y_val.numel()}, test {info['data']['split_sizes']['test']}); "
         f"{info['loss']}; {_where(accel, threads)}; setup {time.perf_counter() - t_setup:.1f}s"
     )
+    if prep.streamed:
+        log(
+            f"images: {prep.loading}; read by {cfg.workers} worker process(es); "
+            f"{data.x.held_bytes / 2**20:.0f} MiB of synthetic training images held in memory"
+        )
     positive = int(prep.data.positive)
     ckpt = _resume_checkpoint(ctx, fresh)
     if not _done(ctx, 1):
@@ -175,7 +180,13 @@ def _targets(ctx: FitContext, prep: PreparedData, labels, sources) -> LesionTarg
         return None
     ds = prep.data
     targets = training_targets(
-        prep.lesions, ds.ids, labels, sources, int(ds.positive), ds.images.shape[-1]
+        prep.lesions,
+        ds.ids,
+        labels,
+        sources,
+        int(ds.positive),
+        ds.images.shape[-1],
+        lazy=prep.streamed,  # made per batch: as large as the images
     )
     if targets is None:
         ctx.log(
@@ -204,6 +215,7 @@ def _record_setup(ctx, prep: PreparedData, data, augmentation, weights, threads,
                 "skipped": list(ds.skipped or []),
                 "split_sizes": prep.sizes(),
                 "split_method": prep.split_method,
+                "loading": prep.loading,
                 "train_size_after_augmentation": int(data.y.numel()),
                 "train_class_counts": torch.bincount(data.y, minlength=2).tolist(),
             },

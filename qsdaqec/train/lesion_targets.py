@@ -27,15 +27,45 @@ covers 1-4 of a 128-px image's 256 cells, so unweighted the map learns "never"."
 
 @dataclass
 class LesionTargets:
-    """Per training row: the lesion channel ``heat`` ``(N, 1, H, W)`` and whether the row's
-    lesions are ``known`` ``(N,)``."""
+    """Per training row: the lesion channel ``heat`` ``(N, 1, H, W)`` (made on use for a
+    streamed training set: :class:`LesionHeat`) and whether the row's lesions are ``known``
+    ``(N,)``."""
 
-    heat: torch.Tensor
+    heat: torch.Tensor | LesionHeat
     known: torch.Tensor
 
     @property
     def n_known_positive(self) -> int:
+        if isinstance(self.heat, LesionHeat):
+            return self.heat.n_nonzero()
         return int((self.heat.flatten(1).amax(1) > 0).sum())
+
+
+class LesionHeat:
+    """The lesion channels of training rows, made when a batch takes them: ``heat[rows]`` is
+    ``(B, 1, size, size)``, the rows of the tensor :func:`training_targets` would hold (which,
+    for a data set streamed from its files, would be as large as the images)."""
+
+    def __init__(self, spots: list[list[tuple[float, float, float]]], size: int):
+        self.spots = spots  # per row: its lesions (x, y, reach); empty: none
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.spots)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.spots), 1, self.size, self.size))
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        picked = [self.spots[i] for i in torch.as_tensor(rows).reshape(-1).tolist()]
+        if not picked:
+            return torch.zeros(0, 1, self.size, self.size)
+        return torch.stack([lesion_channel(s, self.size) for s in picked])
+
+    def n_nonzero(self) -> int:
+        """Rows whose channel is not all zero (made one at a time: nothing is kept)."""
+        return sum(1 for s in self.spots if s and bool(lesion_channel(s, self.size).amax() > 0))
 
 
 @dataclass
@@ -72,13 +102,15 @@ def training_targets(
     sources: torch.Tensor,
     positive: int,
     size: int,
+    *,
+    lazy: bool = False,
 ) -> LesionTargets | None:
     """The targets of training rows whose dataset rows are ``sources`` (``-1``: no source, e.g.
     a DDPM sample: unknown). ``None`` when no positive row has known lesions (nothing to learn
-    where to look from)."""
+    where to look from). ``lazy``: the channels are made per batch (:class:`LesionHeat`)."""
     if table is None:
         return None
-    heat = torch.zeros(len(sources), 1, size, size)
+    spots: list[list[tuple[float, float, float]]] = [[] for _ in range(len(sources))]
     known = torch.zeros(len(sources), dtype=torch.bool)
     for row, src in enumerate(sources.tolist()):
         if int(labels[row]) != positive:
@@ -88,8 +120,9 @@ def training_targets(
         if entry is None or not entry.lesions:
             continue  # a positive image without lesion positions: not supervised
         known[row] = True
-        heat[row] = lesion_channel([(le.x, le.y, le.reach) for le in entry.scaled(size)], size)
-    targets = LesionTargets(heat, known)
+        spots[row] = [(le.x, le.y, le.reach) for le in entry.scaled(size)]
+    heat = LesionHeat(spots, size)
+    targets = LesionTargets(heat if lazy else heat[torch.arange(len(spots))], known)
     return targets if targets.n_known_positive else None
 
 

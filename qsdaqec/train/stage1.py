@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from torch import nn
 from ..metrics import format_metrics
 from .accel import Accel
 from .augmentation import augment_batch
-from .batching import batches, predict_logits
+from .batching import batches, chunks, predict_logits
 from .channels import CachedChannels, cache_channels
 from .checkpoints import save_checkpoint
 from .config import FitConfig
@@ -29,7 +29,8 @@ from .seeding import derived_seed, rng_state, seed_all, set_rng_state
 
 @dataclass
 class TrainingSet:
-    """The (augmented) training split and the validation split, as tensors."""
+    """The (augmented) training split and the validation split: tensors, or images streamed
+    from their files (:class:`qsdaqec.data.StreamedImages`)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -40,11 +41,29 @@ class TrainingSet:
     lesions: LesionTargets | None = None
     """Where the lesions of the rows of ``x`` are, when known: the lesion map learns from it."""
 
-    def inputs(self, rows: torch.Tensor | None = None, val: bool = False) -> torch.Tensor:
-        """What the model takes for these rows: cached channels, else the images."""
+    def inputs(
+        self, rows: torch.Tensor | None = None, val: bool = False, read: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """What the model takes for these rows: cached channels, else the images (``read``:
+        the streamed rows' images, already read). Streamed images without ``read`` stay a
+        view of their files."""
         c = self.channels
         x = (c.x_val if val else c.x) if c is not None else (self.x_val if val else self.x)
-        return x if rows is None else x[rows.to(x.device)]
+        if rows is None:
+            return x
+        if c is None and read is not None:
+            return read
+        return x[rows.to(x.device)] if isinstance(x, torch.Tensor) else x.take(rows)
+
+    def read(self, index_batches) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """``(rows, images)`` per index batch of the training rows: streamed images read ahead
+        by their loader; ``None`` for images in memory (indexed when used, as ever)."""
+        if isinstance(self.x, torch.Tensor):
+            for b in index_batches:
+                yield b, None
+            return
+        order = list(index_batches)  # drawn now, as the in-memory loop draws them on first use
+        yield from zip(order, self.x.batches(order), strict=True)
 
 
 @dataclass
@@ -112,9 +131,8 @@ def recalibrate_batchnorm(
         b.momentum = None
     model.train()
     fn = model.features if hasattr(model, "features") else model
-    for i in range(0, x.shape[0], batch_size):
-        if x[i : i + batch_size].shape[0] > 1:
-            xb = x[i : i + batch_size]
+    for xb in chunks(x, batch_size):
+        if xb.shape[0] > 1:
             if accel is None:
                 fn(xb)
             else:
@@ -313,13 +331,13 @@ def _epoch(
     model.train()
 
     def steps():
-        for b in batches(data.y.numel(), cfg.batch_size, g):
-            xb = accel.batch(data.inputs(b))  # the images, or their cached channels
+        for b, read in data.read(batches(data.y.numel(), cfg.batch_size, g)):
+            xb = accel.batch(data.inputs(b, read=read))  # the images, or their cached channels
             if ctx.noise_match is not None:
                 if data.channels is None:
                     xb = ctx.noise_match(xb, data.y[b], g)
                 else:  # noise the images, then remake the channels of the rows it changed
-                    gray = accel.batch(data.x[b.to(data.x.device)])
+                    gray = accel.batch(data.x[b.to(data.x.device)] if read is None else read)
                     noisy = ctx.noise_match(gray, data.y[b], g)
                     xb = data.channels.with_noise(xb, gray, noisy)
             y = data.y[b].to(accel.device)

@@ -14,7 +14,6 @@ colour scale over it, the lesion map's peaks circled) and an ``index.html`` of t
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..io import atomic_write_bytes, atomic_write_text
 from ..models.lesion import STRIDE8_BLOCKS
+from ..templating import render
 
 
 def cam_layer(model: nn.Module) -> nn.Module:
@@ -116,56 +116,37 @@ def write_explanations(
     """``out_dir/<n>_<name>[_frame<k>].png`` per image and ``out_dir/index.html``; returns the
     index. ``marks``: per image, the likely lesions to circle (pixels of ``images``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cells = []
+    figures = []
     marks = marks if marks is not None else [()] * len(rows)
     for i, (img, cam, row) in enumerate(zip(images, cams, rows, strict=True)):
         frame = f"_frame{row['frame']}" if "frame" in row else ""
         name = f"{i:04d}_{Path(str(row['image']).split('#')[0]).stem}{frame}.png"
         png = overlay_png(img[0].numpy(), cam.numpy(), marks=marks[i])
         atomic_write_bytes(out_dir / name, png)
-        cells.append(_figure(name, row))
+        figures.append(_figure(name, row))
     wrong = sum("label" in r and r["label"] != r["predicted"] for r in rows)
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>qsdaqec Grad-CAM</title>"
-        f"<style>{_STYLE}</style>"
-        "<h1>Grad-CAM of the predicted class</h1><p>"
-        + html.escape(f"Layer: {layer}; red: what the diagnosis depends on most.")
-        + (
-            " Circles: the lesion map's likeliest lesions (white: the likeliest)."
-            if any(marks)
-            else ""
-        )
-        + (f" Red frame: one of {wrong} wrong prediction(s) (its label differs)." if wrong else "")
-        + "</p>"
-        + "".join(cells)
+    page = render(
+        "explain_index.html.j2",
+        layer=layer,
+        circles=any(marks),
+        wrong=wrong,
+        figures=figures,
     )
     return atomic_write_text(out_dir / "index.html", page)
 
 
-_STYLE = (
-    "body{font-family:sans-serif;max-width:1360px;margin:16px auto;padding:0 12px}"
-    "figure{display:inline-block;margin:6px;padding:4px;border:3px solid transparent;"
-    "vertical-align:top}figure.wrong{border-color:#d62728}"
-    "figcaption{font-size:12px;max-width:192px;overflow-wrap:anywhere}"
-    "b.wrong{color:#d62728}"
-)
-
-
-def _figure(name: str, row: dict) -> str:
+def _figure(name: str, row: dict) -> dict:
     """One overlay with its caption: the file (and frame), the predicted class and its
     probability, and the label, marked when it differs."""
     predicted = str(row["predicted"])
     p = row.get(f"p_{predicted}")
-    text = html.escape(predicted) + (f" (p {p:.2f})" if isinstance(p, float) else "")
-    wrong = "label" in row and row["label"] != predicted
-    if "label" in row:
-        label = html.escape(str(row["label"]))
-        text += f"<br><b class='wrong'>wrong: label {label}</b>" if wrong else f", label {label}"
-    where = html.escape(str(row["image"]).split("#")[0])
-    if "frame" in row:
-        where += f"<br>frame {int(row['frame'])}"
-    klass = ' class="wrong"' if wrong else ""
-    return (
-        f'<figure{klass}><img src="{html.escape(name)}" width="192">'
-        f"<figcaption>{where}<br>{text}</figcaption></figure>"
-    )
+    label = str(row["label"]) if "label" in row else None
+    return {
+        "file": name,
+        "where": str(row["image"]).split("#")[0],
+        "frame": int(row["frame"]) if "frame" in row else None,
+        "predicted": predicted,
+        "p": p if isinstance(p, float) else None,
+        "label": label,
+        "wrong": label is not None and row["label"] != predicted,
+    }

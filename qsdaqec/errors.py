@@ -2,13 +2,34 @@
 
 Every message names the input, says what is wrong and how to fix it, e.g.
 ``DataError("data/train/x.png: not a readable image (truncated PNG); remove it or pass --skip-bad")``.
+
+A message names a function's arguments as a Python caller writes them (``threshold=1.5``,
+``resume=True``); ``cli`` maps those words to the command line's (``--threshold 1.5``,
+``--resume``), and the CLI prints :meth:`QsdaqecError.for_cli`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 
 class QsdaqecError(Exception):
-    """Base class: an expected failure caused by input, configuration or environment."""
+    """Base class: an expected failure caused by input, configuration or environment.
+
+    ``cli``: words of the message as the command line says them, e.g.
+    ``{"threshold=": "--threshold ", "resume=True": "--resume"}``."""
+
+    def __init__(self, *args: object, cli: Mapping[str, str] | None = None) -> None:
+        super().__init__(*args)
+        self.cli = dict(cli or {})
+
+    def for_cli(self) -> str:
+        """The message with each argument named as its command-line option."""
+        text = str(self)
+        for api, flag in self.cli.items():  # not inside a longer name: noisy_lr= is not lr=
+            text = re.sub(rf"(?<![\w.-]){re.escape(api)}", lambda _m, f=flag: f, text)
+        return text
 
 
 class DataError(QsdaqecError):

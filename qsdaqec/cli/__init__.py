@@ -14,7 +14,9 @@ import click
 from .. import __version__
 from ..errors import QsdaqecError
 from ..io import storage_error
+from ..logs import console
 from ..redaction import install_log_redaction, redact
+from ._output import err
 
 
 class CliError(click.ClickException):
@@ -24,13 +26,16 @@ class CliError(click.ClickException):
 
 
 class QsdaqecGroup(click.Group):
-    """Converts library errors into ``CliError`` so no user ever sees a traceback for bad input."""
+    """Converts library errors into ``CliError`` so no user ever sees a traceback for bad input,
+    naming arguments as options (``--threshold``, not ``threshold=``); prints the library's log
+    lines (the ``qsdaqec`` logger) on stderr, as its commands always did."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with console(err):
+                return super().invoke(ctx)
         except QsdaqecError as e:
-            raise CliError(redact(e)) from None
+            raise CliError(redact(e.for_cli())) from None
         except click.UsageError as e:  # one line too, not click's usage block
             where = e.ctx.command_path if e.ctx is not None else "qsdaqec"
             # the message quotes what was typed (a path, a URL), which may hold a token

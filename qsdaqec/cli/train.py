@@ -7,17 +7,22 @@ imports its implementation (torch) when it runs: ``qsdaqec --help`` must stay fa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..augment.registry import AUGMENTORS
 from ..errors import ConfigError, RunError
-from ..io import atomic_write_text, read_json
+from ..io import atomic_write_text
 from ..metrics import format_metrics
 from ..quantum.encodings import ENCODINGS
+from ..runs import RunDir
 from ..train.config import FitConfig
 from ..train.presets import PRESETS, preset_config
 from ._output import err
+
+if TYPE_CHECKING:  # the command imports it (and torch) when it runs
+    from ..train import Run
 
 _DEFAULTS = FitConfig()
 
@@ -292,7 +297,7 @@ def fit_cmd(**opts) -> None:
     if not cfg.out:  # named here, so that an interruption can say which run to resume
         cfg.out = str(Path("runs") / cfg.validate().auto_name())
     try:
-        run = fit(cfg, log=err)
+        run = fit(cfg)
     except KeyboardInterrupt:
         raise RunError(
             f"interrupted; continue with `qsdaqec fit --out {cfg.out} --resume` (the epochs "
@@ -301,9 +306,8 @@ def fit_cmd(**opts) -> None:
     _print_summary(run)
 
 
-def _print_summary(run: Path) -> None:
-    m = read_json(run / "metrics.json")
-    info = read_json(run / "run.json")
+def _print_summary(run: Run) -> None:
+    m, info = run.metrics, run.info
     for s in info.get("stages", []):
         click.echo(
             f"stage {s['stage']} ({s['name']}): backend {s['backend']}, {s['epochs']} epoch(s), "
@@ -387,7 +391,6 @@ def evaluate_cmd(
         out=out,
         device=device,
         threshold=threshold,
-        log=err,
         progress=not no_progress,
     )
     click.echo(
@@ -461,11 +464,10 @@ def predict_cmd(
         explain=explain,
         frames=frames,
         exclude_train=exclude_train,
-        log=err,
     )
     if explain is not None:
         err(f"Grad-CAM overlays: {explain / 'index.html'}")
-    for line in _label_notes(rows, read_json(Path(run_dir) / "run.json")["data"]["classes"]):
+    for line in _label_notes(rows, RunDir(run_dir).read_info().classes):
         err(line)
     m = labelled_metrics(rows, run_dir, threshold)
     if m is not None:

@@ -21,6 +21,7 @@ from ..io import read_json
 from ..quantum import HeadConfig, build_head_circuit
 from ..runner import make_estimator, parse_backend
 from ..runner.records import scan_records
+from ..runs import RunDir
 from ..train import load_run, resolve_threshold
 from ..train.saliency import grad_cam, overlay_png
 from .noise.runlinks import noise_reports
@@ -30,7 +31,7 @@ CALIBRATION_BINS = 10
 
 
 def _predictions(run: Path) -> list[dict[str, str]]:
-    path = run / "predictions_test.csv"
+    path = RunDir(run).predictions
     if not path.is_file():
         raise RunError(
             f"{run}: no predictions_test.csv; is the run finished? (`qsdaqec fit --out {run} --resume`)"
@@ -120,10 +121,10 @@ def _outputs(run: Path) -> dict[str, list[dict[str, Any]]]:
         {
             "name": d.name,
             "link": f"eval/{d.name}/metrics.json",
-            "metrics": read_json(d / "metrics.json").get("test"),
+            "metrics": read_json(d / RunDir.METRICS).get("test"),
         }
-        for d in sorted((run / "eval").glob("*"))
-        if (d / "metrics.json").is_file()
+        for d in sorted((run / RunDir.EVAL).glob("*"))
+        if (d / RunDir.METRICS).is_file()
     ]
     good, damaged = scan_records(run)
     jobs = [
@@ -147,12 +148,14 @@ def collect(
 ) -> dict[str, Any]:
     """Everything the run report shows (see the module docstring)."""
     run = Path(run_dir)
-    if not (run / "model.pt").is_file():
+    rd = RunDir(run)
+    if not rd.finished:
         raise RunError(
-            f"{run}: not a finished run (no model.pt); pass the --out of a finished `qsdaqec fit`"
+            f"{run}: not a finished run (no model.pt, or its run.json does not say finished); "
+            "pass the --out of a finished `qsdaqec fit`"
         )
-    cfg = read_json(run / "config.json")
-    metrics = read_json(run / "metrics.json")
+    cfg = rd.read_config()
+    metrics = read_json(rd.metrics)
     rows = _predictions(run)
     classes = [k[2:] for k in rows[0] if k.startswith("p_")] if rows else []
     positive = metrics.get("positive_class") or (classes[-1] if classes else "")
@@ -162,10 +165,8 @@ def collect(
     return {
         "run": str(run),
         "config": cfg,
-        "environment": read_json(run / "environment.json")
-        if (run / "environment.json").is_file()
-        else {},
-        "info": read_json(run / "run.json"),
+        "environment": read_json(rd.environment) if rd.environment.is_file() else {},
+        "info": rd.read_info().raw,
         "metrics": metrics,
         "threshold": {"given": str(threshold), "cut": cut},
         "confusion": confusion(labelled, positive, negative, cut) if labelled else None,

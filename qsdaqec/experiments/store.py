@@ -14,6 +14,7 @@ from typing import Any
 from .. import train  # a lazy package: torch loads when a fit runs, not on import
 from ..errors import RunError
 from ..io import read_json
+from ..runs import RunDir
 from .spec import ExperimentSpec, FitPlan, stale_fields
 
 BALANCED_EVAL = Path("eval") / "experiment-balanced"
@@ -23,28 +24,29 @@ training, test, balanced evaluation), so every spec sharing the fit can report i
 
 
 def fit_state(run_dir: Path, config: dict[str, Any] | None = None) -> str:
-    """``finished`` | ``interrupted`` | ``absent`` (no run there yet) | ``stale`` (its saved
-    config differs from ``config``: a ``FitConfig`` default changed since it ran)."""
-    if not run_dir.is_dir() or not (run_dir / "config.json").is_file():
+    """``finished`` | ``interrupted`` | ``absent`` (no run there yet): :meth:`RunDir.state`;
+    or ``stale`` (its saved config differs from ``config``: a ``FitConfig`` default changed
+    since it ran)."""
+    run = RunDir(run_dir)
+    if not run.is_run():
         return "absent"
     if config is not None:
         try:
-            saved = read_json(run_dir / "config.json")
+            saved = run.read_config()
         except RunError:
             saved = {}
         if stale_fields(saved, config):
             return "stale"
     try:
-        done = read_json(run_dir / "run.json").get("status") == "finished"
-    except RunError:
-        done = False
-    return "finished" if done and (run_dir / "metrics.json").is_file() else "interrupted"
+        return run.state()
+    except RunError:  # a run.json of a newer schema: fit --resume says so
+        return "interrupted"
 
 
 def stale_changes(run_dir: Path, plan: FitPlan) -> list[str]:
     """The fields whose saved value differs from the plan's (empty when unreadable)."""
     try:
-        return stale_fields(read_json(run_dir / "config.json"), plan.config)
+        return stale_fields(RunDir(run_dir).read_config(), plan.config)
     except RunError:
         return []
 
@@ -62,14 +64,14 @@ def _evaluate_balanced(
     run_dir: Path, backend: str, log: Callable[[str], None], device: str
 ) -> dict[str, Any]:
     dest = run_dir / BALANCED_EVAL
-    if (dest / "metrics.json").is_file():
-        return read_json(dest / "metrics.json")
+    if (dest / RunDir.METRICS).is_file():
+        return read_json(dest / RunDir.METRICS)
     return train.evaluate(run_dir, backend, balanced_test=True, out=dest, log=log, device=device)
 
 
 def fit_seconds(run_dir: Path) -> float:
     try:
-        info = read_json(run_dir / "run.json")
+        info = RunDir(run_dir).read_info().raw
     except RunError:
         return math.nan
     total = sum(float(s.get("seconds", 0.0)) for s in info.get("stages", []))
@@ -94,7 +96,7 @@ def collect_scores(
     """Scores of a finished fit for each of the spec's test sets (runs the balanced evaluation
     once when needed, its backbone on ``device``: the fit's own by default)."""
     device = device or plan.config.get("device", "auto")
-    m = read_json(run_dir / "metrics.json")
+    m = read_json(RunDir(run_dir).metrics)
     out: dict[str, dict[str, float]] = {}
     for ts in spec.test_sets:
         if ts == "original":

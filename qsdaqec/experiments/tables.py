@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import RunError
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..metrics import METRICS
+from ..runs import RunDir
 
 LABELS = {**{name: m.label for name, m in METRICS.items()}, "fit_seconds": "Fit time"}
 
@@ -173,7 +174,7 @@ def markdown(result) -> str:
 def _run_info(run_dir: Path) -> tuple[str | None, int | None]:
     """(data source, torch threads) a fit ran with, from its run.json."""
     try:
-        info = read_json(Path(run_dir) / "run.json")
+        info = RunDir(run_dir).read_info().raw
     except RunError:
         return None, None
     src = (info.get("data") or {}).get("source") if isinstance(info, dict) else None

@@ -17,7 +17,6 @@ architecture) is a ``ConfigError`` naming the file and the fix.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import urllib.request
@@ -28,7 +27,8 @@ from typing import Any
 import torch
 from torchvision import models as tvm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
+from ..runs import RunDir
 
 WEIGHTS = ("auto", "imagenet", "none")
 """The named choices; anything else is a path."""
@@ -147,14 +147,14 @@ def _from_path(path: Path) -> StartWeights:
     """A state dict file or a run directory (its ``model.pt``)."""
     normalize = False
     if path.is_dir():
-        model_file = path / "model.pt"
-        if not model_file.is_file():
+        run = RunDir(path)
+        if not run.finished:
             raise ConfigError(
-                f"{path}: not a finished run directory (no model.pt); pass a run's --out folder "
-                "or a state dict file"
+                f"{path}: not a finished run directory (no model.pt, or its run.json does not "
+                "say finished); pass a run's --out folder or a state dict file"
             )
-        normalize = _run_normalizes(path)
-        path = model_file
+        normalize = _run_normalizes(run)
+        path = run.model
     obj = _read(path, "weights file is")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # a qsdaqec checkpoint
@@ -169,17 +169,14 @@ def _from_path(path: Path) -> StartWeights:
     return StartWeights(obj, "qsdaqec" if qsdaqec else "torchvision", str(path), None, normalize)
 
 
-def _run_normalizes(run: Path) -> bool:
+def _run_normalizes(run: RunDir) -> bool:
     """Whether the run at ``run`` fed its network ImageNet-normalised inputs."""
     try:
-        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-        return bool(info["weights"]["normalize"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return bool(run.read_info().raw["weights"]["normalize"])
+    except (RunError, KeyError, TypeError):
         try:
-            return json.loads((run / "config.json").read_text(encoding="utf-8"))["weights"] == (
-                "imagenet"
-            )
-        except (OSError, ValueError, KeyError):
+            return run.read_config()["weights"] == "imagenet"
+        except (RunError, KeyError, TypeError):
             return False
 
 

@@ -3,7 +3,10 @@
 One module per job: ``config`` (FitConfig), ``data`` (the run's data and split), ``model``
 (which network and head; the head on a backend), ``seeding``, ``batching``, ``checkpoints``,
 ``context`` (a fit's state and run files), ``rundir``, ``scoring``, ``stage1``, ``stage2``,
-``fitting`` (``fit`` as named steps), ``presets`` (named starting points), ``outputs``, ``evaluation``, ``run`` (``load_run``).
+``fitting`` (``fit`` as named steps), ``presets`` (named starting points), ``outputs``,
+``evaluation`` (``evaluate``), ``prediction`` (``predict``), ``run`` (a run in memory:
+``LoadedRun``), ``api`` (``load_run`` and the ``Run`` it returns, with ``predict`` and
+``evaluate`` methods; ``fit`` returns one too).
 
 Names are imported lazily so that ``qsdaqec.train.config`` (the CLI's defaults) does not pull
 in torch; that is also why no module here is named like a function it exports.
@@ -19,21 +22,23 @@ _EXPORTS = {
     "FitConfig": "config",
     "balanced_subset": "evaluation",
     "evaluate": "evaluation",
-    "format_predictions": "evaluation",
-    "labelled_metrics": "evaluation",
+    "format_predictions": "prediction",
+    "labelled_metrics": "prediction",
     "resolve_threshold": "evaluation",
-    "predict": "evaluation",
+    "predict": "prediction",
     "fit": "fitting",
     "PRESETS": "presets",
     "preset_config": "presets",
     "LoadedRun": "run",
-    "load_run": "run",
+    "Run": "api",
+    "load_run": "api",
 }
 
 __all__ = [
     "FitConfig",
     "LoadedRun",
     "PRESETS",
+    "Run",
     "balanced_subset",
     "evaluate",
     "fit",
@@ -46,18 +51,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .api import Run, load_run
     from .config import FitConfig
-    from .evaluation import (
-        balanced_subset,
-        evaluate,
-        format_predictions,
-        labelled_metrics,
-        predict,
-        resolve_threshold,
-    )
+    from .evaluation import balanced_subset, evaluate, resolve_threshold
     from .fitting import fit
+    from .prediction import format_predictions, labelled_metrics, predict
     from .presets import PRESETS, preset_config
-    from .run import LoadedRun, load_run
+    from .run import LoadedRun
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -25,6 +25,8 @@ from .config import check_device
 #: are a few hundred MB); larger ones are copied batch by batch from pinned host memory.
 RESIDENT_BYTES = 2 << 30
 
+_DEVICE = {"device=": "--device "}  # the command line's name of the argument
+
 
 def resolve_device(spec: str) -> torch.device:
     """The torch device for ``spec``; ``auto`` is CUDA when available, else the CPU. Asking for
@@ -36,18 +38,22 @@ def resolve_device(spec: str) -> torch.device:
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"--device {spec}: CUDA is not available on this machine (no GPU, or a CPU-only "
-                "torch build); use --device cpu or auto"
+                f"device={spec}: CUDA is not available on this machine (no GPU, or a CPU-only "
+                "torch build); use device=cpu or auto",
+                cli=_DEVICE,
             )
         index = int(spec.split(":")[1]) if ":" in spec else 0
         if index >= torch.cuda.device_count():
             raise ConfigError(
-                f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s); "
-                f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+                f"device={spec}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
+                cli=_DEVICE,
             )
         return torch.device("cuda", index)
     if spec == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps: Apple MPS is not available on this machine; use cpu")
+        raise ConfigError(
+            "device=mps: Apple MPS is not available on this machine; use cpu", cli=_DEVICE
+        )
     return torch.device(spec)
 
 

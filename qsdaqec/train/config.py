@@ -232,9 +232,10 @@ class FitConfig:
         if self.encoding not in ENCODINGS:
             raise bad(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
         if self.weights not in WEIGHTS and not Path(self.weights).exists():
-            raise bad(
-                f"--weights {self.weights}: not {', '.join(WEIGHTS)}, and no such file or run "
-                "directory"
+            raise ConfigError(
+                f"weights={self.weights}: not {', '.join(WEIGHTS)}, and no such file or run "
+                "directory",
+                cli={"weights=": "--weights "},
             )
         if self.augmentor not in AUGMENTORS:
             raise bad(

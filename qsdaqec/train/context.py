@@ -1,5 +1,5 @@
 """``FitContext``: what one fit carries through its stages (config, run directory, log, the
-``run.json`` record and the history), and the run directory's file names."""
+``run.json`` record and the history), and the run directory's file names the stages use."""
 
 from __future__ import annotations
 
@@ -14,17 +14,28 @@ from typing import Any
 from tqdm import tqdm
 
 from ..io import atomic_write_json, atomic_write_text
+from ..logs import get_logger
+from ..runs import RunDir
 from .config import FitConfig
 
 EpochHook = Callable[[int, int, dict[str, Any]], None]
 """Called as ``hook(stage, epoch, history_row)`` after each epoch's checkpoint is written."""
 
-CHECKPOINT = "checkpoint.pt"
-STAGE1_BEST = "stage1_best.pt"
-STAGE2_BEST = "stage2_best.pt"
-STAGE2_START = "stage2_start.pt"  # the stage-1 head on the backend, output layer refit
-MODEL = "model.pt"
-FEATURES = "features.pt"
+# the stages' files, as RunDir names them
+CHECKPOINT = RunDir.CHECKPOINT
+STAGE1_BEST = RunDir.STAGE1_BEST
+STAGE2_BEST = RunDir.STAGE2_BEST
+STAGE2_START = RunDir.STAGE2_START
+MODEL = RunDir.MODEL
+FEATURES = RunDir.FEATURES
+
+_log = get_logger("qsdaqec.train")
+
+
+def log_line(msg: str) -> None:
+    """One line of a fit's log: the ``qsdaqec.train`` logger at ``INFO`` (where it goes:
+    :mod:`qsdaqec.logs`). ``fit`` hands it down as ``log``."""
+    _log.info(msg)
 
 
 @dataclass
@@ -34,6 +45,7 @@ class FitContext:
     cfg: FitConfig
     run: Path
     log: Callable[[str], None]
+    """:func:`log_line`"""
     hook: EpochHook | None = None
     info: dict[str, Any] = field(default_factory=dict)
     """``run.json``: status, data, stages, evaluation."""
@@ -42,7 +54,7 @@ class FitContext:
     """``qsdaqec.augment.noise_match.NoiseMatch`` when noise matching is on."""
 
     def save_info(self) -> None:
-        atomic_write_json(self.run / "run.json", self.info)
+        atomic_write_json(RunDir(self.run).info, self.info)
 
     def stage_record(self, stage: int) -> dict[str, Any] | None:
         for s in self.info.get("stages", []):
@@ -63,7 +75,7 @@ class FitContext:
     def add_history(self, row: dict[str, Any]) -> None:
         """Append an epoch's row and rewrite ``history.json`` / ``history.csv``."""
         self.history.append(row)
-        atomic_write_json(self.run / "history.json", self.history)
+        atomic_write_json(self.run / RunDir.HISTORY_JSON, self.history)
         cols: list[str] = []
         for r in self.history:
             cols += [k for k in r if k not in cols]
@@ -72,14 +84,9 @@ class FitContext:
         w.writeheader()
         for r in self.history:
             w.writerow(r)
-        atomic_write_text(self.run / "history.csv", buf.getvalue())
+        atomic_write_text(self.run / RunDir.HISTORY_CSV, buf.getvalue())
 
     def bar(self, total: int, desc: str) -> tqdm:
         return tqdm(
             total=total, desc=desc, leave=False, disable=not self.cfg.progress, file=sys.stderr
         )
-
-
-def log_to_stderr(msg: str) -> None:
-    """The default log of ``fit``: one line on stderr, between progress bars."""
-    tqdm.write(msg, file=sys.stderr)

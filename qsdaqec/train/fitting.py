@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,13 @@ from ..augment import AUGMENTORS, augment_training_split
 from ..augment.noise_match import NoiseMatch
 from ..errors import RunError
 from ..io import atomic_write_json
+from ..logs import log_argument
 from ..metrics import format_metrics, operating_points
 from ..plots import plot_curves
 from ..quantum import HeadConfig
-from ..runs import create_run_dir
+from ..runs import RUN_SCHEMA, RunDir, create_run_dir
 from .accel import Accel, accelerator, is_out_of_memory
+from .api import Run, load_run
 from .batching import class_weights
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import FitConfig, parse_fit_backend
@@ -42,7 +43,7 @@ from .context import (
     STAGE2_START,
     EpochHook,
     FitContext,
-    log_to_stderr,
+    log_line,
 )
 from .data import PreparedData, prepare_data
 from .lesion_targets import LesionTargets, training_targets
@@ -56,21 +57,24 @@ from .stage1 import TrainingSet, stage1
 from .stage2 import cache_features, stage2
 
 
+@log_argument
 def fit(
     cfg: FitConfig,
     *,
-    log: Callable[[str], None] | None = None,
     on_epoch_end: EpochHook | None = None,
-) -> Path:
-    """Train (or resume) a run; returns its directory. See the module docstring for the steps."""
-    log = log or log_to_stderr
+) -> Run:
+    """Train (or resume) a run; returns it loaded (:func:`qsdaqec.train.load_run`; ``os.PathLike``:
+    its folder). See the module docstring for the steps. What it does goes to the
+    ``qsdaqec.train`` logger (:mod:`qsdaqec.logs`); ``log=``: this call's lines to that function
+    instead."""
+    log = log_line
     cfg.validate()
     parse_fit_backend(cfg.backend)  # a bad backend fails before the run directory exists
     run, cfg, info = prepare_run_dir(cfg, log)
     spec = parse_fit_backend(cfg.backend)  # a resumed run's own (saved) backend
-    if info is not None and info.get("status") == "finished":
+    if info is not None and RunDir(run).finished:
         log(f"{run}: run already finished; nothing to resume")
-        return run
+        return load_run(run, cfg.device)
     threads = set_determinism(cfg.seed, cfg.num_threads)
     accel = accelerator(cfg.device)
     t_setup = time.perf_counter()
@@ -122,7 +126,7 @@ def fit(
     ctx.save_info()
     (run / CHECKPOINT).unlink(missing_ok=True)  # the run is complete; model.pt holds the result
     log(f"{run}: finished")
-    return run
+    return load_run(run, cfg.device)
 
 
 def _model(cfg: FitConfig, run: Path, info: dict | None, log) -> tuple[nn.Module, dict]:
@@ -142,8 +146,13 @@ def _model(cfg: FitConfig, run: Path, info: dict | None, log) -> tuple[nn.Module
             "message": message,
             "normalize": model.prep.normalize,
         }
-        return model, {"status": "running", "weights": weights, "stages": []}
-    log(f"{run}: resuming (config from {run / 'config.json'})")
+        return model, {
+            "schema": RUN_SCHEMA,
+            "status": "running",
+            "weights": weights,
+            "stages": [],
+        }
+    log(f"{run}: resuming (config from {RunDir(run).config})")
     model, _, _ = build_network(cfg, "none")
     model.prep.normalize = input_normalization(cfg, info)
     return model, info
@@ -226,7 +235,7 @@ def _record_setup(ctx, prep: PreparedData, data, augmentation, weights, threads,
             "plan": _plan(cfg, two_stage),
         }
     )
-    atomic_write_json(ctx.run / "split.json", prep.split_json())
+    atomic_write_json(RunDir(ctx.run).split, prep.split_json())
     ctx.save_info()
 
 
@@ -254,9 +263,14 @@ def _stage1(ctx, model, data, criterion, positive, ckpt, accel: Accel) -> None:
         if accel.is_cpu or not is_out_of_memory(e):
             raise
         raise RunError(
-            f"{accel.device}: out of GPU memory at --batch-size {ctx.cfg.batch_size} and "
-            f"--image-size {ctx.cfg.image_size}; pass a smaller --batch-size and continue with "
-            f"`qsdaqec fit --out {ctx.run} --resume`"
+            f"{accel.device}: out of GPU memory at batch_size={ctx.cfg.batch_size} and "
+            f"image_size={ctx.cfg.image_size}; pass a smaller batch_size and continue with "
+            f"`qsdaqec fit --out {ctx.run} --resume`",
+            cli={
+                "batch_size=": "--batch-size ",
+                "image_size=": "--image-size ",
+                "smaller batch_size": "smaller --batch-size",
+            },
         ) from None
 
 
@@ -353,12 +367,12 @@ def _test(
         true_pos = [i for i in range(len(id_te)) if hit[i] and int(y_te[i]) == positive]
         metrics["localisation"] = test_localisation(maps, id_te, prep.lesions, true_pos, x_te)
         ctx.log(f"lesion localisation: {format_localisation(metrics['localisation'])}")
-    atomic_write_json(run / "metrics.json", metrics)
+    atomic_write_json(RunDir(run).metrics, metrics)
     title = f"{cfg.model}/{cfg.head if cfg.model == 'sdaqec' else 'linear'} on {where}"
     prob = torch.softmax(logits, 1)
     write_scored(
         run,
-        "predictions_test.csv",
+        RunDir.PREDICTIONS,
         ids=id_te,
         labels=y_te,
         prob=prob,
@@ -367,7 +381,7 @@ def _test(
         positive=positive,
         title=title,
     )
-    plot_curves(run / "curves.png", ctx.history)
+    plot_curves(run / RunDir.CURVES, ctx.history)
     ctx.info["evaluation"] = {"test_backend": where, "seconds": round(time.perf_counter() - t0, 2)}
     ctx.log(f"test ({where}): {format_metrics(test)}")
     if "test_exact" in metrics:

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
-from ..io import atomic_write_bytes, read_json
+from ..io import atomic_write_bytes
+from ..runs import RunDir
 from .config import RUN_CONTROL_FIELDS, FitConfig
 from .context import CHECKPOINT
+
+_CLI = {"resume=True": "--resume", "force=True": "--force", "another out": "another --out"}
+"""The arguments these errors name, as the command line names them."""
 
 SETTINGS = ("num_threads", "device")
 """Run-control fields that are settings of the run (saved, and taken back on a resume); the
@@ -35,24 +39,29 @@ def prepare_run_dir(
     interrupted run is replaced only with ``force``."""
     out = Path(cfg.out) if cfg.out else Path("runs") / cfg.auto_name()
     if out.exists() and any(out.iterdir()):
-        is_run = (out / "config.json").is_file()
+        is_run = RunDir(out).is_run()
         if cfg.force:
             if not is_run:
                 raise RunError(
-                    f"{out}: not a run directory (no config.json); --force only replaces runs, "
-                    "choose another --out"
+                    f"{out}: not a run directory (no config.json); force=True only replaces "
+                    "runs, choose another out",
+                    cli=_CLI,
                 )
             shutil.rmtree(out)
         elif cfg.resume:
             if not is_run:
-                raise RunError(f"{out}: nothing to resume (no config.json); drop --resume")
+                raise RunError(
+                    f"{out}: nothing to resume (no config.json); drop resume=True", cli=_CLI
+                )
             saved = resumed_config(cfg, out, log)
             return out, saved, _resumable_info(out, log)
         else:
-            state = "a finished" if is_finished(out) else "an interrupted"
+            state = RunDir(out).state()
             raise RunError(
-                f"{out}: {state} run is already there; pass --resume to continue it, --force "
-                "to replace it, or choose another --out"
+                f"{out}: {'a finished' if state == 'finished' else 'an interrupted'} run is "
+                "already there; pass resume=True to continue it, force=True to replace it, or "
+                "choose another out",
+                cli=_CLI,
             )
     elif cfg.resume:
         log(f"{out}: no run to resume; starting a new one")
@@ -64,7 +73,7 @@ def prepare_run_dir(
 def resumed_config(cfg: FitConfig, out: Path, log: Callable[[str], None]) -> FitConfig:
     """The saved config of the run in ``out``, with the command's controls and the settings
     it gives again; one log line says where each setting came from."""
-    saved = FitConfig.from_dict(read_json(out / "config.json"))
+    saved = FitConfig.from_dict(RunDir(out).read_config())
     defaults = FitConfig().resolve_defaults()  # as ``cfg`` is by now (``fit`` validated it)
     given = [n for n in SETTINGS if getattr(cfg, n) != getattr(defaults, n)]
     for name in RUN_CONTROL_FIELDS:
@@ -73,7 +82,7 @@ def resumed_config(cfg: FitConfig, out: Path, log: Callable[[str], None]) -> Fit
     saved.out = str(out)
     kept = [n for n in SETTINGS if n not in given]
     log(
-        f"{out}: resuming with its saved config ({out / 'config.json'}); "
+        f"{out}: resuming with its saved config ({RunDir(out).config}); "
         + _pairs("from the saved run", saved, kept)
         + ("; " + _pairs("given again", saved, given) if given else "")
     )
@@ -106,8 +115,9 @@ def _ignored(cfg: FitConfig, saved: FitConfig, defaults: FitConfig) -> list[str]
 def _resumable_info(out: Path, log: Callable[[str], None]) -> dict[str, Any] | None:
     """run.json of a run that can be continued; ``None`` (after clearing the folder) for one
     that has no checkpoint to continue from, so it starts over exactly as a new run would."""
-    info = read_json(out / "run.json") if (out / "run.json").is_file() else None
-    if info is not None and info.get("status") == "finished":
+    run = RunDir(out)
+    info = run.read_info().raw if run.info.is_file() else None
+    if info is not None and run.finished:
         return info
     if info is not None and (out / CHECKPOINT).is_file():
         return info
@@ -117,16 +127,8 @@ def _resumable_info(out: Path, log: Callable[[str], None]) -> dict[str, Any] | N
         f"{out}: no {CHECKPOINT} to continue from (the fit stopped before its first epoch "
         f"ended, or the file was removed){lost}; starting the run over with its saved config"
     )
-    saved_config = (out / "config.json").read_bytes()
+    saved_config = run.config.read_bytes()
     shutil.rmtree(out)
     # the settings stay: a fit stopped again before its first epoch still resumes (over)
-    atomic_write_bytes(out / "config.json", saved_config)
+    atomic_write_bytes(run.config, saved_config)
     return None
-
-
-def is_finished(run: Path) -> bool:
-    """True when ``run/run.json`` says the fit finished."""
-    try:
-        return read_json(run / "run.json").get("status") == "finished"
-    except Exception:
-        return False

@@ -37,8 +37,9 @@ def cam_layer(model: nn.Module) -> nn.Module:
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ConfigError(
-            "--explain: the run's backbone has no convolutional layer, so Grad-CAM has no "
-            "feature map to explain; use a run with a CNN backbone (sdaqec, resnet18, ...)"
+            "explain: the run's backbone has no convolutional layer, so Grad-CAM has no "
+            "feature map to explain; use a run with a CNN backbone (sdaqec, resnet18, ...)",
+            cli={"explain:": "--explain:"},
         )
     return convs[-1]
 

@@ -15,12 +15,13 @@ from typing import Any
 from ..augment.export import MANIFEST_FORMAT
 from ..errors import QsdaqecError
 from ..io import read_json
+from ..runs import RunDir
 
 
 def trained_files(run_dir: Path, info: dict[str, Any]) -> set[Path]:
     """The resolved paths of the run's training images (empty when the run has no split.json or
     its data folder is not found from here: nothing can then be matched)."""
-    saved = Path(run_dir) / "split.json"
+    saved = RunDir(run_dir).split
     source = Path(str(info.get("data", {}).get("source", "")))
     if not saved.is_file() or not source.is_dir():
         return set()

@@ -96,6 +96,7 @@ class FakeFit:
             "n": 10,
         }
         (out / "metrics.json").write_text(json.dumps({"test": test}))
+        (out / "model.pt").write_bytes(b"")  # a finished run has its model (RunDir.finished)
         (out / "run.json").write_text(
             json.dumps(
                 {

@@ -123,7 +123,7 @@ def test_user_weights_from_a_file_or_a_run(tmp_path, monkeypatch):
     run = tmp_path / "run"  # a previous run: its model.pt, backbone and projection reused
     run.mkdir()
     torch.save({"model": model.state_dict()}, run / "model.pt")
-    (run / "run.json").write_text('{"weights": {"normalize": false}}')
+    (run / "run.json").write_text('{"status": "finished", "weights": {"normalize": false}}')
     again, used, _ = build_model("sdaqec", head=DenseHead(), weights=str(run))
     assert used == str(run / "model.pt") and not again.prep.normalize
     assert torch.equal(again.proj[0].weight, model.proj[0].weight)

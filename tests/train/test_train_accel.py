@@ -30,11 +30,11 @@ def test_device_forms():
 )
 def test_cuda_without_cuda_is_one_clear_error(tmp_path):
     assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="CUDA is not available.*--device cpu"):
+    with pytest.raises(ConfigError, match="CUDA is not available.*device=cpu"):
         resolve_device("cuda:0")
     for args, expected in (
-        (["fit", "--device", "cuda", "--out", str(tmp_path / "r")], "CUDA is not available"),
-        (["evaluate", "--run", str(tmp_path), "--device", "cuda:1"], "CUDA is not available"),
+        (["fit", "--device", "cuda", "--out", str(tmp_path / "r")], "--device cuda: CUDA is not"),
+        (["evaluate", "--run", str(tmp_path), "--device", "cuda:1"], "use --device cpu or auto"),
         (["predict", "--run", str(tmp_path), "x.png", "--device", "cuda"], "CUDA is not available"),
         (["run", str(tmp_path / "x.toml"), "--device", "gpu"], "device 'gpu': unknown; use auto"),
     ):
@@ -84,7 +84,7 @@ def test_gpu_out_of_memory_names_the_batch_size(tmp_path, monkeypatch):
         cfg = tiny_cfg(tmp_path, tmp_path / "r", batch_size=64)
         run = tmp_path / "r"
 
-    with pytest.raises(RunError, match="out of GPU memory at --batch-size 64.*--resume"):
+    with pytest.raises(RunError, match="out of GPU memory at batch_size=64.*--resume"):
         fitting._stage1(Ctx(), None, None, None, 1, None, Accel(torch.device("cuda")))
     with pytest.raises(torch.OutOfMemoryError):  # on the CPU it is not ours to explain
         fitting._stage1(Ctx(), None, None, None, 1, None, Accel(torch.device("cpu")))

@@ -20,7 +20,9 @@ def test_fit_and_predict_on_dicom_write_no_identifiers(tmp_path):
     assert r.exit_code == 0, r.output
     assert "stenosis/IM000099" in out.read_text()  # extensionless, keyed by path
     texts = [r.output] + [
-        p.read_bytes().decode("latin-1") for p in [out, *sorted(run.rglob("*"))] if p.is_file()
+        p.read_bytes().decode("latin-1")
+        for p in [out, *sorted(run.run_dir.rglob("*"))]
+        if p.is_file()
     ]
     for value in PATIENT.values():
         assert not any(value in t for t in texts), value

@@ -73,8 +73,13 @@ def test_quantum_statevector_run_layout(quantum_run):
 
 def test_load_run_evaluate_predict(quantum_run, tiny_data, tmp_path):
     lr = load_run(quantum_run)
-    model, cfg, *_ = lr
-    assert cfg.head == "quantum" and lr.classes == ["normal", "stenosis"] and lr.positive == 1
+    model, cfg = lr.model, lr.cfg
+    assert (
+        not model.training
+        and cfg.head == "quantum"
+        and lr.classes == ["normal", "stenosis"]
+        and lr.positive == 1
+    )
     f, y, ids = lr.test_features()
     assert f.shape == (len(ids), 256) and y.numel() == len(ids)
     r = evaluate(quantum_run, "statevector")
@@ -96,10 +101,11 @@ def test_load_run_evaluate_predict(quantum_run, tiny_data, tmp_path):
 
 
 def test_refuses_to_overwrite_finished_run(quantum_run, tiny_data):
-    with pytest.raises(RunError, match="--resume"):
+    with pytest.raises(RunError, match="resume=True"):
         fit(tiny_cfg(tiny_data, quantum_run), log=_quiet)
-    # --resume on a finished run: nothing to do, same directory back
-    assert fit(tiny_cfg(tiny_data, quantum_run, resume=True), log=_quiet) == quantum_run
+    # --resume on a finished run: nothing to do, the same run back
+    again = fit(tiny_cfg(tiny_data, quantum_run, resume=True), log=_quiet)
+    assert again.run_dir == quantum_run.run_dir
 
 
 def test_classical_head_reproducible(tiny_data, tmp_path):

@@ -95,7 +95,7 @@ def test_fit_learns_from_lesions_json_and_reports_locations(tmp_path, tiny_data)
     import shutil
 
     from qsdaqec.train import fit
-    from qsdaqec.train.evaluation import predict
+    from qsdaqec.train.prediction import predict
 
     data = _with_lesions(shutil.copytree(tiny_data, tmp_path / "data"))
     lines = []

@@ -112,8 +112,8 @@ def test_ctrl_c_names_the_resume_and_a_rerun_reads_an_interrupted(tiny_data, tmp
     def ctrl_c(stage, epoch, row):
         raise KeyboardInterrupt
 
-    def fit_then_ctrl_c(cfg, log=None):
-        return fitting.fit(cfg, log=log, on_epoch_end=ctrl_c)
+    def fit_then_ctrl_c(cfg, **kw):
+        return fitting.fit(cfg, **kw, on_epoch_end=ctrl_c)
 
     args = ["fit", "--data", str(tiny_data), "--out", str(out), "--head", "classical"]
     args += ["--epochs", "1", "--image-size", "32", "--no-progress"]

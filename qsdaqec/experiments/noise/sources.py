@@ -111,7 +111,7 @@ def load_source(run_dir: str | Path, device: str = "cpu") -> HeadSource:
     feats, labels, ids = run.test_features()
     feats = feats.detach().float()
     fingerprint = hashlib.sha256(
-        (_file_sha(Path(run_dir) / "model.pt") + "|" + "|".join(map(str, ids))).encode()
+        (_file_sha(run.dir.model) + "|" + "|".join(map(str, ids))).encode()
     ).hexdigest()[:16]
     return HeadSource(
         run=run,

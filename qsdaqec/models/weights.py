@@ -1,8 +1,9 @@
 """Where a network's starting weights come from: ``--weights auto|imagenet|none|PATH``.
 
 - ``imagenet``: torchvision's ImageNet weights, from the torch hub cache
-  (``torch.hub.get_dir()/checkpoints``) or downloaded there once (torchvision's weights URL;
-  the file's SHA-256 must match the hash in its name, cached or fresh);
+  (``torch.hub.get_dir()/checkpoints``) or downloaded there once by torchvision
+  (``Weights.get_state_dict(check_hash=True)``); the file's SHA-256 must match the hash in its
+  name, cached or fresh;
 - ``auto`` (the default): ImageNet weights when cached or downloadable, else from scratch with
   one line saying so (offline machines, or ``QSDAQEC_OFFLINE=1``);
 - ``none``: from scratch;
@@ -16,9 +17,11 @@ architecture) is a ``ConfigError`` naming the file and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,22 +122,34 @@ def _reachable(url: str, timeout: float = 5.0) -> bool:
 
 def load_imagenet_state(arch: str, *, download: bool = False) -> dict[str, torch.Tensor] | None:
     """``arch``'s ImageNet state dict from the hub cache (hash-checked); with ``download``,
-    fetched there first when missing and the URL answers. ``None`` when not to be had."""
+    fetched there first when missing and the URL answers. ``None`` when not to be had.
+
+    torchvision's ``Weights.get_state_dict(check_hash=True)`` downloads (checking the hash in
+    the file's name) and loads; it checks only what it downloads, so a cached file is checked
+    here first."""
+    weights = _weights_enum(arch)
     path = cached_weights_path(arch)
-    if not path.is_file():
-        url = imagenet_url(arch)
-        if not (download and _reachable(url)):
-            return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(url, str(path), hash_prefix=None, progress=False)
-        except Exception as e:
+    cached = path.is_file()
+    if cached:
+        _check_hash(path)
+    elif not (download and _reachable(weights.url)):
+        return None
+    try:
+        # torch.hub says "Downloading: ..." on stdout, which is for results (predict's CSV)
+        with contextlib.redirect_stdout(sys.stderr):
+            state = weights.get_state_dict(
+                progress=False, check_hash=True, map_location="cpu", weights_only=True
+            )
+    except Exception as e:
+        if cached:  # a truncated file or not a torch file: one line, no traceback
             raise ConfigError(
-                f"{url}: download of the ImageNet weights failed ({type(e).__name__}: {e}); "
-                "try again, or pass --weights none"
+                f"{path}: cached ImageNet weights are unreadable ({type(e).__name__}); replace "
+                "the file or pass --weights none"
             ) from None
-    _check_hash(path)
-    state = _read(path, "cached ImageNet weights are")
+        raise ConfigError(
+            f"{weights.url}: download of the ImageNet weights failed ({type(e).__name__}: {e}); "
+            "try again, or pass --weights none"
+        ) from None
     if arch == "densenet121":  # old-style keys, as torchvision's own loader rewrites them
         for key in list(state):
             m = _DENSENET_KEY.match(key)

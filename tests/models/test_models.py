@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from torchvision.models import mobilenet_v2, resnet18
+from torchvision.models import Weights, WeightsEnum, mobilenet_v2, resnet18
 
 from qsdaqec.errors import ConfigError
 from qsdaqec.models import (
@@ -60,6 +60,16 @@ def _hub(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
+def _serve(monkeypatch, url):
+    """torchvision's ImageNet weights of every network at ``url`` (no network in tests: a
+    file:// URL, or a name already in the hub cache)."""
+
+    class Served(WeightsEnum):
+        V1 = Weights(url=url, transforms=None, meta={})
+
+    monkeypatch.setattr(weights_mod, "_weights_enum", lambda arch: Served.V1)
+
+
 def _ref_state(seed=1):
     torch.manual_seed(seed)
     return mobilenet_v2(weights=None).state_dict()
@@ -84,9 +94,7 @@ def test_imagenet_from_the_cache_with_its_hash_checked(tmp_path, monkeypatch):
         build_model("sdaqec", head=DenseHead(), weights="auto")
     good = path.with_name("mobilenet_v2-x.pth")  # a name without a hash is not checked
     path.rename(good)
-    monkeypatch.setattr(
-        weights_mod, "imagenet_url", lambda arch: f"https://example.org/{good.name}"
-    )
+    _serve(monkeypatch, f"https://example.org/{good.name}")  # in the cache: not downloaded
     model, used, msg = build_model("sdaqec", head=DenseHead(), weights="imagenet")
     assert used == "imagenet" and msg is None and model.prep.normalize
     assert torch.equal(model.backbone[0][0].weight, ref["features.0.0.weight"])
@@ -105,11 +113,24 @@ def test_imagenet_download_through_the_weights_url(tmp_path, monkeypatch):
     torch.save(ref, src)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:8]
     served = src.rename(src.with_name(f"mobilenet_v2-{digest}.pth"))
-    monkeypatch.setattr(weights_mod, "imagenet_url", lambda arch: served.as_uri())
+    _serve(monkeypatch, served.as_uri())
     model, used, msg = build_model("sdaqec", head=DenseHead(), weights="auto")
     assert used == "imagenet" and msg is None
     assert torch.equal(model.backbone[0][0].weight, ref["features.0.0.weight"])
     assert (tmp_path / "hub" / "checkpoints" / served.name).is_file()  # cached for next time
+
+
+def test_a_download_whose_hash_differs_from_its_name_is_refused(tmp_path, monkeypatch, capsys):
+    _hub(tmp_path, monkeypatch)
+    monkeypatch.delenv(weights_mod.OFFLINE_ENV, raising=False)
+    served = tmp_path / "served" / "mobilenet_v2-00000000.pth"  # not its SHA-256
+    served.parent.mkdir()
+    torch.save(_ref_state(), served)
+    _serve(monkeypatch, served.as_uri())
+    with pytest.raises(ConfigError, match="download of the ImageNet weights failed.*hash"):
+        build_model("sdaqec", head=DenseHead(), weights="auto")
+    assert not (tmp_path / "hub" / "checkpoints" / served.name).exists()  # nothing kept
+    assert capsys.readouterr().out == ""  # torch.hub's 'Downloading' line goes to stderr
 
 
 def test_user_weights_from_a_file_or_a_run(tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ from .errors import ConfigError
 OPTIONAL = {
     "ray": ("ray", "--executor ray"),
     "submitit": ("slurm", "--executor slurm"),
+    "tensorboard": ("tracking", "--tracker tensorboard"),
+    "mlflow": ("tracking", "--tracker mlflow"),
 }
 
 

@@ -10,6 +10,7 @@ from ..experiments import execute_experiment, load_spec, paper_spec_names
 from ..train.config import check_device
 from ._executor import executor_options, pop_executor
 from ._output import err
+from ._tracking import pop_tracking, tracking_options
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,6 +87,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--progress", is_flag=True, default=False, help="Show the fits' progress bars.")
 @click.option("--quiet", is_flag=True, default=False, help="Hide the fits' own log lines.")
 @executor_options
+@tracking_options
 def experiment_cmd(
     spec,
     list_specs,
@@ -101,7 +103,7 @@ def experiment_cmd(
     wait,
     progress,
     quiet,
-    **executor_kw,
+    **option_kw,
 ) -> None:
     """Run the experiment SPEC: every (variant, seed) fit, then the tables.
 
@@ -113,7 +115,9 @@ def experiment_cmd(
     there. Writes results.md, results.csv, runs.csv, results.json and results.png to --out.
     The same command started on several machines sharing --fits and --out splits the fits
     between them; each one that leaves fits to another exits 2 saying so (or, with --wait,
-    waits for them), and the last to finish writes the tables of all of them.
+    waits for them), and the last to finish writes the tables of all of them. With --tracker,
+    each fit that runs also goes to TensorBoard (<fit>/tensorboard/) or MLflow (experiment
+    'qsdaqec run <name>'), to compare seeds and variants there.
 
     \b
     Examples:
@@ -143,7 +147,8 @@ def experiment_cmd(
         s = s.with_seeds(parse_seeds(seeds))
     if only:
         s = s.only(list(only))
-    executor = pop_executor(executor_kw)
+    tracking = pop_tracking(option_kw)
+    executor = pop_executor(option_kw)
     log = (lambda m: None) if quiet else (lambda m: err(f"    {m}"))
     result = execute_experiment(
         s,
@@ -158,6 +163,7 @@ def experiment_cmd(
         echo=err,
         fit_log=log,
         wait=wait,
+        tracking=tracking,
     )
     if dry_run:
         n = len(result.outcomes)

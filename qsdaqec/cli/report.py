@@ -19,6 +19,7 @@ from ..experiments.noise.config import (
 from ..io import atomic_write_text
 from ._executor import executor_options, pop_executor
 from ._output import err
+from ._tracking import pop_tracking, tracking_options
 from .train import _threshold_option
 
 _D = NoiseReportConfig()
@@ -147,6 +148,7 @@ def _join(values) -> str:
 )
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar.")
 @executor_options
+@tracking_options
 def noise_report_cmd(
     runs,
     backends,
@@ -166,7 +168,7 @@ def noise_report_cmd(
     out,
     device,
     no_progress,
-    **executor_kw,
+    **option_kw,
 ) -> None:
     """How the trained quantum head holds up under device noise, shots, mitigation and encoding.
 
@@ -194,7 +196,9 @@ def noise_report_cmd(
     Resumable: each finished point is stored in OUT/points/ and reused when the command runs
     again; changed settings compute only the new points. With --executor ray or slurm each
     point is a task of its own, run side by side; OUT must be on a filesystem the workers share. Fetched hardware jobs
-    (qsdaqec jobs fetch) under RUN/jobs/ are added as points.
+    (qsdaqec jobs fetch) under RUN/jobs/ are added as points. With --tracker, every point
+    (computed or reused) also goes to TensorBoard (OUT/tensorboard/, a session per point) or
+    MLflow (a child run per point), with the report's files.
 
     \b
     Examples:
@@ -202,9 +206,11 @@ def noise_report_cmd(
       qsdaqec noise-report --run runs/tour --run runs/angle --classical-run runs/dense \\
           --backends aer_noisy:fake_torino,aer_noisy:fake_fez --shots 1024 \\
           --mitigation none,readout,zne --out reports/noise-compare
+      qsdaqec noise-report --run runs/tour --out reports/noise-default --tracker mlflow
     """
     from ..experiments.noise import build_noise_report  # torch: only when the command runs
 
+    tracking = pop_tracking(option_kw)
     cfg = NoiseReportConfig(
         runs=tuple(runs),
         out=out,
@@ -225,7 +231,7 @@ def noise_report_cmd(
         progress=not no_progress,
         device=device,
     )
-    res = build_noise_report(cfg, log=err, executor=pop_executor(executor_kw))
+    res = build_noise_report(cfg, log=err, executor=pop_executor(option_kw), tracking=tracking)
     for line in res.conclusion:
         click.echo(f"- {line}")
     click.echo(

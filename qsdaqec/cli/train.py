@@ -20,6 +20,7 @@ from ..runs import RunDir
 from ..train.config import FitConfig
 from ..train.presets import PRESETS, preset_config
 from ._output import err
+from ._tracking import pop_tracking, tracking_options
 
 if TYPE_CHECKING:  # the command imports it (and torch) when it runs
     from ..train import Run
@@ -269,6 +270,7 @@ def _with_default(help: str, field: str) -> str:
     "--skip-bad", is_flag=True, default=False, help="Skip unreadable images (listed in run.json)."
 )
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bars.")
+@tracking_options
 def fit_cmd(**opts) -> None:
     """Train the SDA-QEC model (or a baseline) and evaluate it on the test split.
 
@@ -277,6 +279,8 @@ def fit_cmd(**opts) -> None:
     quantum weights and output layer on the backend with parameter-shift gradients. The run
     directory gets config.json, run.json (stages, where and how long), history.json/csv,
     model.pt, metrics.json, predictions_test.csv, roc.png, confusion.png and curves.png.
+    With --tracker, every epoch of both stages, the config, the test scores and the figures
+    also go to TensorBoard (RUN/tensorboard/) or MLflow.
 
     \b
     Examples:
@@ -286,9 +290,11 @@ def fit_cmd(**opts) -> None:
       qsdaqec fit --data data/aug --head classical --no-augment --epochs 2 --out runs/dense
       qsdaqec fit --model resnet18 --data data/angio --image-size 64 --epochs 2 --out runs/resnet
       qsdaqec fit --out runs/angle --resume
+      qsdaqec fit --data data/aug --out runs/tracked --epochs 2 --image-size 64 --tracker tensorboard
     """
     from ..train import fit
 
+    tracking = pop_tracking(opts)
     progress = not opts.pop("no_progress")
     preset = opts.pop("preset")
     values = {k: v for k, v in opts.items() if v is not None}
@@ -297,7 +303,7 @@ def fit_cmd(**opts) -> None:
     if not cfg.out:  # named here, so that an interruption can say which run to resume
         cfg.out = str(Path("runs") / cfg.validate().auto_name())
     try:
-        run = fit(cfg)
+        run = fit(cfg, tracking=tracking)
     except KeyboardInterrupt:
         raise RunError(
             f"interrupted; continue with `qsdaqec fit --out {cfg.out} --resume` (the epochs "

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
 from ..io import atomic_write_text, read_json
+from ..tracking import TrackingConfig
 from .executors import ExecutorConfig, Task, TaskOutcome, make_executor
 from .fit_task import FitResult, FitTask, run_fit_task
 from .locks import held, lock_path, results_lock
@@ -103,6 +104,13 @@ def default_fits_dir(out: Path) -> Path:
     return Path(out).parent / "fits"
 
 
+def tracking_experiment(spec: ExperimentSpec, tracking: TrackingConfig) -> str:
+    """The MLflow experiment of a spec's fits: ``qsdaqec run <name>[-<profile>]``, so that the
+    seeds and variants of one spec sit side by side (unless the caller named one)."""
+    suffix = f"-{spec.profile}" if spec.profile else ""
+    return tracking.experiment or f"qsdaqec run {spec.name}{suffix}"
+
+
 def plan_fits(spec: ExperimentSpec, fits_dir: Path) -> list[FitOutcome]:
     """The fits of ``spec`` with their directories and current state (nothing runs)."""
     return [
@@ -129,6 +137,7 @@ def execute_experiment(
     fit_log: Callable[[str], None] | None = None,
     wait: bool = False,
     poll_seconds: float | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> ExperimentResult:
     """Execute (or with ``dry_run`` only plan) every fit of ``spec``; write the results.
 
@@ -137,7 +146,9 @@ def execute_experiment(
     ``executor``: where the fits run (default: the spec's ``[executor]``, else this process).
     ``wait``: when other processes hold fits of the spec, wait for them (polling every
     ``poll_seconds``, default :data:`WAIT_POLL_SECONDS`) instead of leaving them out
-    (``result.busy``).
+    (``result.busy``). ``tracking``: each fit that runs also goes to TensorBoard (its folder's
+    ``tensorboard/``) or MLflow (the experiment :func:`tracking_experiment` names); fits
+    finished earlier are not sent again.
     """
     echo = echo or (lambda s: None)
     fit_log = fit_log or echo
@@ -154,6 +165,8 @@ def execute_experiment(
     t_start = time.perf_counter()
     result = ExperimentResult(spec, out, fits_dir, outcomes, 0.0, executor=ex_cfg.kind)
     control: dict[str, Any] = {"progress": progress, "num_threads": num_threads, "device": device}
+    if tracking is not None and tracking.tracker is not None:
+        control["tracking"] = replace(tracking, experiment=tracking_experiment(spec, tracking))
     if runner.remote and num_threads is None:
         control["num_threads"] = ex_cfg.cpus_per_task  # tasks sharing a node: no oversubscribing
     tasks = _first_pass(result, report_only, control, ex_cfg, echo, fit_log)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import train  # a lazy package: torch loads when a fit runs, not on import
 from ..io import atomic_write_json
+from ..tracking import TrackingConfig
 from .executors import Log
 from .locks import fit_lock, lock_path
 from .spec import ExperimentSpec, FitPlan
@@ -37,8 +38,9 @@ class FitTask:
     head: str
     """``[i/N] variant seed s``: how its lines start."""
     control: dict[str, Any] = field(default_factory=dict)
-    """progress, num_threads and device (``None``: the spec's); they never change what a fit
-    computes."""
+    """progress, num_threads and device (``None``: the spec's), and tracking (a
+    ``TrackingConfig``, when the fits' metrics also go to a tracker); they never change what a
+    fit computes."""
 
 
 @dataclass
@@ -49,9 +51,9 @@ class FitResult:
     wall_seconds: float | None = None
 
 
-def _fit(cfg: Any, log: Log) -> Path:
+def _fit(cfg: Any, log: Log, tracking: TrackingConfig | None = None) -> Path:
     """Calls ``qsdaqec.train.fit`` through the module, so tests can monkeypatch it."""
-    return train.fit(cfg, log=log)
+    return train.fit(cfg, log=log, tracking=tracking)
 
 
 def run_fit_task(task: FitTask, echo: Log, log: Log) -> FitResult:
@@ -93,7 +95,7 @@ def _run_one(task: FitTask, before: str, echo: Log, log: Log) -> FitResult:
             setattr(cfg, name, control[name])
     echo(f"{task.head}: {'resuming' if before == 'interrupted' else 'fitting'} -> {run_dir}")
     t0 = time.perf_counter()
-    _fit(cfg, log)
+    _fit(cfg, log, control.get("tracking"))
     scores = collect_scores(plan, run_dir, spec, log, cfg.device)
     wall = round(time.perf_counter() - t0, 2)
     if before == "absent":

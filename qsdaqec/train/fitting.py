@@ -8,6 +8,9 @@
    fine-tuned on the backend with the backbone frozen;
 5. the test split scored (on the run's backend, and also exactly when stage 2 ran):
    ``metrics.json``, ``predictions_test.csv``, ROC / confusion / training-curve PNGs.
+
+With a tracker (``tracking``), each epoch, the config and the test scores also go to
+TensorBoard or MLflow (:mod:`qsdaqec.train.track`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..metrics import format_metrics, operating_points
 from ..plots import plot_curves
 from ..quantum import HeadConfig
 from ..runs import RUN_SCHEMA, RunDir, create_run_dir
+from ..tracking import TrackingConfig
 from .accel import Accel, accelerator, is_out_of_memory
 from .api import Run, load_run
 from .batching import class_weights
@@ -55,6 +59,7 @@ from .scoring import features_of, head_logits, scores
 from .seeding import seed_all, set_determinism
 from .stage1 import TrainingSet, stage1
 from .stage2 import cache_features, stage2
+from .track import log_results, open_fit_tracker, track_epochs
 
 
 @log_argument
@@ -62,16 +67,18 @@ def fit(
     cfg: FitConfig,
     *,
     on_epoch_end: EpochHook | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> Run:
     """Train (or resume) a run; returns it loaded (:func:`qsdaqec.train.load_run`; ``os.PathLike``:
-    its folder). See the module docstring for the steps. What it does goes to the
-    ``qsdaqec.train`` logger (:mod:`qsdaqec.logs`); ``log=``: this call's lines to that function
-    instead."""
+    its folder). See the module docstring for the steps. ``tracking``: where its metrics also
+    go (:mod:`.track`; ``None``: nowhere else). What it does goes to the ``qsdaqec.train``
+    logger (:mod:`qsdaqec.logs`); ``log=``: this call's lines to that function instead."""
     log = log_line
     cfg.validate()
     parse_fit_backend(cfg.backend)  # a bad backend fails before the run directory exists
+    if tracking is not None:
+        tracking.validate()  # a missing package too
     run, cfg, info = prepare_run_dir(cfg, log)
-    spec = parse_fit_backend(cfg.backend)  # a resumed run's own (saved) backend
     if info is not None and RunDir(run).finished:
         log(f"{run}: run already finished; nothing to resume")
         return load_run(run, cfg.device)
@@ -83,7 +90,19 @@ def fit(
     model, info = _model(cfg, run, info, log)
     model = accel.model(model)
     info.update(accel.info())  # where this (part of the) fit runs; a resume may move it
-    ctx = FitContext(cfg, run, log, on_epoch_end, info)
+    with open_fit_tracker(tracking, cfg, run, log) as tracker:  # after config.json is written
+        ctx = FitContext(cfg, run, log, on_epoch_end, info)
+        epochs = track_epochs(tracker, ctx)  # None without a tracker: ctx as it was
+        _train(ctx, model, prep, accel, threads, fresh, t_setup)
+        log_results(tracker, run, epochs)
+    log(f"{run}: finished")
+    return load_run(run, cfg.device)
+
+
+def _train(ctx: FitContext, model, prep: PreparedData, accel: Accel, threads, fresh, t_setup):
+    """Steps 2-5 of the module docstring, on a run directory that exists."""
+    cfg, run, log, info = ctx.cfg, ctx.run, ctx.log, ctx.info
+    spec = parse_fit_backend(cfg.backend)  # a resumed run's own (saved) backend
     two_stage = cfg.is_quantum and not spec.is_exact
     if not cfg.is_quantum and not spec.is_exact:
         log(f"backend {cfg.backend} is not used by a classical model; training stage 1 only")
@@ -125,8 +144,6 @@ def fit(
     info["status"] = "finished"
     ctx.save_info()
     (run / CHECKPOINT).unlink(missing_ok=True)  # the run is complete; model.pt holds the result
-    log(f"{run}: finished")
-    return load_run(run, cfg.device)
 
 
 def _model(cfg: FitConfig, run: Path, info: dict | None, log) -> tuple[nn.Module, dict]:

@@ -29,6 +29,7 @@ from ...io import atomic_write_bytes, atomic_write_json, atomic_write_text, read
 from ...metrics import METRIC_NAMES
 from ...reports.noise_html import render_html
 from ...runner import make_estimator
+from ...tracking import TrackingConfig
 from ..executors import ExecutorConfig, RemoteExecutor, Task, make_executor
 from .compute import (
     EstimatorFactory,
@@ -44,6 +45,7 @@ from .jobpoints import job_points
 from .plan import PointSpec, plan_points
 from .runlinks import register
 from .sources import HeadSource, check_sources, classical_reference, load_source
+from .tracked import send_report
 
 SCHEMA = "qsdaqec.noise-report/1"
 
@@ -93,10 +95,14 @@ def build_noise_report(
     estimator_factory: EstimatorFactory | None = None,
     log: Callable[[str], None] | None = None,
     executor: ExecutorConfig | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> ReportResult:
     """Compute (or reuse) every point of ``cfg``'s grid, then write the HTML, JSON and CSV.
-    ``executor``: where the points run (default: one after another in this process)."""
+    ``executor``: where the points run (default: one after another in this process);
+    ``tracking``: the report's points also go to TensorBoard or MLflow (:mod:`.tracked`)."""
     cfg.validate()
+    if tracking is not None:
+        tracking.validate()  # a missing package: before any point is computed
     log = log or (lambda m: None)
     factory = estimator_factory or make_estimator
     for b in cfg.backends:  # fail on a bad spec before any heavy work
@@ -151,6 +157,7 @@ def build_noise_report(
     paths = _write(Path(cfg.out), payload, all_rows, cfg)
     for src in by_enc.values():  # the run's own page links it (qsdaqec report)
         register(src.run_dir, paths[0], payload["created"])
+    send_report(tracking, Path(cfg.out), payload, all_rows, paths, log)
     return ReportResult(
         Path(cfg.out), *paths, computed, len(keyed) - computed, all_rows, conclusion
     )

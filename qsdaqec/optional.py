@@ -12,6 +12,9 @@ from .errors import ConfigError
 OPTIONAL = {
     "ray": ("ray", "--executor ray"),
     "submitit": ("slurm", "--executor slurm"),
+    "onnx": ("export", "qsdaqec export"),
+    "onnxscript": ("export", "qsdaqec export"),  # torch.onnx.export(dynamo=True) needs it
+    "onnxruntime": ("export", "qsdaqec export"),  # the check of the exported graph
     "tensorboard": ("tracking", "--tracker tensorboard"),
     "mlflow": ("tracking", "--tracker mlflow"),
 }

@@ -86,9 +86,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import augment, circuits, data, experiments, jobs, report, train
+    from . import augment, circuits, data, experiments, export, jobs, report, train
 
-    for module in (data, augment, circuits, train, jobs, report, experiments):
+    for module in (data, augment, circuits, train, export, jobs, report, experiments):
         for command in module.COMMANDS:
             cli.add_command(command)
 

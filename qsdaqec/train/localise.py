@@ -30,7 +30,7 @@ class Peak:
     score: float
 
 
-def _view_pairs(n: int):
+def view_pairs(n: int):
     """The first ``n`` dihedral views as (transpose?, flip dims), in ``dihedral_views``'
     order; a view's map goes back to the image's frame by the flip, then the transpose."""
     pairs = [(t, d) for t in (False, True) for d in ((), (-1,), (-2,), (-1, -2))]
@@ -41,7 +41,7 @@ def _view_map(lesion_logits, x: torch.Tensor, views: int) -> torch.Tensor:
     """The lesion map's probabilities ``(B, h, w)`` averaged over ``views`` views, each mapped
     back into the image's frame."""
     total = None
-    for transpose, dims in _view_pairs(views):
+    for transpose, dims in view_pairs(views):
         v = x.transpose(-1, -2) if transpose else x
         v = v.flip(dims) if dims else v
         p = torch.sigmoid(lesion_logits(v).float())

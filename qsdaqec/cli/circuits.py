@@ -14,9 +14,9 @@ from ..quantum.circuits import HeadConfig, build_head_circuit
 from ..quantum.encodings import ENCODINGS
 from ..quantum.qasm import display_circuit, export_circuits, head_summary_lines, summarize
 from ..runner import RunnerConfig, make_estimator, parse_backend
-from ..runner.backends import DEFAULT_FAKE, BackendSpec
+from ..runner.backends import BackendSpec
 from ..runner.transpile import active_circuit
-from ..train.config import FitConfig
+from ..train.config import FitConfig, default_encoding
 
 
 @click.group("circuits")
@@ -138,12 +138,11 @@ def show_cmd(
 
 def _encoding_for(spec: BackendSpec | None) -> str:
     """The head fit trains for ``spec``: a device's circuits must stay shallow enough for its
-    noise, so the device's rule is fit's own (``FitConfig.resolve_defaults``)."""
+    noise, so the device's rule is fit's own (``train.config.default_encoding``; ibm: too: fit
+    refuses it, but the circuit sent there is the one fit trains for a device)."""
     if spec is None:
         return FitConfig().resolve_defaults().encoding
-    if spec.is_hardware:  # fit refuses ibm:, but the circuit sent there is fit's for a device
-        spec = BackendSpec("fake", DEFAULT_FAKE)
-    return FitConfig(backend=str(spec)).resolve_defaults().encoding
+    return default_encoding(spec.has_device)
 
 
 def _save_png(circuit, path: Path) -> None:

@@ -238,6 +238,8 @@ def plot_encodings(rows, center_noise: float, min_job_samples: int = 1) -> bytes
         if r["kind"] == "exact":
             acc[(r["encoding"], "exact")] = r[HEADLINE]
             auc[(r["encoding"], "exact")] = r["auc"]
+    sims = {r["backend"] for r in rows if r["kind"] == "simulation"}
+    scalable = {b: parse_backend(b).noise_knob == "scalable" for b in sims}  # once per backend
     for r in rows:
         if (
             r["kind"] == "simulation"
@@ -246,7 +248,7 @@ def plot_encodings(rows, center_noise: float, min_job_samples: int = 1) -> bytes
             and (
                 ("noise" in r["sweeps"] and r["noise_scale"] == center_noise)
                 or (
-                    parse_backend(r["backend"]).noise_knob != "scalable"
+                    not scalable[r["backend"]]
                     and "shots" in r["sweeps"]
                     and "mitigation" in r["sweeps"]
                 )

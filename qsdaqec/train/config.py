@@ -328,11 +328,11 @@ class FitConfig:
         ``encoding``, ``shots``, ``noisy_subset``, ``noisy_calibration``; see each field);
         :meth:`validate` starts with it. Returns ``self``."""
         try:
-            noisy = parse_backend(self.backend).has_device
+            noisy = self._parsed_backend().has_device
         except BackendError:
-            noisy = False  # the backend's own error comes from parse_fit_backend
+            noisy = False  # the backend's own error comes from backend_spec
         if self.encoding is None:
-            self.encoding = "schmidt" if noisy else "amplitude"
+            self.encoding = default_encoding(noisy)
         if self.shots is None and noisy:
             self.shots = NOISY_SHOTS
         if self.noisy_subset is None:
@@ -341,8 +341,28 @@ class FitConfig:
             self.noisy_calibration = 48
         return self
 
+    @property
+    def backend_spec(self) -> BackendSpec:
+        """The training backend, parsed once per ``backend`` string (IBM hardware refused,
+        :func:`parse_fit_backend`): the steps of a fit ask this instead of parsing it again."""
+        return _trainable(self._parsed_backend(), self.backend)
+
+    def _parsed_backend(self) -> BackendSpec:
+        cached = self.__dict__.get("_backend_parsed")
+        if cached is None or cached[0] != self.backend:
+            # not a field: to_dict (config.json), == and repr leave it out
+            cached = self.__dict__["_backend_parsed"] = (self.backend, parse_backend(self.backend))
+        return cached[1]
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def copy(self) -> FitConfig:
+        """A detached copy, its parsed backend with it."""
+        new = FitConfig.from_dict(self.to_dict())
+        if "_backend_parsed" in self.__dict__:
+            new.__dict__["_backend_parsed"] = self.__dict__["_backend_parsed"]
+        return new
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitConfig:
@@ -382,9 +402,18 @@ class FitConfig:
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
 
 
+def default_encoding(noisy: bool) -> str:
+    """The encoding fit trains by default: ``schmidt`` for a backend with a device's noise (its
+    circuits must stay shallow enough to run there), else the paper's ``amplitude``."""
+    return "schmidt" if noisy else "amplitude"
+
+
 def parse_fit_backend(spec: str) -> BackendSpec:
     """Parsed backend spec; refuses IBM hardware for training (it is for inference jobs)."""
-    parsed = parse_backend(spec)
+    return _trainable(parse_backend(spec), spec)
+
+
+def _trainable(parsed: BackendSpec, spec: str) -> BackendSpec:
     if parsed.is_hardware:
         raise BackendError(
             f"{spec}: training on IBM hardware is not supported; fit with aer_noisy[:<fake>] and "

@@ -32,13 +32,14 @@ from ..logs import log_argument
 from ..metrics import format_metrics, operating_points
 from ..plots import plot_curves
 from ..quantum import HeadConfig
+from ..runner import BackendSpec
 from ..runs import RUN_SCHEMA, RunDir, create_run_dir
 from ..tracking import TrackingConfig
 from .accel import Accel, accelerator, is_out_of_memory
 from .api import Run, load_run
 from .batching import class_weights
 from .checkpoints import load_checkpoint, save_checkpoint
-from .config import FitConfig, parse_fit_backend
+from .config import FitConfig
 from .context import (
     CHECKPOINT,
     MODEL,
@@ -75,7 +76,7 @@ def fit(
     logger (:mod:`qsdaqec.logs`); ``log=``: this call's lines to that function instead."""
     log = log_line
     cfg.validate()
-    parse_fit_backend(cfg.backend)  # a bad backend fails before the run directory exists
+    _ = cfg.backend_spec  # a bad backend fails before the run directory exists
     if tracking is not None:
         tracking.validate()  # a missing package too
     run, cfg, info = prepare_run_dir(cfg, log)
@@ -102,7 +103,7 @@ def fit(
 def _train(ctx: FitContext, model, prep: PreparedData, accel: Accel, threads, fresh, t_setup):
     """Steps 2-5 of the module docstring, on a run directory that exists."""
     cfg, run, log, info = ctx.cfg, ctx.run, ctx.log, ctx.info
-    spec = parse_fit_backend(cfg.backend)  # a resumed run's own (saved) backend
+    spec = cfg.backend_spec  # a resumed run's own (saved) backend
     two_stage = cfg.is_quantum and not spec.is_exact
     if not cfg.is_quantum and not spec.is_exact:
         log(f"backend {cfg.backend} is not used by a classical model; training stage 1 only")
@@ -324,7 +325,7 @@ def _before_stage2(ctx: FitContext, head, state, feats, criterion, positive) -> 
     head.load_state_dict(state)
     f_te, y_te = feats["test"]["features"], feats["test"]["labels"]
     with ctx.bar(f_te.shape[0], "test of the head before stage 2") as bar:
-        logits, _ = head_logits(ctx.cfg, head, f_te, ctx.cfg.backend, on_chunk=bar.update)
+        logits, _ = head_logits(ctx.cfg, head, f_te, ctx.cfg.backend_spec, on_chunk=bar.update)
     return scores(logits, y_te, positive, criterion)
 
 
@@ -359,8 +360,8 @@ def _test(
     if cfg.has_lesion_map and prep.lesions is not None:
         maps = lesion_maps(model, x_te, cfg.test_views, accel)
     model.cpu()
-    backend = cfg.backend if two_stage else "statevector"
-    with ctx.bar(f_te.shape[0], f"test on {backend if two_stage else 'exact'}") as bar:
+    backend = cfg.backend_spec if two_stage else BackendSpec("statevector")
+    with ctx.bar(f_te.shape[0], f"test on {cfg.backend if two_stage else 'exact'}") as bar:
         logits, exact = head_logits(cfg, model.head, f_te, backend, on_chunk=bar.update)
     test = scores(logits, y_te, positive, criterion)
     where = cfg.backend if two_stage else ("exact (fast path)" if cfg.is_quantum else "classical")

@@ -65,7 +65,7 @@ def prepare_run_dir(
             )
     elif cfg.resume:
         log(f"{out}: no run to resume; starting a new one")
-    cfg = FitConfig.from_dict(cfg.to_dict())
+    cfg = cfg.copy()
     cfg.out = str(out)
     return out, cfg, None
 

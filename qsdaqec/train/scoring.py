@@ -62,11 +62,15 @@ def history_row(
     return row
 
 
+EXACT = BackendSpec("statevector")
+"""The exact backend, parsed: the default of :func:`head_logits`."""
+
+
 def head_logits(
     cfg: FitConfig,
     head: nn.Module,
     features: torch.Tensor,
-    backend: str | BackendSpec = "statevector",
+    backend: str | BackendSpec = EXACT,
     *,
     shots: int | None = None,
     on_chunk: Callable[[int], None] | None = None,

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..metrics import format_metrics
-from ..runner import parse_backend
 from .accel import Accel
 from .batching import predict_logits
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -89,7 +88,7 @@ class _Stage2:
     def __init__(self, ctx: FitContext, model, feats, criterion, positive: int):
         self.ctx, self.cfg, self.criterion, self.positive = ctx, ctx.cfg, criterion, positive
         t_build = time.perf_counter()
-        self.head, self.rcfg = backend_head(self.cfg, self.cfg.backend)
+        self.head, self.rcfg = backend_head(self.cfg, self.cfg.backend_spec)
         self.head.load_state_dict(model.head.state_dict())
         set_input_gradients(self.head, False)  # the features are constants: weight gradients only
         self.opt = torch.optim.Adam(self.head.parameters(), lr=self.cfg.noisy_lr)
@@ -125,7 +124,7 @@ class _Stage2:
             "stage": 2,
             "name": "noisy fine-tune (frozen backbone, cached features)",
             "backend": cfg.backend,
-            "backend_resolved": str(parse_backend(cfg.backend)),
+            "backend_resolved": str(cfg.backend_spec),
             "gradient": "parameter-shift (runner)",
             "runner_config": dataclasses.asdict(self.rcfg) if self.rcfg is not None else None,
             "trains": "quantum weights + output layer",

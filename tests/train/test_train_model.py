@@ -39,6 +39,25 @@ def test_heads_by_name():
     assert not isinstance(model, SDAQECModel)  # a baseline keeps its own linear head
 
 
+def test_a_fits_backend_is_parsed_once_per_string(monkeypatch):
+    from qsdaqec.runner import backends
+
+    parsed, real = [], backends._parse
+    monkeypatch.setattr(backends, "_parse", lambda text: parsed.append(text) or real(text))
+    cfg = FitConfig(backend="aer_noisy").validate()
+    spec = cfg.backend_spec
+    assert cfg.backend_spec is spec and str(spec) == "aer_noisy:fake_torino"
+    assert cfg.copy().backend_spec is spec  # fit's copy of the config keeps it
+    assert parsed == ["aer_noisy"] and cfg.encoding == "schmidt"
+    cfg.backend = "statevector"  # a new string: parsed again
+    assert cfg.backend_spec.is_exact and parsed == ["aer_noisy", "statevector"]
+    assert "_backend_parsed" not in cfg.to_dict() and cfg == FitConfig(
+        backend="statevector", encoding="schmidt", shots=cfg.shots, noisy_subset=64
+    )
+    with pytest.raises(BackendError, match="training on IBM hardware"):
+        _ = FitConfig(backend="ibm:ibm_fez").backend_spec
+
+
 def test_fit_backend_refuses_hardware_and_runner_config_carries_seed():
     assert parse_fit_backend("aer_noisy").name == "fake_torino"
     with pytest.raises(BackendError, match="training on IBM hardware"):

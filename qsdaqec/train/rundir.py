@@ -1,8 +1,8 @@
 """A fit's run directory: new, resumed or replaced, never overwritten by accident.
 
 A resumed run keeps every setting of its ``config.json``. Of the run-control settings, those
-given again (``num_threads``, ``device`` differing from ``FitConfig``'s defaults) apply, and the
-others are the run's own; the log says which came from where, and names any training setting
+given again (``num_threads``, ``device``, ``data_loading``, ``workers`` differing from
+``FitConfig``'s defaults) apply, and the others are the run's own; the log says which came from where, and names any training setting
 given again with another value (it is not applied: the run would no longer be one run). A run
 without ``checkpoint.pt`` has nothing to continue from: it starts over, with its saved config,
 and says so.
@@ -25,7 +25,7 @@ from .context import CHECKPOINT
 _CLI = {"resume=True": "--resume", "force=True": "--force", "another out": "another --out"}
 """The arguments these errors name, as the command line names them."""
 
-SETTINGS = ("num_threads", "device")
+SETTINGS = ("num_threads", "device", "data_loading", "workers")
 """Run-control fields that are settings of the run (saved, and taken back on a resume); the
 others (out, resume, force, progress) belong to the command."""
 

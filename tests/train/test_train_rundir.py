@@ -81,7 +81,10 @@ def test_settings_given_again_apply_and_training_ones_are_named_not_applied(
         on_epoch_end=lambda s, e, row: lines.append(f"threads {torch.get_num_threads()}"),
     )
     said = "\n".join(lines)
-    assert "from the saved run: device=auto, data_loading=auto, workers=2; given again: num_threads=2" in said
+    assert (
+        "from the saved run: device=auto, data_loading=auto, workers=2; given again: num_threads=2"
+        in said
+    )
     assert "threads 2" in said
     assert (
         "not applied to a resumed run (it keeps its saved settings): epochs=3 (the run's: 2), lr=0.5"

@@ -45,36 +45,12 @@ from .jobpoints import job_points
 from .plan import PointSpec, plan_points
 from .runlinks import register
 from .sources import HeadSource, check_sources, classical_reference, load_source
-from .tracked import send_report
+from .tracked import SCORES, SETTINGS, send_report
 
 SCHEMA = "qsdaqec.noise-report/1"
 
 #: Columns of results.csv and of the HTML table, in order.
-CSV_COLUMNS = (
-    "key",
-    "label",
-    "kind",
-    "status",
-    "encoding",
-    "backend",
-    "noise_scale",
-    "shots",
-    "mitigation",
-    "sweeps",
-    *METRIC_NAMES,
-    "ev_mae",
-    "ev_max",
-    "agree_exact",
-    "d_accuracy",
-    "d_balanced_accuracy",
-    "d_auc",
-    "n",
-    "width",
-    "depth",
-    "two_qubit_gates",
-    "seconds",
-    "note",
-)
+CSV_COLUMNS = ("key", *SETTINGS, "sweeps", *SCORES, "note")
 
 
 @dataclass

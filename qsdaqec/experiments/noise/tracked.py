@@ -14,6 +14,7 @@ from ...tracking import TrackingConfig, open_tracker
 
 NOISE_EXPERIMENT = "qsdaqec noise-report"
 """The MLflow experiment of noise reports."""
+#: A point's settings and scores, in results.csv's order (report.CSV_COLUMNS is built from them).
 SETTINGS = ("label", "kind", "status", "encoding", "backend", "noise_scale", "shots", "mitigation")
 SCORES = (
     *METRIC_NAMES,

@@ -32,7 +32,8 @@ from PIL import Image, ImageDraw
 
 from ..data.lesions import LESIONS_FILE, ImageLesions, LesionTable, write_lesions
 from ..errors import ConfigError
-from ..io import atomic_write_json, make_dir
+from ..io import atomic_write_json, make_dir, read_json
+from .registry import AUGMENTORS
 
 MANIFEST_FORMAT = "qsdaqec-augmented/1"
 
@@ -236,3 +237,27 @@ def write_augmented(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def recorded_augmentor(folder: str | os.PathLike) -> Any | None:
+    """The augmentor a ``qsdaqec augment`` folder was made with, rebuilt from its manifest, when
+    it noises real images (``forward_noising``); ``None`` for any other folder or augmentor.
+
+    A fit on such a folder generates nothing (its minority is already at ``rho_target``), yet
+    its synthetic images are the only noisy ones: noise matching needs this augmentor's schedule
+    to noise the majority alike."""
+    path = Path(folder) / "manifest.json"
+    try:
+        manifest = read_json(path) if path.is_file() else {}
+    except Exception:  # noqa: BLE001 - not an augment manifest we can read: nothing to match
+        return None
+    name = manifest.get("augmentor") if isinstance(manifest, dict) else None
+    if manifest.get("format") != MANIFEST_FORMAT or name not in AUGMENTORS:
+        return None
+    entry = AUGMENTORS.get(name)
+    if not entry.forward_noising:
+        return None
+    default = entry.config({})
+    fields = {f.name for f in dataclasses.fields(default)}
+    saved = {k: v for k, v in (manifest.get("config") or {}).items() if k in fields}
+    return entry.build(dataclasses.replace(default, **saved).validate(), None)

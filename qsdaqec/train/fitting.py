@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..augment import AUGMENTORS, augment_training_split
+from ..augment.export import recorded_augmentor
 from ..augment.noise_match import NoiseMatch
 from ..errors import RunError
 from ..io import atomic_write_json
@@ -192,11 +193,27 @@ def _training_set(ctx: FitContext, prep: PreparedData) -> tuple[TrainingSet, Any
         ds.images, ds.labels, prep.split, minority=int(ds.positive), augmentor=augmentor
     )
     summary = aug.result.summary()
-    if cfg.noise_match and entry.forward_noising:
-        ctx.noise_match = NoiseMatch.for_training_set(augmentor, aug.labels, aug.synthetic)
+    if cfg.noise_match:
+        ctx.noise_match = _noise_match(prep, aug, augmentor if entry.forward_noising else None)
     summary["noise_match"] = ctx.noise_match.summary() if ctx.noise_match else "off"
     targets = _targets(ctx, prep, aug.labels, aug.source_index)
     return TrainingSet(aug.images, aug.labels, x_va, y_va, lesions=targets), summary
+
+
+def _noise_match(prep: PreparedData, aug, augmentor) -> NoiseMatch | None:
+    """Noise matching for the training rows that are noisy copies: the ones generated now by
+    ``augmentor`` (forward-noising, else ``None``) and, in a ``qsdaqec augment`` folder, its
+    synthetic images, noised by the augmentor its manifest records."""
+    synthetic = aug.synthetic
+    folder = prep.data.synthetic
+    if folder is not None:
+        rows = aug.index.clamp(min=0).numpy()
+        synthetic = synthetic | (torch.as_tensor(folder[rows]) & (aug.index >= 0))
+        if not bool(aug.synthetic.any()):
+            augmentor = recorded_augmentor(prep.source)
+    if augmentor is None:
+        return None
+    return NoiseMatch.for_training_set(augmentor, aug.labels, synthetic)
 
 
 def _targets(ctx: FitContext, prep: PreparedData, labels, sources) -> LesionTargets | None:

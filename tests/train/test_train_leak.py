@@ -77,3 +77,24 @@ def test_a_synthetic_image_moved_into_val_is_refused(augmented, tmp_path):
     syn.rename(aug / "val" / "stenosis" / syn.name)
     r = _run("fit", "--data", aug, "--out", tmp_path / "r", *FIT)
     handled_error(r, "synthetic image(s) in the val split", syn.name)
+
+
+def test_fit_on_the_augmented_folder_matches_its_noise(augmented, tmp_path):
+    """The folder's synthetic images are its only noisy ones: fit noises the majority alike,
+    with the schedule the folder's manifest records, as it does for its own augmentation."""
+    aug = augmented / "aug"
+    r = _run("fit", "--data", aug, "--out", tmp_path / "run", *FIT)
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "run" / "run.json").read_text())["augmentation"]
+    assert info["generated"] == 0  # nothing generated: the folder is at rho_target already
+    n_syn = len(list((aug / "train" / "stenosis").glob("syn_*.png")))
+    n_min = len(list((aug / "train" / "stenosis").glob("*.png")))
+    assert n_syn > 0
+    assert info["noise_match"] == {"majority": 0, "probability": round(n_syn / n_min, 6)}
+
+
+def test_a_folder_without_an_augment_manifest_has_no_schedule_to_match(augmented):
+    from qsdaqec.augment.export import recorded_augmentor
+
+    assert recorded_augmentor(augmented / "aug").cfg.steps == 5
+    assert recorded_augmentor(augmented / "angio") is None

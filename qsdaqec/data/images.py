@@ -17,11 +17,10 @@ from .loaders import (
     IGNORED_TOP_LEVEL,
     IMAGE_EXTENSIONS,
     _BadFile,
-    _minmax,
     _pil_to_array,
     _read_image,
     _resize,
-    _scale_integer,
+    _scale_array,
     _to_channels,
 )
 
@@ -161,20 +160,4 @@ def _pixels(arr: np.ndarray) -> np.ndarray:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4) or 0 in arr.shape:
         raise _BadFile(f"shape {arr.shape}; expected an image (H, W) or (H, W, C) with C in 1/3/4")
-    if arr.dtype == np.bool_:
-        scaled = arr.astype(np.float32)
-    elif np.issubdtype(arr.dtype, np.integer):
-        scaled = _scale_integer(arr)
-    elif np.issubdtype(arr.dtype, np.floating):
-        f = arr.astype(np.float32)
-        if not np.isfinite(f).all():
-            raise _BadFile("contains NaN or infinite pixel values")
-        if f.min() >= 0 and f.max() <= 1:
-            scaled = f
-        elif f.min() >= 0 and f.max() <= 255:
-            scaled = f / 255.0
-        else:
-            scaled = _minmax(f)
-    else:
-        raise _BadFile(f"dtype {arr.dtype}; expected integer or float pixels")
-    return _to_channels(scaled, 1)
+    return _to_channels(_scale_array(arr), 1)

@@ -120,6 +120,26 @@ def _minmax(arr: np.ndarray) -> np.ndarray:
     return ((arr - lo) / (hi - lo)).astype(np.float32)
 
 
+def _scale_array(arr: np.ndarray) -> np.ndarray:
+    """Pixels of an array (``.npz`` data, images in memory) as float32 in [0, 1]: booleans as
+    0/1, integers by their type's range, floats in [0, 1] kept, in [0, 255] divided by 255,
+    others stretched. ``_BadFile`` for non-finite values or another dtype."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        return _scale_integer(arr)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise _BadFile(f"has dtype {arr.dtype}; expected integer or float pixels")
+    f = arr.astype(np.float32)
+    if not np.isfinite(f).all():
+        raise _BadFile("contains NaN or infinite pixel values")
+    if f.size and f.min() >= 0 and f.max() <= 1:
+        return f
+    if f.size and f.min() >= 0 and f.max() <= 255:
+        return f / 255.0
+    return _minmax(f)
+
+
 def _to_channels(hwc: np.ndarray, channels: int) -> np.ndarray:
     """(H, W, C) float in [0, 1] with C in 1/3/4 -> (channels, H, W)."""
     c = hwc.shape[2]
@@ -367,22 +387,10 @@ def _npz_images(path: Path, key: str, arr: np.ndarray, channels: int) -> np.ndar
             f"{path}: '{key}' has shape {arr.shape}; expected (N, H, W), (N, H, W, C) or "
             "(N, C, H, W) with C in 1/3/4"
         )
-    if nhwc.dtype == np.bool_:
-        scaled = nhwc.astype(np.float32)
-    elif np.issubdtype(nhwc.dtype, np.integer):
-        scaled = _scale_integer(nhwc)
-    elif np.issubdtype(nhwc.dtype, np.floating):
-        f = nhwc.astype(np.float32)
-        if not np.isfinite(f).all():
-            raise DataError(f"{path}: '{key}' contains NaN or infinite values; clean the array")
-        if f.size and f.min() >= 0 and f.max() <= 1:
-            scaled = f
-        elif f.size and f.min() >= 0 and f.max() <= 255:
-            scaled = f / 255.0
-        else:
-            scaled = _minmax(f)
-    else:
-        raise DataError(f"{path}: '{key}' has dtype {arr.dtype}; expected integer or float pixels")
+    try:
+        scaled = _scale_array(nhwc)
+    except _BadFile as e:
+        raise DataError(f"{path}: '{key}' {e}") from None
     c = scaled.shape[-1]
     if c in (2, 4):
         scaled = scaled[..., : c - 1]
